@@ -1,0 +1,73 @@
+"""Charts for the reports: seaborn on tidy data, titles that state the finding, axes with units.
+
+`cs_playbook.plots` holds the shared style and formatters; each analysis has its own module
+of chart helpers (`plots.kpi`, `plots.health`, ...). Every helper takes `ax=None` and returns
+the Axes, and computes nothing that a test cannot reach through the analysis modules.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import seaborn as sns
+
+__all__ = ["use_style", "fmt_money", "fmt_pct", "money_axis", "pct_axis", "new_ax", "PALETTE", "TIER_COLORS"]
+
+CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
+PALETTE = "deep"
+TIER_COLORS = {"GOOD": "#2e7d32", "NORMAL": "#f9a825", "BAD": "#c62828"}
+
+
+def use_style() -> None:
+    """Seaborn theme with a Japanese-capable font, so 営業部 renders instead of empty boxes."""
+    sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook")
+    try:
+        import matplotlib_fontja  # noqa: F401  (registers IPAexGothic)
+
+        plt.rcParams["font.family"] = ["IPAexGothic", "sans-serif"]
+    except ImportError:  # pragma: no cover - a declared dependency
+        pass
+    plt.rcParams["axes.titleweight"] = "bold"
+    plt.rcParams["figure.dpi"] = 100
+    plt.rcParams["axes.unicode_minus"] = False
+
+
+def fmt_money(value: float, currency: str = "JPY", *, digits: int = 1) -> str:
+    """Compact money: ¥12.3M, ¥850K, $1.2B; negative values keep their sign."""
+    if value is None or value != value:
+        return "n/a"
+    sym = CURRENCY_SYMBOLS.get(currency.upper(), currency.upper() + " ")
+    sign = "-" if value < 0 else ""
+    v = abs(float(value))
+    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if v >= div:
+            return f"{sign}{sym}{v / div:.{digits}f}{unit}"
+    return f"{sign}{sym}{v:,.0f}"
+
+
+def fmt_pct(value: float, *, digits: int = 1, signed: bool = False) -> str:
+    """A share as a percentage: 0.953 -> '95.3%'."""
+    if value is None or value != value:
+        return "n/a"
+    return f"{value * 100:+.{digits}f}%" if signed else f"{value * 100:.{digits}f}%"
+
+
+def money_axis(ax: plt.Axes, currency: str = "JPY", *, axis: str = "y") -> plt.Axes:
+    """Format an axis as compact money."""
+    formatter = mticker.FuncFormatter(lambda v, _: fmt_money(v, currency, digits=0 if abs(v) >= 1e9 else 1))
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
+    return ax
+
+
+def pct_axis(ax: plt.Axes, *, axis: str = "y", digits: int = 0) -> plt.Axes:
+    """Format an axis of shares (0-1) as percentages."""
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(mticker.PercentFormatter(1.0, decimals=digits))
+    return ax
+
+
+def new_ax(ax: plt.Axes | None = None, *, figsize: tuple[float, float] = (9, 4.5)) -> plt.Axes:
+    """The given Axes, or a fresh figure's."""
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=figsize)
+    return ax
