@@ -20,7 +20,13 @@ import ibis
 import pandas as pd
 
 from cs_playbook.config import DATA_ENV_VAR, DEMO_DIR, PROJ_ROOT, resolve_path
-from cs_playbook.contract import EVENT_COLUMNS, REQUIRED_TABLES, TABLES, check_references, validate_table
+from cs_playbook.contract import (
+    EVENT_COLUMNS,
+    REQUIRED_TABLES,
+    TABLES,
+    check_references,
+    validate_table,
+)
 from cs_playbook.errors import CsPlaybookError, DataContractError, Problem
 from cs_playbook.params import DataParams, load_params
 

@@ -1,0 +1,113 @@
+"""The `cs-playbook` command: report, demo-data, validate. Bad input exits 2 with a message."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cs_playbook.config import DEMO_DIR, resolve_path
+from cs_playbook.errors import CsPlaybookError
+
+__all__ = ["main"]
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from cs_playbook.report import run_report
+
+    run = run_report(
+        args.quarter,
+        data_source=args.data,
+        params_dir=args.params,
+        reports_dir=resolve_path(args.reports_dir),
+        notebooks_dir=resolve_path(args.notebooks_dir),
+        only=args.only,
+        force=args.force,
+        timeout=args.timeout,
+        progress=not args.no_progress,
+    )
+    for nb in run.notebooks:
+        mark = "ok    " if nb.status == "ok" else "FAILED"
+        print(f"  {mark} {nb.name} ({nb.duration_s:.0f} s)")
+    if run.ok:
+        print(f"Report {run.quarter} written to {run.path}/index.html")
+        return 0
+    for nb in run.failed:
+        where = f"cell {nb.failed_cell}" if nb.failed_cell is not None else "no cell recorded"
+        print(f"Notebook {nb.name} failed at {where}: {nb.error}", file=sys.stderr)
+    print(f"Incomplete report written to {run.path}/ (the other notebooks ran).", file=sys.stderr)
+    return 1
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from cs_playbook.demo import generate_demo
+
+    out = resolve_path(args.out)
+    counts = generate_demo(out, n_accounts=args.accounts, n_events=args.events, seed=args.seed, progress=not args.no_progress)
+    print(f"Demo company written to {out}")
+    for table, n in counts.items():
+        print(f"  {table:<18} {n:>12,} rows")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from cs_playbook.io import load_dataset
+
+    ds = load_dataset(args.data, params_dir=args.params)
+    print(f"Source {ds.source}: the data meets the contract (as of {ds.as_of:%Y-%m-%d}, currency {ds.currency}).")
+    for name, df in ds.tables.items():
+        print(f"  {name:<18} {len(df):>12,} rows  ({ds.files.get(name, '')})")
+    if ds.events is not None:
+        print(f"  {'events':<18} {int(ds.events.count().to_pandas()):>12,} rows  ({ds.files.get('events', '')})")
+    if ds.missing_optional:
+        print(f"  absent optional tables: {', '.join(ds.missing_optional)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also documents the commands in README)."""
+    parser = argparse.ArgumentParser(prog="cs-playbook", description="Customer-success analytics playbook.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rep = sub.add_parser("report", help="run every notebook for a quarter into reports/<quarter>/")
+    rep.add_argument("--quarter", help="e.g. 2026Q3 (default: the last complete quarter in the data)")
+    rep.add_argument("--data", help="data source: folder, .duckdb file or 'demo' (default: params/data.yaml)")
+    rep.add_argument("--params", help="params folder (default: params/)")
+    rep.add_argument("--reports-dir", default="reports", help="where quarter folders are written (default: reports/)")
+    rep.add_argument("--notebooks-dir", default="notebooks", help="folder of the notebooks to run (default: notebooks/)")
+    rep.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (file names without .ipynb)")
+    rep.add_argument("--force", action="store_true", help="replace an existing report for the quarter")
+    rep.add_argument("--timeout", type=int, default=1800, help="seconds a single cell may run (default 1800)")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rep.set_defaults(func=_cmd_report)
+
+    demo = sub.add_parser("demo-data", help="generate the seeded demo company")
+    demo.add_argument("--out", default=str(DEMO_DIR), help="output folder (default: data/demo)")
+    demo.add_argument("--accounts", type=int, default=2000, help="number of accounts (default 2000)")
+    demo.add_argument("--events", type=int, default=3_000_000, help="number of usage events (default 3,000,000)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.set_defaults(func=_cmd_demo)
+
+    val = sub.add_parser("validate", help="check the data against the contract and list the tables")
+    val.add_argument("--data", help="data source (default: params/data.yaml)")
+    val.add_argument("--params", help="params folder (default: params/)")
+    val.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a command; bad input prints a readable message and returns 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CsPlaybookError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

@@ -1,0 +1,130 @@
+"""The quarterly runner: failure isolation, atomic publish, no silent overwrite, manifest, HTML."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cs_playbook.cli import main
+from cs_playbook.errors import CsPlaybookError
+from cs_playbook.report import run_report
+
+PARAMS_CELL = 'quarter: str = ""\ndata_source: str = ""\nparams_dir: str = ""\noutput_dir: str = ""'
+
+
+def _notebook(path: Path, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell(PARAMS_CELL)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Test notebook"), p] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+WRITE_SUMMARY = (
+    "import json, pathlib\n"
+    "out = pathlib.Path(output_dir); out.mkdir(parents=True, exist_ok=True)\n"
+    "(out / 'summary.json').write_text(json.dumps({'headline': {'Quarter seen': quarter}, 'figures': {'q': quarter}}))\n"
+    "print('SECRET_CODE_MARKER' if False else 'visible output')"
+)
+
+
+@pytest.fixture
+def notebooks(tmp_path: Path) -> Path:
+    d = tmp_path / "notebooks"
+    d.mkdir()
+    _notebook(d / "00_good.ipynb", WRITE_SUMMARY)
+    _notebook(d / "01_broken.ipynb", "x = 1", "raise ValueError('boom in cell')", WRITE_SUMMARY)
+    _notebook(d / "02_also_good.ipynb", WRITE_SUMMARY)
+    return d
+
+
+def test_a_failing_notebook_does_not_stop_the_others(tmp_path: Path, notebooks: Path) -> None:
+    reports = tmp_path / "reports"
+    run = run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, progress=False)
+    statuses = {nb.name: nb.status for nb in run.notebooks}
+    assert statuses == {"00_good": "ok", "01_broken": "failed", "02_also_good": "ok"}
+    broken = run.failed[0]
+    assert "boom in cell" in broken.error and broken.failed_cell == 3
+    # Published as .failed, never as a complete-looking quarter folder; no temp folder left.
+    assert run.path == reports / "2026Q2.failed"
+    assert not (reports / "2026Q2").exists()
+    assert sorted(p.name for p in reports.iterdir()) == ["2026Q2.failed"]
+    manifest = json.loads((run.path / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert [n["status"] for n in manifest["notebooks"]] == ["ok", "failed", "ok"]
+    assert "incomplete" in (run.path / "index.html").read_text()
+
+
+def test_successful_run_publishes_quarter_with_manifest_index_and_code_free_html(tmp_path: Path, notebooks: Path) -> None:
+    (notebooks / "01_broken.ipynb").unlink()
+    reports = tmp_path / "reports"
+    run = run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, progress=False)
+    assert run.ok and run.path == reports / "2026Q2"
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert summary["notebooks"]["00_good"]["figures"] == {"q": "2026Q2"}
+    manifest = json.loads((run.path / "manifest.json").read_text())
+    assert manifest["inputs"] and all(v.startswith(("sha256:", "meta:")) for v in manifest["inputs"].values())
+    assert "data.yaml" in manifest["params"]
+    assert manifest["versions"]["papermill"] and manifest["versions"]["pandas"].startswith("3.")
+    assert all(n["duration_s"] > 0 for n in manifest["notebooks"])
+    index = (run.path / "index.html").read_text()
+    assert "Quarter seen" in index and "2026Q2" in index
+    page = (run.path / "00_good" / "00_good.html").read_text()
+    assert "visible output" in page
+    assert "json.dumps" not in page  # code hidden for business readers
+    assert (run.path / "00_good" / "00_good.ipynb").exists()
+
+
+def test_existing_quarter_is_not_replaced_without_force(tmp_path: Path, notebooks: Path) -> None:
+    (notebooks / "01_broken.ipynb").unlink()
+    reports = tmp_path / "reports"
+    run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, progress=False)
+    marker = reports / "2026Q2" / "analyst-note.txt"
+    marker.write_text("keep me")
+    with pytest.raises(CsPlaybookError, match="--force"):
+        run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, progress=False)
+    assert marker.exists()
+    run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, progress=False, force=True)
+    assert not marker.exists() and (reports / "2026Q2" / "index.html").exists()
+    assert sorted(p.name for p in reports.iterdir()) == ["2026Q2"]
+
+
+def test_cli_exit_codes(tmp_path: Path, notebooks: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reports = tmp_path / "reports"
+    base = ["report", "--reports-dir", str(reports), "--notebooks-dir", str(notebooks), "--no-progress"]
+    assert main([*base, "--quarter", "2026Q2"]) == 1  # one notebook failed, the others ran
+    err = capsys.readouterr().err
+    assert "01_broken failed at cell 3" in err and "boom in cell" in err
+    assert main([*base, "--quarter", "2026Q2", "--only", "00_good"]) == 0
+    assert main([*base, "--quarter", "2026Q2", "--only", "00_good"]) == 2  # exists, no --force
+    assert "--force" in capsys.readouterr().err
+    assert main([*base, "--quarter", "2026Q5"]) == 2
+    assert "2026Q5" in capsys.readouterr().err
+    assert main([*base, "--only", "no_such_notebook"]) == 2
+
+
+def test_bad_data_exits_2_without_traceback_and_writes_nothing(tmp_path: Path) -> None:
+    src = tmp_path / "crm"
+    src.mkdir()
+    (src / "accounts.csv").write_text("account_id,account_name,segment,created_at\nA1,Acme,smb,2024-01-01\n")
+    (src / "subscriptions.csv").write_text(
+        "subscription_id,account_id,department,product,start_date,end_date,arr,seats,auto_renew,currency\n"
+        "S1,A1,,Platform,2024-01-01,2023-12-31,-5,3,true,JPY\n"
+    )
+    reports = tmp_path / "reports"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cs_playbook.cli", "report", "--data", str(src), "--reports-dir", str(reports), "--no-progress"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "subscriptions.csv" in proc.stderr and "end_date must not be before start_date" in proc.stderr
+    assert "value must be >= 0" in proc.stderr and "line 2" in proc.stderr
+    assert not reports.exists() or not any(reports.iterdir())
