@@ -1,0 +1,97 @@
+"""Coverage (touch model), feature adoption and meeting-notes compliance on hand-made data."""
+
+from __future__ import annotations
+
+import duckdb
+import ibis
+import pandas as pd
+import pytest
+
+from cs_playbook.activities import meetings_without_notes, notes_compliance
+from cs_playbook.adoption import feature_adoption
+from cs_playbook.coverage import CoverageParams, assign_touch_model, csm_coverage
+
+BANDS = CoverageParams.model_validate(
+    {"bands": [
+        {"name": "high_touch", "min_arr": 5_000_000, "accounts_per_csm": 2},
+        {"name": "low_touch", "min_arr": 1_000_000, "accounts_per_csm": 4},
+        {"name": "tech_touch", "min_arr": 0, "accounts_per_csm": 100},
+    ]}
+)
+
+
+def test_touch_model_bands_are_inclusive_at_the_lower_edge() -> None:
+    arr = pd.DataFrame({"account_id": ["a", "b", "c", "d"], "arr": [5_000_000, 4_999_999, 1_000_000, 0.0]})
+    got = assign_touch_model(arr, BANDS)["touch_model"].tolist()
+    assert got == ["high_touch", "low_touch", "low_touch", "tech_touch"]
+
+
+def test_touch_model_needs_a_floor_band() -> None:
+    with pytest.raises(ValueError, match="min_arr: 0"):
+        CoverageParams.model_validate({"bands": [{"name": "x", "min_arr": 10, "accounts_per_csm": 1}]})
+
+
+def test_csm_coverage_load_against_capacity() -> None:
+    accounts = pd.DataFrame({"account_id": ["a", "b", "c", "d"], "csm": ["佐藤", "佐藤", "佐藤", None]})
+    arr = pd.DataFrame({"account_id": ["a", "b", "c", "d"], "arr": [6e6, 7e6, 2e6, 1e5]})
+    cov = csm_coverage(accounts, arr, BANDS)
+    sato_high = cov[(cov["csm"] == "佐藤") & (cov["touch_model"] == "high_touch")].iloc[0]
+    assert sato_high["accounts"] == 2 and sato_high["arr"] == 13e6 and sato_high["load"] == 1.0  # 2 of capacity 2
+    sato_low = cov[(cov["csm"] == "佐藤") & (cov["touch_model"] == "low_touch")].iloc[0]
+    assert sato_low["load"] == 0.25  # 1 of capacity 4
+    assert cov[cov["csm"] == "(unassigned)"]["touch_model"].tolist() == ["tech_touch"]
+
+
+def _events(rows: list[tuple[str, str, str, str]]) -> ibis.Table:
+    con = duckdb.connect()
+    df = pd.DataFrame(rows, columns=["account_id", "user_id", "event_time", "event_type"])
+    df["event_time"] = pd.to_datetime(df["event_time"])
+    con.register("ev", df)
+    return ibis.duckdb.from_connection(con).table("ev")
+
+
+def test_feature_adoption_counts_accounts_and_users_in_the_window() -> None:
+    events = _events([
+        ("A", "a1", "2026-01-05 10:00", "login"),
+        ("A", "a1", "2026-01-06 10:00", "ai_summary"),   # A adopts, user a1
+        ("A", "a2", "2026-01-07 10:00", "login"),
+        ("B", "b1", "2026-01-10 10:00", "login"),        # B active, not adopting
+        ("C", "c1", "2026-02-20 10:00", "ai_summary"),   # after the 30-day window: not counted
+        ("D", "d1", "2025-12-31 23:00", "ai_summary"),   # before release: not counted
+    ])
+    releases = pd.DataFrame({"feature": ["AI要約"], "event_type": ["ai_summary"], "released_at": pd.to_datetime(["2026-01-01"])})
+    got = feature_adoption(events, releases, as_of=pd.Timestamp("2026-03-31"), window_days=30).iloc[0]
+    # Window 2026-01-01 .. 2026-01-31: active accounts A, B (2); adopting A (1); users a1, a2, b1 (3), adopting a1.
+    assert (got["active_accounts"], got["adopting_accounts"]) == (2, 1)
+    assert got["account_adoption"] == 0.5
+    assert (got["active_users"], got["adopting_users"]) == (3, 1)
+    assert got["user_adoption"] == pytest.approx(1 / 3)
+    assert got["days_observed"] == 30
+
+
+def test_feature_adoption_cuts_window_at_as_of_and_skips_future_releases() -> None:
+    events = _events([("A", "a1", "2026-03-30 10:00", "x"), ("B", "b1", "2026-04-02 10:00", "x")])
+    releases = pd.DataFrame({
+        "feature": ["old", "future"], "event_type": ["x", "x"],
+        "released_at": pd.to_datetime(["2026-03-25", "2026-05-01"]),
+    })
+    got = feature_adoption(events, releases, as_of=pd.Timestamp("2026-03-31"), window_days=90)
+    assert got["feature"].tolist() == ["old"]
+    assert got.iloc[0]["adopting_accounts"] == 1 and got.iloc[0]["days_observed"] == 7  # Mar 25..31
+
+
+def test_meetings_without_notes_and_compliance() -> None:
+    acts = pd.DataFrame({
+        "account_id": ["a", "a", "b", "b", "b"],
+        "occurred_at": pd.to_datetime(["2026-09-01", "2026-09-10", "2026-09-20", "2026-09-29", "2026-09-15"]),
+        "activity_type": ["meeting", "qbr", "meeting", "meeting", "email"],
+        "notes_logged": [True, False, False, False, False],
+    })
+    accounts = pd.DataFrame({"account_id": ["a", "b"], "csm": ["田中", "鈴木"]})
+    flagged = meetings_without_notes(acts, as_of=pd.Timestamp("2026-09-30"), grace_days=2)
+    # The 09-29 meeting is inside the grace period; the email is not a meeting.
+    assert flagged["occurred_at"].dt.strftime("%m-%d").tolist() == ["09-20", "09-10"]
+    comp = notes_compliance(acts, accounts, start=pd.Timestamp("2026-07-01"), end=pd.Timestamp("2026-09-30")).set_index("csm")
+    assert comp.loc["田中", "compliance"] == 0.5   # 1 of 2
+    assert comp.loc["鈴木", "compliance"] == 0.0   # 0 of 2
+    assert comp.loc["All", "meetings"] == 4 and comp.loc["All", "compliance"] == 0.25
