@@ -41,8 +41,8 @@ def retention_trend(nrr: pd.DataFrame, *, ax: plt.Axes | None = None, label: str
     return ax
 
 
-def arr_waterfall(summary_row: pd.Series, *, currency: str = "JPY", ax: plt.Axes | None = None) -> plt.Axes:
-    """Start ARR, each MRR movement (x12) and end ARR of one period as a waterfall."""
+def arr_waterfall(summary_row: pd.Series, *, period: str, currency: str = "JPY", ax: plt.Axes | None = None) -> plt.Axes:
+    """Start ARR, each MRR movement (x12) and end ARR of one period (a movement_summary row)."""
     ax = new_ax(ax, figsize=(9, 4.5))
     start = float(summary_row["start_mrr"]) * 12
     steps = [(MOVEMENT_LABELS[m], float(summary_row[m]) * 12) for m in MOVEMENT_ORDER]
@@ -69,7 +69,7 @@ def arr_waterfall(summary_row: pd.Series, *, currency: str = "JPY", ax: plt.Axes
     ax.set_ylim(bottom=max(0.0, lo - 0.15 * (max(start, end) - lo + 1)))
     change = end - start
     ax.set_title(f"ARR {'grew' if change >= 0 else 'fell'} {fmt_money(abs(change), currency)} "
-                 f"({fmt_pct(change / start if start else np.nan, signed=True)}) in {summary_row['period']}")
+                 f"({fmt_pct(change / start if start else np.nan, signed=True)}) in {period}")
     ax.set_xlabel("")
     ax.set_ylabel(f"ARR ({currency})")
     return ax
