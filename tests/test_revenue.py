@@ -165,7 +165,7 @@ def test_movement_summary_bridge_by_hand() -> None:
 
 def test_randomized_identities_hold(rng: np.random.Generator) -> None:
     rows = []
-    for i in range(200):
+    for _ in range(200):
         start = pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(rng.integers(0, 700)))
         end = None if rng.random() < 0.1 else start + pd.Timedelta(days=int(rng.integers(20, 500)))
         rows.append((f"A{rng.integers(0, 40)}", start, end, float(rng.integers(1, 100) * 1200)))
