@@ -188,7 +188,9 @@ def _events_relation(con: duckdb.DuckDBPyConnection, path: Path | None, db_table
         sql = f"SELECT * FROM read_parquet('{path.as_posix()}')"
     else:
         sql = f"SELECT * FROM read_csv('{_utf8_copy(path).as_posix()}', all_varchar=true, header=true)"
-    cols = [d[0] for d in con.execute(f"SELECT * FROM ({sql}) LIMIT 0").description]
+    cur = con.execute(f"SELECT * FROM ({sql}) LIMIT 0")
+    cols = [d[0] for d in cur.description]
+    cur.fetchall()
     return sql, cols
 
 
@@ -236,7 +238,7 @@ def _check_events(
                         "account_id NOT IN (SELECT account_id FROM _contract_account_ids) AND account_id <> ''"),
     }
     selects = ", ".join(f"count(*) FILTER (WHERE {cond}) AS c{i}" for i, (_, cond) in enumerate(rules.values()))
-    counts = con.execute(f"SELECT count(*) AS n, {selects} FROM _events_typed").fetchone()
+    counts = con.execute(f"SELECT count(*) AS n, {selects} FROM _events_typed").fetchall()[0]
     problems = []
     if counts[0] == 0:
         problems.append(Problem("events", "*", "table is empty (no data rows)", 0, (), file))
@@ -352,7 +354,7 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
     if events_sql:
         raw_con.execute(f"CREATE OR REPLACE TEMP VIEW events_clean AS {events_sql}")
         events = con.table("events_clean")
-        events_max = raw_con.execute("SELECT max(event_time) FROM events_clean").fetchone()[0]
+        events_max = raw_con.execute("SELECT max(event_time) FROM events_clean").fetchall()[0][0]
     missing = [n for n in TABLES if not (n in tables or (n == "events" and events is not None))]
     return Dataset(
         source=_rel(path),

@@ -20,9 +20,15 @@ from cs_playbook.outputs import Outputs
 from cs_playbook.params import load_params, params_dir
 from cs_playbook.revenue import last_complete_quarter, quarter_bounds
 
-__all__ = ["Context", "setup"]
+__all__ = ["Context", "setup", "PARAMETERS_CELL"]
 
 M = TypeVar("M", bound=BaseModel)
+
+# The parameters cell of every notebook (papermill parses the comments as help: no "=" in them).
+PARAMETERS_CELL = """quarter: str = ""  # reporting quarter like 2026Q3, empty means the last complete quarter in the data
+data_source: str = ""  # folder, .duckdb file or demo, empty means params/data.yaml or $CS_PLAYBOOK_DATA
+params_dir: str = ""  # folder of the YAML params, empty means the project params/ folder
+output_dir: str = ""  # folder for summary.json and exports, empty means reports/_lab/<notebook>/"""
 
 
 @dataclass

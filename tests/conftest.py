@@ -16,7 +16,7 @@ import pytest
 
 from cs_playbook.config import DATA_ENV_VAR, PROJ_ROOT
 
-SMALL_DEMO = {"n_accounts": 300, "n_events": 150_000, "seed": 7}
+SMALL_DEMO = {"n_accounts": 300, "n_events": 400_000, "seed": 7}
 
 
 def _demo_sources_hash() -> str:

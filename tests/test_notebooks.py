@@ -1,0 +1,36 @@
+"""Every report notebook follows the conventions the runner relies on."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from papermill.translators import PythonTranslator
+
+from cs_playbook.config import NOTEBOOKS_DIR
+from cs_playbook.report import discover_notebooks
+
+NOTEBOOKS = discover_notebooks(NOTEBOOKS_DIR)
+EXPECTED = ["quarter", "data_source", "params_dir", "output_dir"]
+
+
+def test_there_are_notebooks() -> None:
+    assert [p.stem for p in NOTEBOOKS][:1] == ["00_kpi_overview"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_one_parameters_cell_that_papermill_parses(path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    params = PythonTranslator.inspect(tagged[0])
+    assert [p.name for p in params] == EXPECTED
+    assert all(p.default == '""' and p.help for p in params)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_without_outputs_and_titled(path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    for c in nb.cells:
+        if c.cell_type == "code" and "nbval-check-output" not in c.metadata.get("tags", []):
+            assert not c.outputs, f"{path.name}: stored outputs make diffs unreadable"
