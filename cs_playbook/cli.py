@@ -33,6 +33,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 0
     for nb in run.failed:
         where = f"cell {nb.failed_cell}" if nb.failed_cell is not None else "no cell recorded"
+        if nb.failed_source:
+            where += f" ({nb.failed_source})"
         print(f"Notebook {nb.name} failed at {where}: {nb.error}", file=sys.stderr)
     print(f"Incomplete report written to {run.path}/ (the other notebooks ran).", file=sys.stderr)
     return 1

@@ -50,7 +50,8 @@ class NotebookResult:
     status: str  # "ok" or "failed"
     duration_s: float
     error: str | None = None
-    failed_cell: int | None = None
+    failed_cell: int | None = None  # index in the executed notebook (papermill's injected cell counts)
+    failed_source: str | None = None  # first line of the failing cell's code
     summary: dict[str, Any] | None = None
 
 
@@ -109,7 +110,7 @@ def _execute(nb_path: Path, out_nb: Path, parameters: dict[str, str], timeout: i
     from papermill.exceptions import PapermillExecutionError
 
     start = time.perf_counter()
-    error, cell = None, None
+    error, cell, source = None, None, None
     for attempt in (1, 2):
         try:
             pm.execute_notebook(
@@ -120,6 +121,7 @@ def _execute(nb_path: Path, out_nb: Path, parameters: dict[str, str], timeout: i
             break
         except PapermillExecutionError as err:
             error, cell = f"{err.ename}: {err.evalue}", err.cell_index
+            source = next((ln for ln in (err.source or "").splitlines() if ln.strip()), None)
             break
         except RuntimeError as err:  # kernel failed to start (e.g. ZMQ port race): retry once
             error = f"{type(err).__name__}: {err}"
@@ -130,7 +132,7 @@ def _execute(nb_path: Path, out_nb: Path, parameters: dict[str, str], timeout: i
             break
     if error and cell is None and out_nb.exists():
         cell = _first_unfinished_cell(out_nb)
-    return NotebookResult(nb_path.stem, "failed" if error else "ok", round(time.perf_counter() - start, 2), error, cell)
+    return NotebookResult(nb_path.stem, "failed" if error else "ok", round(time.perf_counter() - start, 2), error, cell, source)
 
 
 def _first_unfinished_cell(out_nb: Path) -> int | None:
@@ -225,7 +227,8 @@ def render_index(quarter: str, as_of: str, results: list[NotebookResult], source
             f'<a href="{html.escape(r.name)}/{html.escape(e)}">{html.escape(e)}</a>' for e in s.get("exports") or []
         )
         if r.status != "ok":
-            status = (f'<p class="failed">FAILED at cell {r.failed_cell if r.failed_cell is not None else "?"}: '
+            status = (f'<p class="failed">FAILED at cell {r.failed_cell if r.failed_cell is not None else "?"}'
+                      f"{' (' + html.escape(r.failed_source) + ')' if r.failed_source else ''}: "
                       f"{html.escape(r.error or '')}</p>")
         elif not s:
             status = '<p class="failed">No summary.json was written.</p>'

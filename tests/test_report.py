@@ -51,7 +51,9 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path: Path, notebooks: 
     statuses = {nb.name: nb.status for nb in run.notebooks}
     assert statuses == {"00_good": "ok", "01_broken": "failed", "02_also_good": "ok"}
     broken = run.failed[0]
-    assert "boom in cell" in broken.error and broken.failed_cell == 3
+    # Cell 4 of the executed notebook: title, parameters, injected parameters, x = 1, raise.
+    assert "boom in cell" in broken.error and broken.failed_cell == 4
+    assert broken.failed_source == "raise ValueError('boom in cell')"
     # Published as .failed, never as a complete-looking quarter folder; no temp folder left.
     assert run.path == reports / "2026Q2.failed"
     assert not (reports / "2026Q2").exists()
@@ -101,7 +103,7 @@ def test_cli_exit_codes(tmp_path: Path, notebooks: Path, capsys: pytest.CaptureF
     base = ["report", "--reports-dir", str(reports), "--notebooks-dir", str(notebooks), "--no-progress"]
     assert main([*base, "--quarter", "2026Q2"]) == 1  # one notebook failed, the others ran
     err = capsys.readouterr().err
-    assert "01_broken failed at cell 3" in err and "boom in cell" in err
+    assert "01_broken failed at cell 4 (raise ValueError('boom in cell'))" in err and "boom in cell" in err
     assert main([*base, "--quarter", "2026Q2", "--only", "00_good"]) == 0
     assert main([*base, "--quarter", "2026Q2", "--only", "00_good"]) == 2  # exists, no --force
     assert "--force" in capsys.readouterr().err
