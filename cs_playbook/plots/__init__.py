@@ -27,7 +27,8 @@ def use_style() -> None:
         plt.rcParams["font.family"] = ["IPAexGothic", "sans-serif"]
     except ImportError:  # pragma: no cover - a declared dependency
         pass
-    plt.rcParams["axes.titleweight"] = "bold"
+    plt.rcParams["axes.titleweight"] = "normal"  # IPAexGothic has one weight; bold would warn
+    plt.rcParams["axes.titlesize"] = "large"
     plt.rcParams["figure.dpi"] = 100
     plt.rcParams["axes.unicode_minus"] = False
 
@@ -54,7 +55,7 @@ def fmt_pct(value: float, *, digits: int = 1, signed: bool = False) -> str:
 
 def money_axis(ax: plt.Axes, currency: str = "JPY", *, axis: str = "y") -> plt.Axes:
     """Format an axis as compact money."""
-    formatter = mticker.FuncFormatter(lambda v, _: fmt_money(v, currency, digits=0 if abs(v) >= 1e9 else 1))
+    formatter = mticker.FuncFormatter(lambda v, _: fmt_money(v, currency, digits=2 if abs(v) >= 1e9 else 1))
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
     return ax
 

@@ -62,7 +62,7 @@ def arr_waterfall(summary_row: pd.Series, *, period: str, currency: str = "JPY",
     ax.bar(x, heights, bottom=bottoms, color=colors)
     for xi, (b, h) in enumerate(zip(bottoms, heights, strict=True)):
         value = h if xi in (0, len(labels) - 1) else steps[xi - 1][1]
-        ax.text(xi, b + h, fmt_money(value, currency), ha="center", va="bottom", fontsize=9)
+        ax.text(xi, b + h, fmt_money(value, currency, digits=2 if abs(value) >= 1e9 else 1), ha="center", va="bottom", fontsize=9)
     ax.set_xticks(x, labels)
     money_axis(ax, currency)
     lo = min(bottoms[1:-1] + [start, end])
@@ -71,7 +71,7 @@ def arr_waterfall(summary_row: pd.Series, *, period: str, currency: str = "JPY",
     ax.set_title(f"ARR {'grew' if change >= 0 else 'fell'} {fmt_money(abs(change), currency)} "
                  f"({fmt_pct(change / start if start else np.nan, signed=True)}) in {period}")
     ax.set_xlabel("")
-    ax.set_ylabel(f"ARR ({currency})")
+    ax.set_ylabel(f"ARR ({currency}; axis does not start at 0)" if ax.get_ylim()[0] > 0 else f"ARR ({currency})")
     return ax
 
 
@@ -112,17 +112,24 @@ def arr_by_segment(by_segment: pd.DataFrame, *, currency: str = "JPY", ax: plt.A
     return ax
 
 
-def csm_load(coverage: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
-    """Each CSM's load against capacity, stacked by touch model; 100% is full capacity."""
+def csm_load(coverage: pd.DataFrame, *, ax: plt.Axes | None = None, unassigned: str = "(unassigned)") -> plt.Axes:
+    """Each named CSM's load against capacity, stacked by touch model; 100% is full capacity.
+
+    Accounts without a CSM (the tech-touch pool) are not a person's load: they are left out
+    of the bars and counted in the title.
+    """
     ax = new_ax(ax, figsize=(10, 4.5))
+    pool = int(coverage.loc[coverage["csm"] == unassigned, "accounts"].sum())
+    coverage = coverage[coverage["csm"] != unassigned]
     pivot = coverage.pivot_table(index="csm", columns="touch_model", values="load", aggfunc="sum", fill_value=0)
     pivot = pivot.loc[pivot.sum(axis=1).sort_values(ascending=False).index]
     pivot.plot(kind="bar", stacked=True, ax=ax, width=0.8)
     ax.axhline(1.0, color="#c62828", ls="--", lw=1, label="capacity")
     pct_axis(ax)
     over = int((pivot.sum(axis=1) > 1).sum())
-    ax.set_title(f"{over} of {len(pivot)} CSMs are over capacity under the touch model" if over
-                 else "Every CSM is within capacity under the touch model")
+    head = (f"{over} of {len(pivot)} CSMs are over capacity under the touch model" if over
+            else f"All {len(pivot)} CSMs are within capacity under the touch model")
+    ax.set_title(head + (f"; {pool:,} accounts have no CSM" if pool else ""))
     ax.set_xlabel("CSM")
     ax.set_ylabel("Load (accounts / capacity, %)")
     ax.legend(title="Touch model", fontsize=8)
