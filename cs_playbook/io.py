@@ -144,7 +144,7 @@ def _ensure_demo(path: Path, params: DataParams) -> None:
     from cs_playbook.demo import generate_demo
 
     d = params.demo
-    generate_demo(path, n_accounts=d.accounts, n_events=d.events, seed=d.seed, end_date=d.end_date, progress=True)
+    generate_demo(path, n_accounts=d.accounts, n_events=d.events, seed=d.seed, end_date=str(d.end_date), progress=True)
 
 
 def _apply_rename(raw: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:

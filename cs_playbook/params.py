@@ -6,6 +6,7 @@ per-run overrides passed by the runner or a notebook (fight-churn style).
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -40,14 +41,14 @@ class DemoParams(StrictModel):
     accounts: int = Field(2000, ge=20)
     events: int = Field(3_000_000, ge=1000)
     seed: int = 7
-    end_date: str = "2026-10-31"
+    end_date: date = date(2026, 10, 31)
 
 
 class DataParams(StrictModel):
     """params/data.yaml: where the data comes from and how to read it."""
 
     source: str = "demo"  # "demo", a folder of CSV/Parquet files, or a .duckdb file
-    as_of: str | None = None  # date the data is current to; empty = latest activity in the data
+    as_of: date | None = None  # date the data is current to; empty = latest activity in the data
     reporting_currency: str = "JPY"
     fx_rates: dict[str, float] = Field(default_factory=dict)  # 1 unit of key = value reporting units
     rename: dict[str, dict[str, str]] = Field(default_factory=dict)  # table -> {export header: contract column}

@@ -1,0 +1,94 @@
+"""Usage metrics in DuckDB against hand counts; new metrics come from params alone."""
+
+from __future__ import annotations
+
+import duckdb
+import ibis
+import pandas as pd
+import pytest
+
+from cs_playbook.errors import ParamsError
+from cs_playbook.params import UsageParams, load_params
+from cs_playbook.usage import account_usage
+
+
+@pytest.fixture
+def events() -> ibis.Table:
+    rows = [
+        ("A", "u1", "2024-01-03 10:00", "login"), ("A", "u1", "2024-01-03 11:00", "create_report"),
+        ("A", "u2", "2024-01-20 09:00", "login"), ("A", "u2", "2024-01-20 09:05", "export_csv"),
+        ("A", "u1", "2024-02-01 10:00", "login"),
+        # March: no events for A (kept as zero usage)
+        ("A", "u1", "2024-04-02 10:00", "create_report"), ("A", "u3", "2024-04-03 10:00", "create_report"),
+        ("A", "u2", "2024-04-03 12:00", "login"), ("A", "u3", "2024-04-04 08:00", "login"),
+        ("B", "v1", "2024-02-10 10:00", "login"),
+    ]
+    df = pd.DataFrame(rows, columns=["account_id", "user_id", "event_time", "event_type"])
+    df["event_time"] = pd.to_datetime(df["event_time"])
+    con = duckdb.connect()
+    con.register("ev", df)
+    return ibis.duckdb.from_connection(con).table("ev")
+
+
+@pytest.fixture
+def subscriptions() -> pd.DataFrame:
+    return pd.DataFrame({
+        "account_id": ["A", "A", "B"],
+        "start_date": pd.to_datetime(["2024-01-01", "2024-03-15", "2024-02-01"]),
+        "end_date": pd.to_datetime(["2024-12-31", "2024-12-31", None]),
+        "seats": [4.0, 2.0, 1.0],
+    })
+
+
+def params(**extra) -> UsageParams:
+    base = load_params("usage_metrics", UsageParams)
+    return base.model_copy(update=extra)
+
+
+def test_account_month_metrics_by_hand(events, subscriptions) -> None:
+    u = account_usage(events, subscriptions, params()).set_index(["account_id", "period_start"])
+    jan, feb, mar, apr = (u.loc[("A", pd.Timestamp(f"2024-{m:02d}-01"))] for m in (1, 2, 3, 4))
+    assert (jan["events_total"], jan["active_users"], jan["active_days"], jan["features_used"]) == (4, 2, 2, 3)
+    assert (jan["events_login"], jan["events_create_report"], jan["events_export_csv"]) == (2, 1, 1)
+    assert jan["seats"] == 4 and jan["seat_utilization"] == 0.5  # 2 active users / 4 seats
+    assert jan["events_per_active_user"] == 2.0 and jan["reports_per_active_user"] == 0.5
+    assert mar["events_total"] == 0 and mar["seats"] == 6  # the second line is active on March 31
+    assert apr["active_users"] == 3 and apr["seat_utilization"] == 0.5  # 3 / 6
+    # change against 1 and 3 months before: Feb 1 event vs Jan 4; Apr 4 vs Jan 4; Apr vs Mar (0) undefined
+    assert feb["events_total_chg_1"] == pytest.approx(1 / 4 - 1)
+    assert apr["events_total_chg_3"] == pytest.approx(0.0)
+    assert pd.isna(apr["events_total_chg_1"])
+    assert u.loc[("B", pd.Timestamp("2024-02-01")), "seat_utilization"] == 1.0
+
+
+def test_week_grain(events, subscriptions) -> None:
+    u = account_usage(events, subscriptions, params(), grain="week")
+    a = u[u["account_id"] == "A"].set_index("period_start")
+    assert a.loc[pd.Timestamp("2024-01-01"), "events_total"] == 2  # week of Monday 2024-01-01
+    assert a.loc[pd.Timestamp("2024-01-15"), "active_users"] == 1
+    assert a.loc[pd.Timestamp("2024-01-08"), "events_total"] == 0  # a week without events is kept
+
+
+def test_a_new_metric_needs_only_params(events, subscriptions) -> None:
+    p = load_params("usage_metrics", UsageParams, overrides={"metrics": [
+        {"name": "active_users", "kind": "distinct_users"},
+        {"name": "exports", "kind": "count", "event_types": ["export_csv"]},
+        {"name": "exports_per_active_user", "kind": "ratio", "numerator": "exports", "denominator": "active_users"},
+    ], "per_event_type_counts": False})
+    u = account_usage(events, subscriptions, p).set_index(["account_id", "period_start"])
+    assert u.loc[("A", pd.Timestamp("2024-01-01")), "exports_per_active_user"] == 0.5
+    assert "events_login" not in u.columns
+
+
+def test_a_ratio_naming_an_unknown_metric_is_a_params_error(events, subscriptions) -> None:
+    p = params(metrics=[*params().metrics[:1], params().metrics[0].model_copy(update={"name": "bad", "kind": "ratio",
+                                                                                       "numerator": "nope", "denominator": "seats"})])
+    with pytest.raises(ParamsError, match="metric bad: numerator 'nope' is not a metric"):
+        account_usage(events, subscriptions, p)
+
+
+def test_usage_on_the_demo_company(demo_ds) -> None:
+    u = account_usage(demo_ds.events, demo_ds.subscriptions, params())
+    assert u["seat_utilization"].dropna().between(0, 1.5).all()
+    total = int(demo_ds.events.count().to_pandas())
+    assert int(u["events_total"].sum()) == total  # every event lands in one account-month
