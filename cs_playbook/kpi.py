@@ -14,7 +14,7 @@ from cs_playbook.errors import CsPlaybookError
 from cs_playbook.plots import fmt_money, fmt_pct
 from cs_playbook.revenue import net_revenue_retention
 
-__all__ = ["KpiParams", "retention_table", "quarter_figures", "headline"]
+__all__ = ["KpiParams", "retention_table", "quarter_figures", "headline", "consistency_checks"]
 
 
 class KpiParams(BaseModel):
@@ -78,3 +78,16 @@ def headline(figures: dict[str, float], currency: str) -> dict[str, str]:
         "GRR (trailing 12 months)": fmt_pct(figures["grr_t12m"]),
     }
     return out
+
+
+def consistency_checks(retention: pd.DataFrame, movement_row: pd.Series) -> dict[str, bool]:
+    """Identities that hold on any data; the notebook prints them and nbval compares the output."""
+    r = retention.iloc[-1]
+    bridge = movement_row["start_mrr"] + sum(movement_row[m] for m in ("new", "expansion", "contraction", "churn", "reactivation"))
+    retained = r["start_arr"] + r["expansion_arr"] - r["contraction_arr"] - r["churned_arr"]
+    return {
+        "arr_bridge_closes": bool(abs(bridge - movement_row["end_mrr"]) < 1e-6 * max(1.0, abs(movement_row["end_mrr"]))),
+        "cohort_arr_identity": bool(abs(retained - r["end_arr"]) < 1e-6 * max(1.0, r["end_arr"])),
+        "grr_at_most_100pct": bool((retention["grr"] <= 1 + 1e-12).all()),
+        "grr_at_most_nrr": bool((retention["grr"] <= retention["nrr"] + 1e-12).all()),
+    }
