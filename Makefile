@@ -43,7 +43,7 @@ lint: $(STAMP)
 
 ## bench: run the benchmarks (by hand; they print figures and ratios, they assert nothing)
 bench: $(STAMP)
-	$(BIN)/python benchmarks/usage_metrics.py
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## clean: remove the virtual environment, generated data and reports
 clean:

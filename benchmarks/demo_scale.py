@@ -50,8 +50,12 @@ def main() -> None:
         _child(args.child, args.out, args.events)
         return
     for step in ("generate", "metrics"):
-        proc = subprocess.run([sys.executable, __file__, "--child", step, "--out", args.out, "--events", str(args.events)],
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", step, "--out", args.out, "--events", str(args.events)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         rate = r.get("events", r.get("events_counted", 0)) / max(r["seconds"], 1e-9)
         print(f"{step:<9} {r['seconds']:>8.1f} s  {rate:>14,.0f} events/s  peak {r['peak_mb']:>6,} MB  {r}")

@@ -23,8 +23,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-EVENT_TYPES = ["login", "view_dashboard", "create_report", "share_report", "export_csv", "comment",
-               "workflow_run", "api_call", "invite_user", "search", "ai_summary", "mobile_view"]
+EVENT_TYPES = [
+    "login",
+    "view_dashboard",
+    "create_report",
+    "share_report",
+    "export_csv",
+    "comment",
+    "workflow_run",
+    "api_call",
+    "invite_user",
+    "search",
+    "ai_summary",
+    "mobile_view",
+]
 
 
 def make_events(folder: Path, n_events: int, n_accounts: int = 2000, seed: int = 1) -> None:
@@ -39,12 +51,16 @@ def make_events(folder: Path, n_events: int, n_accounts: int = 2000, seed: int =
         acc = rng.zipf(1.3, n) % n_accounts
         user = acc * 1000 + rng.integers(0, 200, n)
         secs = rng.integers(0, 28 * 86400, n)
-        table = pa.table({
-            "account_id": pa.array(np.char.add("A", acc.astype(str))),
-            "user_id": pa.array(np.char.add("U", user.astype(str))),
-            "event_time": pa.array((np.datetime64(m.date(), "s") + secs.astype("timedelta64[s]")).astype("datetime64[us]")),
-            "event_type": pa.array(types[rng.integers(0, len(types), n)]),
-        })
+        table = pa.table(
+            {
+                "account_id": pa.array(np.char.add("A", acc.astype(str))),
+                "user_id": pa.array(np.char.add("U", user.astype(str))),
+                "event_time": pa.array(
+                    (np.datetime64(m.date(), "s") + secs.astype("timedelta64[s]")).astype("datetime64[us]")
+                ),
+                "event_type": pa.array(types[rng.integers(0, len(types), n)]),
+            }
+        )
         pq.write_table(table, folder / f"{m:%Y-%m}.parquet")
 
 
@@ -59,12 +75,14 @@ def run_engine(folder: Path) -> pd.DataFrame:
     con = duckdb.connect()
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{folder.as_posix()}/*.parquet')")
     events = ibis.duckdb.from_connection(con).table("events")
-    params = UsageParams(metrics=[
-        UsageMetric(name="events_total", kind="count"),
-        UsageMetric(name="active_users", kind="distinct_users"),
-        UsageMetric(name="active_days", kind="distinct_days"),
-        UsageMetric(name="features_used", kind="distinct_event_types"),
-    ])
+    params = UsageParams(
+        metrics=[
+            UsageMetric(name="events_total", kind="count"),
+            UsageMetric(name="active_users", kind="distinct_users"),
+            UsageMetric(name="active_days", kind="distinct_days"),
+            UsageMetric(name="features_used", kind="distinct_event_types"),
+        ]
+    )
     return aggregate_usage(events, params)
 
 
@@ -74,10 +92,15 @@ def run_pandas(folder: Path) -> pd.DataFrame:
     ev["period_start"] = ev["event_time"].dt.to_period("M").dt.to_timestamp()
     ev["day"] = ev["event_time"].dt.normalize()
     g = ev.groupby(["account_id", "period_start"])
-    out = g.agg(events_total=("user_id", "size"), active_users=("user_id", "nunique"),
-                active_days=("day", "nunique"), features_used=("event_type", "nunique"))
-    per_type = ev.pivot_table(index=["account_id", "period_start"], columns="event_type", values="user_id",
-                              aggfunc="size", fill_value=0)
+    out = g.agg(
+        events_total=("user_id", "size"),
+        active_users=("user_id", "nunique"),
+        active_days=("day", "nunique"),
+        features_used=("event_type", "nunique"),
+    )
+    per_type = ev.pivot_table(
+        index=["account_id", "period_start"], columns="event_type", values="user_id", aggfunc="size", fill_value=0
+    )
     per_type.columns = [f"events_{c}" for c in per_type.columns]
     return out.join(per_type).reset_index()
 
@@ -108,8 +131,12 @@ def main() -> None:
         figures = {}
         for kind in ("pandas", "engine"):  # pandas is the baseline, measured in the same run
             res = Path(tmp) / f"{kind}.parquet"
-            proc = subprocess.run([sys.executable, __file__, "--child", kind, str(folder), str(res)],
-                                  capture_output=True, text=True, check=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", kind, str(folder), str(res)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             figures[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
         a = pd.read_parquet(Path(tmp) / "engine.parquet").reset_index(drop=True)
         b = pd.read_parquet(Path(tmp) / "pandas.parquet").reset_index(drop=True)
@@ -120,8 +147,10 @@ def main() -> None:
         f = figures[kind]
         print(f"{label:<28}{f['seconds']:>10.2f}{n / f['seconds']:>16,.0f}{f['peak_mb']:>12,.0f}")
     e, p = figures["engine"], figures["pandas"]
-    print(f"speed-up: {p['seconds'] / e['seconds']:.1f}x faster; peak memory ratio (pandas / engine): "
-          f"{p['peak_mb'] / e['peak_mb']:.1f}x; results identical: {same}")
+    print(
+        f"speed-up: {p['seconds'] / e['seconds']:.1f}x faster; peak memory ratio (pandas / engine): "
+        f"{p['peak_mb'] / e['peak_mb']:.1f}x; results identical: {same}"
+    )
 
 
 if __name__ == "__main__":

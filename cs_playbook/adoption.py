@@ -23,8 +23,18 @@ def feature_adoption(
     `as_of` are left out.
     """
     rel = releases[releases["released_at"] <= as_of].copy()
-    cols = ["feature", "event_type", "released_at", "days_observed", "active_accounts", "adopting_accounts",
-            "account_adoption", "active_users", "adopting_users", "user_adoption"]
+    cols = [
+        "feature",
+        "event_type",
+        "released_at",
+        "days_observed",
+        "active_accounts",
+        "adopting_accounts",
+        "account_adoption",
+        "active_users",
+        "adopting_users",
+        "user_adoption",
+    ]
     if rel.empty:
         return pd.DataFrame(columns=cols)
     end_cap = as_of + pd.Timedelta(days=1)

@@ -44,7 +44,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from cs_playbook.demo import generate_demo
 
     out = resolve_path(args.out)
-    counts = generate_demo(out, n_accounts=args.accounts, n_events=args.events, seed=args.seed, progress=not args.no_progress)
+    counts = generate_demo(
+        out, n_accounts=args.accounts, n_events=args.events, seed=args.seed, progress=not args.no_progress
+    )
     print(f"Demo company written to {out}")
     for table, n in counts.items():
         print(f"  {table:<18} {n:>12,} rows")
@@ -75,8 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--data", help="data source: folder, .duckdb file or 'demo' (default: params/data.yaml)")
     rep.add_argument("--params", help="params folder (default: params/)")
     rep.add_argument("--reports-dir", default="reports", help="where quarter folders are written (default: reports/)")
-    rep.add_argument("--notebooks-dir", default="notebooks", help="folder of the notebooks to run (default: notebooks/)")
-    rep.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (file names without .ipynb)")
+    rep.add_argument(
+        "--notebooks-dir", default="notebooks", help="folder of the notebooks to run (default: notebooks/)"
+    )
+    rep.add_argument(
+        "--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (file names without .ipynb)"
+    )
     rep.add_argument("--force", action="store_true", help="replace an existing report for the quarter")
     rep.add_argument("--timeout", type=int, default=1800, help="seconds a single cell may run (default 1800)")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -112,4 +118,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-

@@ -141,7 +141,9 @@ TABLES: dict[str, TableSpec] = {
                 Column("ticket_id", "str", "Ticket identifier."),
                 Column("account_id", "str", "Account that opened it."),
                 Column("opened_at", "datetime", "When it was opened."),
-                Column("severity", "str", "low / medium / high / critical.", allowed=("low", "medium", "high", "critical")),
+                Column(
+                    "severity", "str", "low / medium / high / critical.", allowed=("low", "medium", "high", "critical")
+                ),
                 Column("closed_at", "datetime", "When it was closed; empty while open.", nullable=True),
             ),
             key=("ticket_id",),
@@ -164,7 +166,11 @@ TABLES: dict[str, TableSpec] = {
             (
                 Column("account_id", "str", "Account touched."),
                 Column("occurred_at", "datetime", "When it happened."),
-                Column("activity_type", "str", "meeting, call, email, qbr, ebr, onboarding, power_map, usage_review, dissatisfaction_check, renewal_intent, upsell_proposal, ..."),
+                Column(
+                    "activity_type",
+                    "str",
+                    "meeting, call, email, qbr, ebr, onboarding, power_map, usage_review, dissatisfaction_check, renewal_intent, upsell_proposal, ...",
+                ),
                 Column("notes_logged", "bool", "Whether notes were logged afterwards."),
             ),
             references=((("account_id",), "accounts"),),
@@ -248,7 +254,9 @@ TABLES: dict[str, TableSpec] = {
                 Column("target", "float", "Target value."),
                 Column("must_have", "bool", "Must be met to sign."),
                 Column("weight", "float", "Weight in the PoC score.", min_value=0),
-                Column("source", "str", "events (computed) or manual (measured by hand).", allowed=("events", "manual")),
+                Column(
+                    "source", "str", "events (computed) or manual (measured by hand).", allowed=("events", "manual")
+                ),
             ),
             key=("poc_id", "criterion_id"),
             references=((("poc_id",), "pocs"),),
@@ -358,8 +366,14 @@ def _coerce(
     missing = [c for c in spec.column_names if c not in raw.columns]
     for name in missing:
         problems.append(
-            Problem(spec.name, name, "required column is missing", len(raw),
-                    (f"columns found: {', '.join(map(str, raw.columns)) or '<none>'}",), file)
+            Problem(
+                spec.name,
+                name,
+                "required column is missing",
+                len(raw),
+                (f"columns found: {', '.join(map(str, raw.columns)) or '<none>'}",),
+                file,
+            )
         )
     out = pd.DataFrame(index=raw.index)
     for col in spec.columns:
@@ -369,11 +383,22 @@ def _coerce(
         bad = parsed.isna() & ~_is_blank(raw[col.name])
         unparseable[col.name] = bad
         if bad.any():
-            kind = {"int": "a whole number", "float": "a number", "bool": "true/false",
-                    "date": "a date", "datetime": "a date-time"}.get(col.dtype, col.dtype)
+            kind = {
+                "int": "a whole number",
+                "float": "a number",
+                "bool": "true/false",
+                "date": "a date",
+                "datetime": "a date-time",
+            }.get(col.dtype, col.dtype)
             problems.append(
-                Problem(spec.name, col.name, f"value is not {kind}", int(bad.sum()),
-                        _examples(raw.assign(**{col.name: raw[col.name]}), bad, [col.name], line_offset), file)
+                Problem(
+                    spec.name,
+                    col.name,
+                    f"value is not {kind}",
+                    int(bad.sum()),
+                    _examples(raw.assign(**{col.name: raw[col.name]}), bad, [col.name], line_offset),
+                    file,
+                )
             )
         out[col.name] = parsed
     return out, problems, unparseable
@@ -434,16 +459,28 @@ def check_table(
         dup = df.duplicated(key_cols, keep=False) & df[key_cols].notna().all(axis=1)
         if dup.any():
             problems.append(
-                Problem(spec.name, "+".join(key_cols), "key must be unique (duplicate key)", int(dup.sum()),
-                        _examples(df, dup, key_cols, line_offset), file)
+                Problem(
+                    spec.name,
+                    "+".join(key_cols),
+                    "key must be unique (duplicate key)",
+                    int(dup.sum()),
+                    _examples(df, dup, key_cols, line_offset),
+                    file,
+                )
             )
     for earlier, later in spec.order_rules:
         if earlier in df.columns and later in df.columns:
             bad = (df[later] < df[earlier]).fillna(False)
             if bad.any():
                 problems.append(
-                    Problem(spec.name, later, f"{later} must not be before {earlier}", int(bad.sum()),
-                            _examples(df, bad, list(dict.fromkeys(show + [earlier, later])), line_offset), file)
+                    Problem(
+                        spec.name,
+                        later,
+                        f"{later} must not be before {earlier}",
+                        int(bad.sum()),
+                        _examples(df, bad, list(dict.fromkeys(show + [earlier, later])), line_offset),
+                        file,
+                    )
                 )
     return problems
 
@@ -478,7 +515,13 @@ def check_references(
             bad = pd.Series(~here.isin(known), index=df.index) & df[list(cols)].notna().all(axis=1)
             if bad.any():
                 problems.append(
-                    Problem(name, "+".join(cols), f"unknown {'+'.join(cols)} (not in {target})", int(bad.sum()),
-                            _examples(df, bad, list(cols), line_offset), files.get(name))
+                    Problem(
+                        name,
+                        "+".join(cols),
+                        f"unknown {'+'.join(cols)} (not in {target})",
+                        int(bad.sum()),
+                        _examples(df, bad, list(cols), line_offset),
+                        files.get(name),
+                    )
                 )
     return problems

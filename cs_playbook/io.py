@@ -113,7 +113,9 @@ def _find_table_path(folder: Path, name: str) -> Path | None:
 def _read_small(path: Path) -> pd.DataFrame:
     """One small table from a CSV or Parquet file, or a folder of them, as raw columns."""
     if path.is_dir():
-        parts = sorted(p for p in path.iterdir() if p.suffix in (".csv", ".parquet") and not p.name.startswith((".", "_")))
+        parts = sorted(
+            p for p in path.iterdir() if p.suffix in (".csv", ".parquet") and not p.name.startswith((".", "_"))
+        )
         if not parts:
             return pd.DataFrame()
         return pd.concat([_read_small(p) for p in parts], ignore_index=True)
@@ -160,10 +162,20 @@ def _convert_currency(subs: pd.DataFrame, params: DataParams, file: str | None) 
     unknown = ~cur.isin(list(rates)) & cur.notna()
     if unknown.any():
         codes = ", ".join(sorted(cur[unknown].unique()))
-        ex = tuple(f"subscription_id={s}: currency={c}" for s, c in subs.loc[unknown, ["subscription_id", "currency"]].head(3).itertuples(index=False))
-        return subs, [Problem("subscriptions", "currency",
-                              f"currency {codes} has no rate in params/data.yaml fx_rates (reporting currency {params.reporting_currency})",
-                              int(unknown.sum()), ex, file)]
+        ex = tuple(
+            f"subscription_id={s}: currency={c}"
+            for s, c in subs.loc[unknown, ["subscription_id", "currency"]].head(3).itertuples(index=False)
+        )
+        return subs, [
+            Problem(
+                "subscriptions",
+                "currency",
+                f"currency {codes} has no rate in params/data.yaml fx_rates (reporting currency {params.reporting_currency})",
+                int(unknown.sum()),
+                ex,
+                file,
+            )
+        ]
     out = subs.copy()
     out["arr"] = out["arr"] * cur.map(rates).astype("float64")
     out["currency"] = params.reporting_currency.upper()
@@ -220,7 +232,10 @@ def _check_events(
     """Check raw events inside DuckDB; return SQL of the typed events view, or None, and problems."""
     missing = [c for c in EVENT_COLUMNS if c not in cols]
     if missing:
-        return None, [Problem("events", c, "required column is missing", 0, (f"columns found: {', '.join(cols)}",), file) for c in missing]
+        return None, [
+            Problem("events", c, "required column is missing", 0, (f"columns found: {', '.join(cols)}",), file)
+            for c in missing
+        ]
     con.register("_contract_account_ids", pd.DataFrame({"account_id": account_ids.astype(str)}))
     typed = (
         "SELECT trim(CAST(account_id AS VARCHAR)) AS account_id, trim(CAST(user_id AS VARCHAR)) AS user_id, "
@@ -232,10 +247,15 @@ def _check_events(
         "account_id": ("value is empty", "account_id IS NULL OR account_id = ''"),
         "user_id": ("value is empty", "user_id IS NULL OR user_id = ''"),
         "event_type": ("value is empty", "event_type IS NULL OR event_type = ''"),
-        "event_time": ("value is not a date-time", "event_time IS NULL AND _raw_time IS NOT NULL AND trim(_raw_time) <> ''"),
+        "event_time": (
+            "value is not a date-time",
+            "event_time IS NULL AND _raw_time IS NOT NULL AND trim(_raw_time) <> ''",
+        ),
         "event_time ": ("value is empty", "_raw_time IS NULL OR trim(_raw_time) = ''"),
-        "account_id ": ("unknown account_id (not in accounts)",
-                        "account_id NOT IN (SELECT account_id FROM _contract_account_ids) AND account_id <> ''"),
+        "account_id ": (
+            "unknown account_id (not in accounts)",
+            "account_id NOT IN (SELECT account_id FROM _contract_account_ids) AND account_id <> ''",
+        ),
     }
     selects = ", ".join(f"count(*) FILTER (WHERE {cond}) AS c{i}" for i, (_, cond) in enumerate(rules.values()))
     counts = con.execute(f"SELECT count(*) AS n, {selects} FROM _events_typed").fetchall()[0]
@@ -245,7 +265,9 @@ def _check_events(
     for i, (column, (rule, cond)) in enumerate(rules.items()):
         n_bad = counts[i + 1]
         if n_bad:
-            rows = con.execute(f"SELECT account_id, user_id, _raw_time, event_type FROM _events_typed WHERE {cond} LIMIT 3").fetchall()
+            rows = con.execute(
+                f"SELECT account_id, user_id, _raw_time, event_type FROM _events_typed WHERE {cond} LIMIT 3"
+            ).fetchall()
             ex = tuple(f"account_id={a!r}, user_id={u!r}, event_time={t!r}, event_type={e!r}" for a, u, t, e in rows)
             problems.append(Problem("events", column.strip(), rule, int(n_bad), ex, file))
     view = "SELECT account_id, user_id, event_time, event_type FROM _events_typed"
@@ -278,7 +300,11 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
 
     is_db = path.is_file() and path.suffix in (".duckdb", ".db", ".ddb")
     raw_con = duckdb.connect(str(path), read_only=True) if is_db else duckdb.connect()
-    db_tables = {r[0] for r in raw_con.execute("SELECT table_name FROM information_schema.tables").fetchall()} if is_db else set()
+    db_tables = (
+        {r[0] for r in raw_con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if is_db
+        else set()
+    )
 
     problems: list[Problem] = []
     tables: dict[str, pd.DataFrame] = {}
@@ -321,8 +347,14 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
             where = f"table {name} in {path.name}" if is_db else f"{name}.csv or {name}.parquet in {_rel(path)}"
             problems.append(Problem(name, "*", f"required table is missing (expected {where})", 0, (), None))
 
-    if "subscriptions" in tables and "currency" in tables["subscriptions"].columns and not tables["subscriptions"].empty:
-        tables["subscriptions"], cur_problems = _convert_currency(tables["subscriptions"], params, files.get("subscriptions"))
+    if (
+        "subscriptions" in tables
+        and "currency" in tables["subscriptions"].columns
+        and not tables["subscriptions"].empty
+    ):
+        tables["subscriptions"], cur_problems = _convert_currency(
+            tables["subscriptions"], params, files.get("subscriptions")
+        )
         problems += cur_problems
 
     ref_ready = {k: v for k, v in tables.items() if not v.empty}
@@ -341,7 +373,10 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
         try:
             events_sql, ev_problems = _check_events(raw_con, sql, cols, tables["accounts"]["account_id"], events_file)
         except duckdb.Error as err:
-            events_sql, ev_problems = None, [Problem("events", "*", f"cannot read events: {str(err).splitlines()[0]}", 0, (), events_file)]
+            events_sql, ev_problems = (
+                None,
+                [Problem("events", "*", f"cannot read events: {str(err).splitlines()[0]}", 0, (), events_file)],
+            )
         problems += ev_problems
         files["events"] = events_file
 

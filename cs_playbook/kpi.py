@@ -37,8 +37,19 @@ def retention_table(monthly: pd.DataFrame, *, quarter: str, trend_quarters: int 
     """
     q = net_revenue_retention(monthly, freq="Q")
     t = net_revenue_retention(monthly, freq="Q", window_months=12)
-    cols = ["period", "start_arr", "end_arr", "expansion_arr", "contraction_arr", "churned_arr", "nrr", "grr",
-            "logo_churn", "accounts_start", "accounts_churned"]
+    cols = [
+        "period",
+        "start_arr",
+        "end_arr",
+        "expansion_arr",
+        "contraction_arr",
+        "churned_arr",
+        "nrr",
+        "grr",
+        "logo_churn",
+        "accounts_start",
+        "accounts_churned",
+    ]
     out = q[cols].merge(
         t[["period", "nrr", "grr", "logo_churn"]].rename(
             columns={"nrr": "nrr_t12m", "grr": "grr_t12m", "logo_churn": "logo_churn_t12m"}
@@ -48,15 +59,19 @@ def retention_table(monthly: pd.DataFrame, *, quarter: str, trend_quarters: int 
     )
     out = out[out["period"] <= quarter]
     if out.empty or out["period"].iloc[-1] != quarter:
-        raise CsPlaybookError(f"Quarter {quarter} has no retention figures: the data does not cover the quarter before it.")
+        raise CsPlaybookError(
+            f"Quarter {quarter} has no retention figures: the data does not cover the quarter before it."
+        )
     return out.tail(trend_quarters).reset_index(drop=True)
 
 
 def quarter_figures(retention: pd.DataFrame, movement_row: pd.Series) -> dict[str, float]:
     """Key figures of the last quarter of `retention` and its MRR movements (in ARR, x12)."""
     r = retention.iloc[-1]
-    figures = {k: float(r[k]) for k in ("nrr", "grr", "logo_churn", "nrr_t12m", "grr_t12m", "logo_churn_t12m",
-                                         "start_arr", "end_arr")}
+    figures = {
+        k: float(r[k])
+        for k in ("nrr", "grr", "logo_churn", "nrr_t12m", "grr_t12m", "logo_churn_t12m", "start_arr", "end_arr")
+    }
     figures["accounts_start"] = int(r["accounts_start"])
     figures["accounts_churned"] = int(r["accounts_churned"])
     for m in ("new", "expansion", "contraction", "churn", "reactivation"):
@@ -83,10 +98,14 @@ def headline(figures: dict[str, float], currency: str) -> dict[str, str]:
 def consistency_checks(retention: pd.DataFrame, movement_row: pd.Series) -> dict[str, bool]:
     """Identities that hold on any data; the notebook prints them and nbval compares the output."""
     r = retention.iloc[-1]
-    bridge = movement_row["start_mrr"] + sum(movement_row[m] for m in ("new", "expansion", "contraction", "churn", "reactivation"))
+    bridge = movement_row["start_mrr"] + sum(
+        movement_row[m] for m in ("new", "expansion", "contraction", "churn", "reactivation")
+    )
     retained = r["start_arr"] + r["expansion_arr"] - r["contraction_arr"] - r["churned_arr"]
     return {
-        "arr_bridge_closes": bool(abs(bridge - movement_row["end_mrr"]) < 1e-6 * max(1.0, abs(movement_row["end_mrr"]))),
+        "arr_bridge_closes": bool(
+            abs(bridge - movement_row["end_mrr"]) < 1e-6 * max(1.0, abs(movement_row["end_mrr"]))
+        ),
         "cohort_arr_identity": bool(abs(retained - r["end_arr"]) < 1e-6 * max(1.0, r["end_arr"])),
         "grr_at_most_100pct": bool((retention["grr"] <= 1 + 1e-12).all()),
         "grr_at_most_nrr": bool((retention["grr"] <= retention["nrr"] + 1e-12).all()),

@@ -58,8 +58,10 @@ class Context:
         """True when the optional tables are present; otherwise say which part is skipped."""
         absent = [t for t in tables if not self.ds.has(t)]
         if absent:
-            self.warn(f"{skipping} is skipped: the optional table{'s' if len(absent) > 1 else ''} "
-                      f"{', '.join(absent)} {'are' if len(absent) > 1 else 'is'} not in the data.")
+            self.warn(
+                f"{skipping} is skipped: the optional table{'s' if len(absent) > 1 else ''} "
+                f"{', '.join(absent)} {'are' if len(absent) > 1 else 'is'} not in the data."
+            )
             return False
         return True
 

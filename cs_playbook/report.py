@@ -37,8 +37,21 @@ __all__ = ["NotebookResult", "RunResult", "discover_notebooks", "run_report", "K
 
 KERNEL_NAME = "cs-playbook"
 DEFAULT_TIMEOUT = 1800
-PACKAGES = ["pandas", "numpy", "statsmodels", "seaborn", "matplotlib", "pandera", "duckdb", "ibis-framework",
-            "papermill", "nbconvert", "pyarrow", "pydantic", "holidays"]
+PACKAGES = [
+    "pandas",
+    "numpy",
+    "statsmodels",
+    "seaborn",
+    "matplotlib",
+    "pandera",
+    "duckdb",
+    "ibis-framework",
+    "papermill",
+    "nbconvert",
+    "pyarrow",
+    "pydantic",
+    "holidays",
+]
 HASH_LIMIT = 64 << 20  # files larger than this are fingerprinted by name, size and mtime
 
 
@@ -114,8 +127,14 @@ def _execute(nb_path: Path, out_nb: Path, parameters: dict[str, str], timeout: i
     for attempt in (1, 2):
         try:
             pm.execute_notebook(
-                str(nb_path), str(out_nb), parameters=parameters, kernel_name=kernel, cwd=str(nb_path.parent),
-                progress_bar=False, execution_timeout=timeout, request_save_on_cell_execute=False,
+                str(nb_path),
+                str(out_nb),
+                parameters=parameters,
+                kernel_name=kernel,
+                cwd=str(nb_path.parent),
+                progress_bar=False,
+                execution_timeout=timeout,
+                request_save_on_cell_execute=False,
             )
             error, cell = None, None
             break
@@ -132,7 +151,9 @@ def _execute(nb_path: Path, out_nb: Path, parameters: dict[str, str], timeout: i
             break
     if error and cell is None and out_nb.exists():
         cell = _first_unfinished_cell(out_nb)
-    return NotebookResult(nb_path.stem, "failed" if error else "ok", round(time.perf_counter() - start, 2), error, cell, source)
+    return NotebookResult(
+        nb_path.stem, "failed" if error else "ok", round(time.perf_counter() - start, 2), error, cell, source
+    )
 
 
 def _first_unfinished_cell(out_nb: Path) -> int | None:
@@ -154,7 +175,9 @@ def to_html(executed: Path, target: Path) -> None:
     nb = nbformat.read(executed, as_version=4)
     for c in nb.cells:
         if c.cell_type == "code":
-            c.outputs = [o for o in c.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            c.outputs = [
+                o for o in c.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.sanitize_html = True
     body, _ = exporter.from_notebook_node(nb)
@@ -227,9 +250,11 @@ def render_index(quarter: str, as_of: str, results: list[NotebookResult], source
             f'<a href="{html.escape(r.name)}/{html.escape(e)}">{html.escape(e)}</a>' for e in s.get("exports") or []
         )
         if r.status != "ok":
-            status = (f'<p class="failed">FAILED at cell {r.failed_cell if r.failed_cell is not None else "?"}'
-                      f"{' (' + html.escape(r.failed_source) + ')' if r.failed_source else ''}: "
-                      f"{html.escape(r.error or '')}</p>")
+            status = (
+                f'<p class="failed">FAILED at cell {r.failed_cell if r.failed_cell is not None else "?"}'
+                f"{' (' + html.escape(r.failed_source) + ')' if r.failed_source else ''}: "
+                f"{html.escape(r.error or '')}</p>"
+            )
         elif not s:
             status = '<p class="failed">No summary.json was written.</p>'
         else:
@@ -244,7 +269,8 @@ def render_index(quarter: str, as_of: str, results: list[NotebookResult], source
     failed = [r for r in results if r.status != "ok"]
     banner = (
         f'<p class="failed">{len(failed)} of {len(results)} notebooks failed: this report is incomplete.</p>'
-        if failed else ""
+        if failed
+        else ""
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Customer success report {html.escape(quarter)}</title>
@@ -342,7 +368,9 @@ def run_report(
         finished = datetime.now(UTC)
         combined = {r.name: r.summary for r in results}
         (tmp / "summary.json").write_text(
-            json.dumps(to_jsonable({"quarter": q, "as_of": ds.as_of, "notebooks": combined}), ensure_ascii=False, indent=2),
+            json.dumps(
+                to_jsonable({"quarter": q, "as_of": ds.as_of, "notebooks": combined}), ensure_ascii=False, indent=2
+            ),
             encoding="utf-8",
         )
         source_root = Path(source_path)

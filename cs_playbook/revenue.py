@@ -97,8 +97,14 @@ def monthly_mrr(
     where open-ended lines stop.
     """
     _check_single_currency(subscriptions)
-    cols = {"account_id": "str", "month": "datetime64[ns]", "mrr": "float64", "arr": "float64",
-            "lines": "int64", "seats": "float64"}
+    cols = {
+        "account_id": "str",
+        "month": "datetime64[ns]",
+        "mrr": "float64",
+        "arr": "float64",
+        "lines": "int64",
+        "seats": "float64",
+    }
     subs = subscriptions.dropna(subset=["start_date"])
     if subs.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in cols.items()})
@@ -121,7 +127,9 @@ def monthly_mrr(
     month_idx = first[line] + offset
     arr = subs["arr"].to_numpy(dtype="float64")[line]
     seats = pd.to_numeric(subs["seats"], errors="coerce").to_numpy(dtype="float64")[line]
-    expanded = pd.DataFrame({"account_id": subs["account_id"].to_numpy()[line], "m": month_idx, "arr": arr, "seats": seats})
+    expanded = pd.DataFrame(
+        {"account_id": subs["account_id"].to_numpy()[line], "m": month_idx, "arr": arr, "seats": seats}
+    )
     out = expanded.groupby(["account_id", "m"], as_index=False).agg(
         arr=("arr", "sum"), lines=("arr", "size"), seats=("seats", "sum")
     )
@@ -162,15 +170,26 @@ def mrr_movements(monthly: pd.DataFrame, *, end: pd.Timestamp | None = None) -> 
     before = cum - active - np.where(start_of_acc > 0, cum[np.maximum(start_of_acc - 1, 0)], 0)
     was_active = prev > _TOL
     movement = np.select(
-        [active & ~was_active & (before == 0), active & ~was_active, ~active & was_active,
-         active & was_active & (mrr - prev > _TOL), active & was_active & (prev - mrr > _TOL)],
+        [
+            active & ~was_active & (before == 0),
+            active & ~was_active,
+            ~active & was_active,
+            active & was_active & (mrr - prev > _TOL),
+            active & was_active & (prev - mrr > _TOL),
+        ],
         ["new", "reactivation", "churn", "expansion", "contraction"],
         default="flat",
     )
-    out = pd.DataFrame({
-        "account_id": np.asarray(accounts)[acc], "month": _month_from_index(month_idx).to_numpy(),
-        "mrr_prev": prev, "mrr": mrr, "movement": movement, "delta": mrr - prev,
-    })
+    out = pd.DataFrame(
+        {
+            "account_id": np.asarray(accounts)[acc],
+            "month": _month_from_index(month_idx).to_numpy(),
+            "mrr_prev": prev,
+            "mrr": mrr,
+            "movement": movement,
+            "delta": mrr - prev,
+        }
+    )
     return out[active | was_active].reset_index(drop=True)
 
 
@@ -219,9 +238,23 @@ def net_revenue_retention(monthly: pd.DataFrame, *, freq: str = "Q", window_mont
     """
     if freq not in ("Q", "M"):
         raise ParamsError(f"freq must be 'Q' or 'M' (got {freq!r})")
-    cols = ["period", "period_start", "period_end", "accounts_start", "accounts_churned", "start_arr", "end_arr",
-            "expansion_arr", "contraction_arr", "churned_arr", "nrr", "grr", "logo_churn", "gross_arr_churn",
-            "net_arr_churn"]
+    cols = [
+        "period",
+        "period_start",
+        "period_end",
+        "accounts_start",
+        "accounts_churned",
+        "start_arr",
+        "end_arr",
+        "expansion_arr",
+        "contraction_arr",
+        "churned_arr",
+        "nrr",
+        "grr",
+        "logo_churn",
+        "gross_arr_churn",
+        "net_arr_churn",
+    ]
     if monthly.empty:
         return pd.DataFrame(columns=cols)
     wide, _ = _arr_matrix(monthly)
@@ -245,21 +278,23 @@ def net_revenue_retention(monthly: pd.DataFrame, *, freq: str = "Q", window_mont
         kept = np.minimum(st, en).sum()
         end_month = _month_from_index(np.array([e]))[0]
         label = f"{end_month.year}Q{end_month.quarter}" if freq == "Q" else f"{end_month:%Y-%m}"
-        rows.append({
-            "period": label,
-            "period_start": _month_from_index(np.array([s + 1]))[0],
-            "period_end": end_month + pd.offsets.MonthEnd(0),
-            "accounts_start": int(cohort.sum()),
-            "accounts_churned": int(churned.sum()),
-            "start_arr": total,
-            "end_arr": en.sum(),
-            "expansion_arr": np.clip(en - st, 0, None).sum(),
-            "contraction_arr": np.clip(st - en, 0, None)[~churned].sum(),
-            "churned_arr": st[churned].sum(),
-            "nrr": en.sum() / total,
-            "grr": kept / total,
-            "logo_churn": churned.mean(),
-        })
+        rows.append(
+            {
+                "period": label,
+                "period_start": _month_from_index(np.array([s + 1]))[0],
+                "period_end": end_month + pd.offsets.MonthEnd(0),
+                "accounts_start": int(cohort.sum()),
+                "accounts_churned": int(churned.sum()),
+                "start_arr": total,
+                "end_arr": en.sum(),
+                "expansion_arr": np.clip(en - st, 0, None).sum(),
+                "contraction_arr": np.clip(st - en, 0, None)[~churned].sum(),
+                "churned_arr": st[churned].sum(),
+                "nrr": en.sum() / total,
+                "grr": kept / total,
+                "logo_churn": churned.mean(),
+            }
+        )
     out = pd.DataFrame(rows, columns=cols[:13])
     out["gross_arr_churn"] = 1 - out["grr"]
     out["net_arr_churn"] = 1 - out["nrr"]
@@ -291,11 +326,15 @@ def cohort_retention(monthly: pd.DataFrame, *, freq: str = "Q") -> pd.DataFrame:
         k = 0
         while qe + 3 * k <= months.max():
             now = wide.loc[members, qe + 3 * k].to_numpy()
-            rows.append({
-                "cohort": label, "periods_since_start": k, "accounts": int(members.sum()),
-                "logo_retention": float((now > 0).mean()),
-                "arr_retention": float(now.sum() / base.sum()) if base.sum() > 0 else np.nan,
-            })
+            rows.append(
+                {
+                    "cohort": label,
+                    "periods_since_start": k,
+                    "accounts": int(members.sum()),
+                    "logo_retention": float((now > 0).mean()),
+                    "arr_retention": float(now.sum() / base.sum()) if base.sum() > 0 else np.nan,
+                }
+            )
             k += 1
     return pd.DataFrame(rows, columns=cols)
 
@@ -307,7 +346,9 @@ def arr_by(monthly: pd.DataFrame, accounts: pd.DataFrame, *, month: pd.Timestamp
     """
     if by not in accounts.columns:
         raise CsPlaybookError(f"accounts has no column {by!r} to group ARR by")
-    at = monthly[monthly["month"] == pd.Timestamp(month)].merge(accounts[["account_id", by]], on="account_id", how="left")
+    at = monthly[monthly["month"] == pd.Timestamp(month)].merge(
+        accounts[["account_id", by]], on="account_id", how="left"
+    )
     at[by] = at[by].fillna("(unknown)")
     out = at.groupby(by, as_index=False).agg(accounts=("account_id", "nunique"), arr=("arr", "sum"))
     out["share"] = out["arr"] / out["arr"].sum() if out["arr"].sum() > 0 else np.nan

@@ -27,7 +27,9 @@ def _type_column(event_type: str) -> str:
     return "events_" + re.sub(r"[^0-9a-z]+", "_", event_type.lower()).strip("_")
 
 
-def metric_expressions(events: ibis.Table, params: UsageParams, event_types: list[str] | None = None) -> dict[str, ibis.Expr]:
+def metric_expressions(
+    events: ibis.Table, params: UsageParams, event_types: list[str] | None = None
+) -> dict[str, ibis.Expr]:
     """Aggregate expressions for every non-ratio metric (plus per-type counts), by name."""
     exprs: dict[str, ibis.Expr] = {}
     day = events.event_time.date()
@@ -93,7 +95,13 @@ def seats_by_period(subscriptions: pd.DataFrame, periods: pd.DatetimeIndex, *, g
     """
     subs = subscriptions.dropna(subset=["seats"])
     if subs.empty or len(periods) == 0:
-        return pd.DataFrame({"account_id": pd.Series(dtype="str"), "period_start": pd.Series(dtype="datetime64[ns]"), "seats": pd.Series(dtype="float64")})
+        return pd.DataFrame(
+            {
+                "account_id": pd.Series(dtype="str"),
+                "period_start": pd.Series(dtype="datetime64[ns]"),
+                "seats": pd.Series(dtype="float64"),
+            }
+        )
     ends = periods + (pd.offsets.MonthEnd(0) if grain == "month" else pd.Timedelta(days=6))
     start = subs["start_date"].to_numpy()[:, None]
     end = subs["end_date"].fillna(pd.Timestamp.max.normalize()).to_numpy()[:, None]

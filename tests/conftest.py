@@ -7,6 +7,7 @@ its parameter defaults against small, realistic data.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -35,8 +36,12 @@ def small_demo_path() -> Path:
     from cs_playbook.demo import generate_demo
 
     path = PROJ_ROOT / ".cache" / f"demo-small-{_demo_sources_hash()}"
-    if not (path / "accounts.csv").exists():
-        generate_demo(path, **SMALL_DEMO)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One generator at a time: parallel test sessions wait for the first one's company.
+    with open(path.parent / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (path / "accounts.csv").exists():
+            generate_demo(path, **SMALL_DEMO)
     return path
 
 

@@ -13,17 +13,33 @@ def raw(**cols: list) -> pd.DataFrame:
 
 
 def accounts(**over: list) -> pd.DataFrame:
-    base = {"account_id": ["00123", "A2"], "account_name": ["株式会社サクラ", "Acme"], "segment": ["smb", "enterprise"],
-            "industry": ["IT", None], "employees": ["5,000", "120"], "region": ["関東", None], "csm": ["佐藤", None],
-            "created_at": ["2024/04/01", "2024-04-02"]}
+    base = {
+        "account_id": ["00123", "A2"],
+        "account_name": ["株式会社サクラ", "Acme"],
+        "segment": ["smb", "enterprise"],
+        "industry": ["IT", None],
+        "employees": ["5,000", "120"],
+        "region": ["関東", None],
+        "csm": ["佐藤", None],
+        "created_at": ["2024/04/01", "2024-04-02"],
+    }
     base.update(over)
     return raw(**base)
 
 
 def subscriptions(**over: list) -> pd.DataFrame:
-    base = {"subscription_id": ["S1", "S2"], "account_id": ["00123", "A2"], "department": ["営業部", None],
-            "product": ["Platform", "Platform"], "start_date": ["2024-04-01", "2024-05-01"], "end_date": ["2025-03-31", None],
-            "arr": ["¥1,200,000", "600000.5"], "seats": ["10", None], "auto_renew": ["はい", "false"], "currency": ["JPY", "JPY"]}
+    base = {
+        "subscription_id": ["S1", "S2"],
+        "account_id": ["00123", "A2"],
+        "department": ["営業部", None],
+        "product": ["Platform", "Platform"],
+        "start_date": ["2024-04-01", "2024-05-01"],
+        "end_date": ["2025-03-31", None],
+        "arr": ["¥1,200,000", "600000.5"],
+        "seats": ["10", None],
+        "auto_renew": ["はい", "false"],
+        "currency": ["JPY", "JPY"],
+    }
     base.update(over)
     return raw(**base)
 
@@ -43,8 +59,13 @@ def test_valid_tables_parse_into_their_types() -> None:
 
 def test_booleans_accept_the_words_exports_use() -> None:
     words = ["true", "FALSE", "yes", "no", "1", "0", "はい", "いいえ"]
-    df = raw(account_id=["a"] * 8, as_of=[f"2024-01-0{i + 1}" for i in range(8)], champion=words,
-             exec_access=["true"] * 8, success_plan=["false"] * 8)
+    df = raw(
+        account_id=["a"] * 8,
+        as_of=[f"2024-01-0{i + 1}" for i in range(8)],
+        champion=words,
+        exec_access=["true"] * 8,
+        success_plan=["false"] * 8,
+    )
     parsed, problems = validate_table(df, TABLES["stakeholders"])
     assert problems == []
     assert parsed["champion"].tolist() == [True, False, True, False, True, False, True, False]
@@ -61,8 +82,9 @@ def test_unparseable_values_are_reported_once_with_their_csv_line() -> None:
 
 
 def test_value_rules_keys_and_order_are_all_found_in_one_pass() -> None:
-    subs = subscriptions(subscription_id=["S1", "S1"], arr=["-5", "100"], end_date=["2024-03-01", None],
-                         product=["Platform", None])
+    subs = subscriptions(
+        subscription_id=["S1", "S1"], arr=["-5", "100"], end_date=["2024-03-01", None], product=["Platform", None]
+    )
     _, problems = validate_table(subs, TABLES["subscriptions"])
     rules = {(p.column, p.rule) for p in problems}
     assert ("arr", "value must be >= 0") in rules
@@ -77,8 +99,15 @@ def test_allowed_values_ranges_and_composite_keys() -> None:
     surveys = raw(account_id=["a", "a"], responded_at=["2024-01-01 10:00", "2024-01-02"], score=["11", "7"])
     _, problems = validate_table(surveys, TABLES["surveys"])
     assert [(p.column, p.rule) for p in problems] == [("score", "value must be <= 10")]
-    bantc = raw(account_id=["a", "a"], assessed_at=["2024-01-01", "2024-01-01"], budget=["ok", "maybe"],
-                authority=["ok", "ok"], need=["risk", "ok"], timeframe=["unknown", "ok"], competitor=["ok", "ok"])
+    bantc = raw(
+        account_id=["a", "a"],
+        assessed_at=["2024-01-01", "2024-01-01"],
+        budget=["ok", "maybe"],
+        authority=["ok", "ok"],
+        need=["risk", "ok"],
+        timeframe=["unknown", "ok"],
+        competitor=["ok", "ok"],
+    )
     _, problems = validate_table(bantc, TABLES["bantc"])
     rules = {(p.column, p.rule) for p in problems}
     assert ("budget", "value must be one of ok, risk, unknown") in rules
@@ -97,15 +126,30 @@ def test_references_including_a_composite_key() -> None:
     acc, _ = validate_table(accounts(), TABLES["accounts"])
     subs, _ = validate_table(subscriptions(account_id=["00123", "ZZZ"]), TABLES["subscriptions"])
     problems = check_references({"accounts": acc, "subscriptions": subs}, {"subscriptions": "subscriptions.csv"})
-    assert [(p.table, p.column, p.n_rows, p.file) for p in problems] == [("subscriptions", "account_id", 1, "subscriptions.csv")]
+    assert [(p.table, p.column, p.n_rows, p.file) for p in problems] == [
+        ("subscriptions", "account_id", 1, "subscriptions.csv")
+    ]
     assert problems[0].examples == ("line 3: account_id='ZZZ'",)
-    crit = raw(poc_id=["P1"], criterion_id=["C1"], description=["x"], metric=["active_users"], comparator=[">="],
-               target=["3"], must_have=["true"], weight=["1"], source=["events"])
-    meas = raw(poc_id=["P1", "P1"], criterion_id=["C1", "C9"], measured_at=["2024-01-01", "2024-01-02"], value=["1", "2"])
+    crit = raw(
+        poc_id=["P1"],
+        criterion_id=["C1"],
+        description=["x"],
+        metric=["active_users"],
+        comparator=[">="],
+        target=["3"],
+        must_have=["true"],
+        weight=["1"],
+        source=["events"],
+    )
+    meas = raw(
+        poc_id=["P1", "P1"], criterion_id=["C1", "C9"], measured_at=["2024-01-01", "2024-01-02"], value=["1", "2"]
+    )
     c, _ = validate_table(crit, TABLES["poc_criteria"])
     m, _ = validate_table(meas, TABLES["poc_measurements"])
     problems = check_references({"poc_criteria": c, "poc_measurements": m})
-    assert [(p.column, p.rule) for p in problems] == [("poc_id+criterion_id", "unknown poc_id+criterion_id (not in poc_criteria)")]
+    assert [(p.column, p.rule) for p in problems] == [
+        ("poc_id+criterion_id", "unknown poc_id+criterion_id (not in poc_criteria)")
+    ]
 
 
 def test_docs_describe_every_table_and_column() -> None:

@@ -90,11 +90,15 @@ def _per_account_signals(ds, demo_dir: Path) -> pd.DataFrame:
     m = m[m["month"] >= "2023-11-01"]
     seat_months = m.groupby("account_id")["seats"].sum().rename("seat_months")
     con = duckdb.connect()
-    ev = con.execute(f"SELECT account_id, count(*) AS events FROM read_parquet('{demo_dir.as_posix()}/events/*.parquet') GROUP BY 1").df()
+    ev = con.execute(
+        f"SELECT account_id, count(*) AS events FROM read_parquet('{demo_dir.as_posix()}/events/*.parquet') GROUP BY 1"
+    ).df()
     t = ds.get("tickets")
     severe = t[t["severity"].isin(["high", "critical"])].groupby("account_id").size().rename("severe_tickets")
     nps = ds.get("surveys").groupby("account_id")["score"].mean().rename("nps")
-    out = pd.concat([seat_months, ev.set_index("account_id")["events"], severe, nps], axis=1).fillna({"events": 0, "severe_tickets": 0})
+    out = pd.concat([seat_months, ev.set_index("account_id")["events"], severe, nps], axis=1).fillna(
+        {"events": 0, "severe_tickets": 0}
+    )
     out["events_per_seat"] = out["events"] / out["seat_months"]
     out["severe_per_seat"] = out["severe_tickets"] / out["seat_months"]
     out["churned"] = out.index.isin(ds.get("churn_reasons")["account_id"])
@@ -115,7 +119,9 @@ def test_bantc_need_risk_predicts_churn(demo_ds) -> None:
     churn = demo_ds.get("churn_reasons")
     # An assessment is followed by churn when the account churns within 100 days after it.
     j = b.merge(churn, on="account_id", how="left")
-    j["churned_after"] = (j["churned_at"] > j["assessed_at"]) & (j["churned_at"] <= j["assessed_at"] + pd.Timedelta(days=100))
+    j["churned_after"] = (j["churned_at"] > j["assessed_at"]) & (
+        j["churned_at"] <= j["assessed_at"] + pd.Timedelta(days=100)
+    )
     per = j.groupby(["account_id", "assessed_at", "need"], as_index=False)["churned_after"].any()
     rate = per.groupby("need")["churned_after"].mean()
     assert rate["risk"] > 2 * rate["ok"]

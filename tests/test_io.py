@@ -11,20 +11,40 @@ import pytest
 from cs_playbook.errors import DataContractError
 from cs_playbook.io import load_dataset
 
-ACCOUNTS = pd.DataFrame({
-    "account_id": ["00123", "A2"], "account_name": ["株式会社サクラ物流", "ミドリ商事株式会社"], "segment": ["smb", "enterprise"],
-    "industry": ["物流", "小売"], "employees": ["50", "5000"], "region": ["関東", "関西"], "csm": ["佐藤 美咲", ""],
-    "created_at": ["2024-01-05", "2024-02-01"],
-})
-SUBS = pd.DataFrame({
-    "subscription_id": ["S1", "S2"], "account_id": ["00123", "A2"], "department": ["", "営業部"], "product": ["Platform", "Platform"],
-    "start_date": ["2024-02-01", "2024-03-01"], "end_date": ["2025-01-31", "2025-02-28"], "arr": ["900000", "3600000"],
-    "seats": ["50", "200"], "auto_renew": ["true", "false"], "currency": ["JPY", "JPY"],
-})
-EVENTS = pd.DataFrame({
-    "account_id": ["00123", "A2", "A2"], "user_id": ["u1", "u2", "u3"],
-    "event_time": ["2024-03-01 10:00:00", "2024-03-02 11:00:00", "2024-04-05 09:30:00"], "event_type": ["login", "login", "ai_summary"],
-})
+ACCOUNTS = pd.DataFrame(
+    {
+        "account_id": ["00123", "A2"],
+        "account_name": ["株式会社サクラ物流", "ミドリ商事株式会社"],
+        "segment": ["smb", "enterprise"],
+        "industry": ["物流", "小売"],
+        "employees": ["50", "5000"],
+        "region": ["関東", "関西"],
+        "csm": ["佐藤 美咲", ""],
+        "created_at": ["2024-01-05", "2024-02-01"],
+    }
+)
+SUBS = pd.DataFrame(
+    {
+        "subscription_id": ["S1", "S2"],
+        "account_id": ["00123", "A2"],
+        "department": ["", "営業部"],
+        "product": ["Platform", "Platform"],
+        "start_date": ["2024-02-01", "2024-03-01"],
+        "end_date": ["2025-01-31", "2025-02-28"],
+        "arr": ["900000", "3600000"],
+        "seats": ["50", "200"],
+        "auto_renew": ["true", "false"],
+        "currency": ["JPY", "JPY"],
+    }
+)
+EVENTS = pd.DataFrame(
+    {
+        "account_id": ["00123", "A2", "A2"],
+        "user_id": ["u1", "u2", "u3"],
+        "event_time": ["2024-03-01 10:00:00", "2024-03-02 11:00:00", "2024-04-05 09:30:00"],
+        "event_type": ["login", "login", "ai_summary"],
+    }
+)
 
 
 def folder(tmp_path: Path, encoding: str = "utf-8", **tables: pd.DataFrame) -> Path:
@@ -96,12 +116,41 @@ def test_duckdb_file_source(tmp_path: Path) -> None:
 
 
 def test_many_problems_in_many_tables_are_reported_together(tmp_path: Path) -> None:
-    bad_subs = pd.concat([SUBS, pd.DataFrame([{
-        "subscription_id": "S1", "account_id": "NOPE", "department": "", "product": "Platform", "start_date": "2024-13-01",
-        "end_date": "2024-01-01", "arr": "-10", "seats": "x", "auto_renew": "true", "currency": "JPY"}])])
-    bad_events = pd.concat([EVENTS, pd.DataFrame([{"account_id": "GHOST", "user_id": "u9", "event_time": "yesterday", "event_type": "login"}])])
-    d = folder(tmp_path, subscriptions=bad_subs, events=bad_events,
-               tickets=pd.DataFrame({"ticket_id": ["T1"], "account_id": ["A2"], "opened_at": ["2024-03-01"], "closed_at": [""]}))
+    bad_subs = pd.concat(
+        [
+            SUBS,
+            pd.DataFrame(
+                [
+                    {
+                        "subscription_id": "S1",
+                        "account_id": "NOPE",
+                        "department": "",
+                        "product": "Platform",
+                        "start_date": "2024-13-01",
+                        "end_date": "2024-01-01",
+                        "arr": "-10",
+                        "seats": "x",
+                        "auto_renew": "true",
+                        "currency": "JPY",
+                    }
+                ]
+            ),
+        ]
+    )
+    bad_events = pd.concat(
+        [
+            EVENTS,
+            pd.DataFrame([{"account_id": "GHOST", "user_id": "u9", "event_time": "yesterday", "event_type": "login"}]),
+        ]
+    )
+    d = folder(
+        tmp_path,
+        subscriptions=bad_subs,
+        events=bad_events,
+        tickets=pd.DataFrame(
+            {"ticket_id": ["T1"], "account_id": ["A2"], "opened_at": ["2024-03-01"], "closed_at": [""]}
+        ),
+    )
     (d / "surveys.csv").write_text("")
     with pytest.raises(DataContractError) as err:
         load_dataset(str(d))
@@ -136,8 +185,12 @@ def test_currency_rates_and_renamed_headers(tmp_path: Path) -> None:
         load_dataset(str(d), params_dir=params_dir(tmp_path))
     ds = load_dataset(str(d), params_dir=params_dir(tmp_path, "fx_rates: {USD: 150}\n"))
     assert ds.subscriptions["arr"].tolist() == [900000.0, 150000.0] and set(ds.subscriptions["currency"]) == {"JPY"}
-    ACCOUNTS.rename(columns={"account_id": "顧客ID", "account_name": "顧客名"}).to_csv(d / "accounts.csv", index=False, encoding="cp932")
-    pdir = params_dir(tmp_path, "fx_rates: {USD: 150}\nrename:\n  accounts: {顧客ID: account_id, 顧客名: account_name}\n")
+    ACCOUNTS.rename(columns={"account_id": "顧客ID", "account_name": "顧客名"}).to_csv(
+        d / "accounts.csv", index=False, encoding="cp932"
+    )
+    pdir = params_dir(
+        tmp_path, "fx_rates: {USD: 150}\nrename:\n  accounts: {顧客ID: account_id, 顧客名: account_name}\n"
+    )
     assert load_dataset(str(d), params_dir=pdir).accounts["account_id"].tolist() == ["00123", "A2"]
 
 

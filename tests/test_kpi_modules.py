@@ -12,11 +12,13 @@ from cs_playbook.adoption import feature_adoption
 from cs_playbook.coverage import CoverageParams, assign_touch_model, csm_coverage
 
 BANDS = CoverageParams.model_validate(
-    {"bands": [
-        {"name": "high_touch", "min_arr": 5_000_000, "accounts_per_csm": 2},
-        {"name": "low_touch", "min_arr": 1_000_000, "accounts_per_csm": 4},
-        {"name": "tech_touch", "min_arr": 0, "accounts_per_csm": 100},
-    ]}
+    {
+        "bands": [
+            {"name": "high_touch", "min_arr": 5_000_000, "accounts_per_csm": 2},
+            {"name": "low_touch", "min_arr": 1_000_000, "accounts_per_csm": 4},
+            {"name": "tech_touch", "min_arr": 0, "accounts_per_csm": 100},
+        ]
+    }
 )
 
 
@@ -51,15 +53,19 @@ def _events(rows: list[tuple[str, str, str, str]]) -> ibis.Table:
 
 
 def test_feature_adoption_counts_accounts_and_users_in_the_window() -> None:
-    events = _events([
-        ("A", "a1", "2026-01-05 10:00", "login"),
-        ("A", "a1", "2026-01-06 10:00", "ai_summary"),   # A adopts, user a1
-        ("A", "a2", "2026-01-07 10:00", "login"),
-        ("B", "b1", "2026-01-10 10:00", "login"),        # B active, not adopting
-        ("C", "c1", "2026-02-20 10:00", "ai_summary"),   # after the 30-day window: not counted
-        ("D", "d1", "2025-12-31 23:00", "ai_summary"),   # before release: not counted
-    ])
-    releases = pd.DataFrame({"feature": ["AI要約"], "event_type": ["ai_summary"], "released_at": pd.to_datetime(["2026-01-01"])})
+    events = _events(
+        [
+            ("A", "a1", "2026-01-05 10:00", "login"),
+            ("A", "a1", "2026-01-06 10:00", "ai_summary"),  # A adopts, user a1
+            ("A", "a2", "2026-01-07 10:00", "login"),
+            ("B", "b1", "2026-01-10 10:00", "login"),  # B active, not adopting
+            ("C", "c1", "2026-02-20 10:00", "ai_summary"),  # after the 30-day window: not counted
+            ("D", "d1", "2025-12-31 23:00", "ai_summary"),  # before release: not counted
+        ]
+    )
+    releases = pd.DataFrame(
+        {"feature": ["AI要約"], "event_type": ["ai_summary"], "released_at": pd.to_datetime(["2026-01-01"])}
+    )
     got = feature_adoption(events, releases, as_of=pd.Timestamp("2026-03-31"), window_days=30).iloc[0]
     # Window 2026-01-01 .. 2026-01-31: active accounts A, B (2); adopting A (1); users a1, a2, b1 (3), adopting a1.
     assert (got["active_accounts"], got["adopting_accounts"]) == (2, 1)
@@ -71,27 +77,34 @@ def test_feature_adoption_counts_accounts_and_users_in_the_window() -> None:
 
 def test_feature_adoption_cuts_window_at_as_of_and_skips_future_releases() -> None:
     events = _events([("A", "a1", "2026-03-30 10:00", "x"), ("B", "b1", "2026-04-02 10:00", "x")])
-    releases = pd.DataFrame({
-        "feature": ["old", "future"], "event_type": ["x", "x"],
-        "released_at": pd.to_datetime(["2026-03-25", "2026-05-01"]),
-    })
+    releases = pd.DataFrame(
+        {
+            "feature": ["old", "future"],
+            "event_type": ["x", "x"],
+            "released_at": pd.to_datetime(["2026-03-25", "2026-05-01"]),
+        }
+    )
     got = feature_adoption(events, releases, as_of=pd.Timestamp("2026-03-31"), window_days=90)
     assert got["feature"].tolist() == ["old"]
     assert got.iloc[0]["adopting_accounts"] == 1 and got.iloc[0]["days_observed"] == 7  # Mar 25..31
 
 
 def test_meetings_without_notes_and_compliance() -> None:
-    acts = pd.DataFrame({
-        "account_id": ["a", "a", "b", "b", "b"],
-        "occurred_at": pd.to_datetime(["2026-09-01", "2026-09-10", "2026-09-20", "2026-09-29", "2026-09-15"]),
-        "activity_type": ["meeting", "qbr", "meeting", "meeting", "email"],
-        "notes_logged": [True, False, False, False, False],
-    })
+    acts = pd.DataFrame(
+        {
+            "account_id": ["a", "a", "b", "b", "b"],
+            "occurred_at": pd.to_datetime(["2026-09-01", "2026-09-10", "2026-09-20", "2026-09-29", "2026-09-15"]),
+            "activity_type": ["meeting", "qbr", "meeting", "meeting", "email"],
+            "notes_logged": [True, False, False, False, False],
+        }
+    )
     accounts = pd.DataFrame({"account_id": ["a", "b"], "csm": ["田中", "鈴木"]})
     flagged = meetings_without_notes(acts, as_of=pd.Timestamp("2026-09-30"), grace_days=2)
     # The 09-29 meeting is inside the grace period; the email is not a meeting.
     assert flagged["occurred_at"].dt.strftime("%m-%d").tolist() == ["09-20", "09-10"]
-    comp = notes_compliance(acts, accounts, start=pd.Timestamp("2026-07-01"), end=pd.Timestamp("2026-09-30")).set_index("csm")
-    assert comp.loc["田中", "compliance"] == 0.5   # 1 of 2
-    assert comp.loc["鈴木", "compliance"] == 0.0   # 0 of 2
+    comp = notes_compliance(acts, accounts, start=pd.Timestamp("2026-07-01"), end=pd.Timestamp("2026-09-30")).set_index(
+        "csm"
+    )
+    assert comp.loc["田中", "compliance"] == 0.5  # 1 of 2
+    assert comp.loc["鈴木", "compliance"] == 0.0  # 0 of 2
     assert comp.loc["All", "meetings"] == 4 and comp.loc["All", "compliance"] == 0.25

@@ -64,7 +64,9 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path: Path, notebooks: 
     assert "incomplete" in (run.path / "index.html").read_text()
 
 
-def test_successful_run_publishes_quarter_with_manifest_index_and_code_free_html(tmp_path: Path, notebooks: Path) -> None:
+def test_successful_run_publishes_quarter_with_manifest_index_and_code_free_html(
+    tmp_path: Path, notebooks: Path
+) -> None:
     (notebooks / "01_broken.ipynb").unlink()
     reports = tmp_path / "reports"
     run = run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, progress=False)
@@ -122,8 +124,20 @@ def test_bad_data_exits_2_without_traceback_and_writes_nothing(tmp_path: Path) -
     )
     reports = tmp_path / "reports"
     proc = subprocess.run(
-        [sys.executable, "-m", "cs_playbook.cli", "report", "--data", str(src), "--reports-dir", str(reports), "--no-progress"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "cs_playbook.cli",
+            "report",
+            "--data",
+            str(src),
+            "--reports-dir",
+            str(reports),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

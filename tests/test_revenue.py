@@ -26,9 +26,20 @@ def subs(*rows: tuple) -> pd.DataFrame:
         acc, start, end, arr = r[:4]
         dept = r[4] if len(r) > 4 else None
         prod = r[5] if len(r) > 5 else "Platform"
-        out.append({"subscription_id": f"S{i}", "account_id": acc, "department": dept, "product": prod,
-                    "start_date": pd.Timestamp(start), "end_date": pd.Timestamp(end) if end else pd.NaT,
-                    "arr": float(arr), "seats": 10.0, "auto_renew": True, "currency": "JPY"})
+        out.append(
+            {
+                "subscription_id": f"S{i}",
+                "account_id": acc,
+                "department": dept,
+                "product": prod,
+                "start_date": pd.Timestamp(start),
+                "end_date": pd.Timestamp(end) if end else pd.NaT,
+                "arr": float(arr),
+                "seats": 10.0,
+                "auto_renew": True,
+                "currency": "JPY",
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -46,7 +57,9 @@ def test_annual_line_counts_twelve_month_ends() -> None:
     # 2024-04-01..2025-03-31 is active on the last day of April 2024 .. March 2025: 12 months, MRR 1200/12 = 100.
     m = monthly_mrr(subs(("A", "2024-04-01", "2025-03-31", 1200)), end=pd.Timestamp("2025-06-30"))
     got = mrr_of(m, "A")
-    assert list(got) == [f"{y}-{mo:02d}" for y, mo in [(2024, i) for i in range(4, 13)] + [(2025, i) for i in range(1, 4)]]
+    assert list(got) == [
+        f"{y}-{mo:02d}" for y, mo in [(2024, i) for i in range(4, 13)] + [(2025, i) for i in range(1, 4)]
+    ]
     assert set(got.values()) == {100.0}
 
 
@@ -68,11 +81,20 @@ def test_contract_ending_on_last_day_then_renewal_has_no_churn_blip() -> None:
 
 def test_new_expansion_contraction_churn_sequence() -> None:
     # Jan-Feb 100; Mar-Apr 150 (+ add-on 600/12=50); May 120 (add-on replaced by 240/12=20); churn in June.
-    s = subs(("A", "2024-01-01", "2024-05-31", 1200), ("A", "2024-03-01", "2024-04-30", 600, None, "Analytics"),
-             ("A", "2024-05-01", "2024-05-31", 240, None, "Analytics"))
+    s = subs(
+        ("A", "2024-01-01", "2024-05-31", 1200),
+        ("A", "2024-03-01", "2024-04-30", 600, None, "Analytics"),
+        ("A", "2024-05-01", "2024-05-31", 240, None, "Analytics"),
+    )
     moves = mrr_movements(monthly_mrr(s), end=pd.Timestamp("2024-07-01"))
-    assert moves_of(moves, "A") == {"2024-01": "new", "2024-02": "flat", "2024-03": "expansion", "2024-04": "flat",
-                                    "2024-05": "contraction", "2024-06": "churn"}
+    assert moves_of(moves, "A") == {
+        "2024-01": "new",
+        "2024-02": "flat",
+        "2024-03": "expansion",
+        "2024-04": "flat",
+        "2024-05": "contraction",
+        "2024-06": "churn",
+    }
     churn = moves[moves["movement"] == "churn"].iloc[0]
     assert churn["mrr_prev"] == 120.0 and churn["delta"] == -120.0  # MRR lost = last month's MRR
     assert len(moves) == 6  # July: inactive before and after -> no row
@@ -88,8 +110,11 @@ def test_reactivation_is_not_new() -> None:
 
 def test_departments_and_products_sum_and_losing_one_department_is_contraction() -> None:
     # 営業部 1200 + 人事部 600 + add-on 1200 -> MRR (1200+600+1200)/12 = 250 in Jan-Mar; 人事部 ends 2024-03-31 -> 200 in April.
-    s = subs(("A", "2024-01-01", "2024-12-31", 1200, "営業部"), ("A", "2024-01-01", "2024-03-31", 600, "人事部"),
-             ("A", "2024-01-01", "2024-12-31", 1200, "営業部", "Analytics"))
+    s = subs(
+        ("A", "2024-01-01", "2024-12-31", 1200, "営業部"),
+        ("A", "2024-01-01", "2024-03-31", 600, "人事部"),
+        ("A", "2024-01-01", "2024-12-31", 1200, "営業部", "Analytics"),
+    )
     m = monthly_mrr(s, end=pd.Timestamp("2024-04-30"))
     assert mrr_of(m, "A") == {"2024-01": 250.0, "2024-02": 250.0, "2024-03": 250.0, "2024-04": 200.0}
     assert m.loc[m["month"] == "2024-01-01", "lines"].item() == 3
@@ -106,8 +131,10 @@ def three_accounts() -> pd.DataFrame:
     # End of Q2 (Jun): A expands to 2400 (+1200), B contracts to 1800 (-600), C churns in May (-1200).
     # D starts in May: not in the cohort.
     return subs(
-        ("A", "2024-01-01", "2024-04-30", 1200), ("A", "2024-05-01", "2025-04-30", 2400),
-        ("B", "2024-01-01", "2024-05-31", 2400), ("B", "2024-06-01", "2025-05-31", 1800),
+        ("A", "2024-01-01", "2024-04-30", 1200),
+        ("A", "2024-05-01", "2025-04-30", 2400),
+        ("B", "2024-01-01", "2024-05-31", 2400),
+        ("B", "2024-06-01", "2025-05-31", 1800),
         ("C", "2024-01-01", "2024-04-30", 1200),
         ("D", "2024-05-01", "2025-04-30", 9999),
     )
@@ -130,8 +157,11 @@ def test_nrr_grr_and_logo_churn_by_hand() -> None:
 def test_trailing_twelve_months() -> None:
     # A: 1200 from 2023-01 on, 1800 from 2024-01 -> T12M at 2024-03 vs 2023-03: 1800/1200 = 150%.
     # B: 1200 for 2023 only, churned in 2024 -> NRR (1800 + 0) / 2400 = 75%, GRR (1200 + 0) / 2400 = 50%.
-    s = subs(("A", "2023-01-01", "2023-12-31", 1200), ("A", "2024-01-01", "2024-12-31", 1800),
-             ("B", "2023-01-01", "2023-12-31", 1200))
+    s = subs(
+        ("A", "2023-01-01", "2023-12-31", 1200),
+        ("A", "2024-01-01", "2024-12-31", 1800),
+        ("B", "2023-01-01", "2023-12-31", 1200),
+    )
     t = net_revenue_retention(monthly_mrr(s, end=pd.Timestamp("2024-03-31")), window_months=12).set_index("period")
     assert list(t.index) == ["2024Q1"]
     assert t.loc["2024Q1", "nrr"] == pytest.approx(0.75) and t.loc["2024Q1", "grr"] == pytest.approx(0.5)
@@ -141,8 +171,12 @@ def test_trailing_twelve_months() -> None:
 def test_cohort_retention_two_cohorts() -> None:
     # Cohort 2024Q1: A (1200) and B (1200) -> base 2400; B churns after June, A doubles in Q3.
     # Cohort 2024Q2: C starts in May.
-    s = subs(("A", "2024-01-01", "2024-06-30", 1200), ("A", "2024-07-01", "2025-06-30", 2400),
-             ("B", "2024-02-01", "2024-06-30", 1200), ("C", "2024-05-01", "2025-04-30", 600))
+    s = subs(
+        ("A", "2024-01-01", "2024-06-30", 1200),
+        ("A", "2024-07-01", "2025-06-30", 2400),
+        ("B", "2024-02-01", "2024-06-30", 1200),
+        ("C", "2024-05-01", "2025-04-30", 600),
+    )
     c = cohort_retention(monthly_mrr(s, end=pd.Timestamp("2024-09-30")))
     q1 = c[c["cohort"] == "2024Q1"].set_index("periods_since_start")
     assert q1.loc[0, "logo_retention"] == 1.0 and q1.loc[1, "arr_retention"] == 1.0
@@ -153,7 +187,9 @@ def test_cohort_retention_two_cohorts() -> None:
 
 
 def test_movement_summary_bridge_by_hand() -> None:
-    summary = movement_summary(mrr_movements(monthly_mrr(three_accounts(), end=pd.Timestamp("2024-06-30")))).set_index("period")
+    summary = movement_summary(mrr_movements(monthly_mrr(three_accounts(), end=pd.Timestamp("2024-06-30")))).set_index(
+        "period"
+    )
     q2 = summary.loc["2024Q2"]
     # Start MRR (end of March): (1200 + 2400 + 1200) / 12 = 400; new D 9999/12; expansion A +100;
     # contraction B -50; churn C -100; end (2400 + 1800 + 9999) / 12.

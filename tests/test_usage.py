@@ -15,12 +15,16 @@ from cs_playbook.usage import account_usage
 @pytest.fixture
 def events() -> ibis.Table:
     rows = [
-        ("A", "u1", "2024-01-03 10:00", "login"), ("A", "u1", "2024-01-03 11:00", "create_report"),
-        ("A", "u2", "2024-01-20 09:00", "login"), ("A", "u2", "2024-01-20 09:05", "export_csv"),
+        ("A", "u1", "2024-01-03 10:00", "login"),
+        ("A", "u1", "2024-01-03 11:00", "create_report"),
+        ("A", "u2", "2024-01-20 09:00", "login"),
+        ("A", "u2", "2024-01-20 09:05", "export_csv"),
         ("A", "u1", "2024-02-01 10:00", "login"),
         # March: no events for A (kept as zero usage)
-        ("A", "u1", "2024-04-02 10:00", "create_report"), ("A", "u3", "2024-04-03 10:00", "create_report"),
-        ("A", "u2", "2024-04-03 12:00", "login"), ("A", "u3", "2024-04-04 08:00", "login"),
+        ("A", "u1", "2024-04-02 10:00", "create_report"),
+        ("A", "u3", "2024-04-03 10:00", "create_report"),
+        ("A", "u2", "2024-04-03 12:00", "login"),
+        ("A", "u3", "2024-04-04 08:00", "login"),
         ("B", "v1", "2024-02-10 10:00", "login"),
     ]
     df = pd.DataFrame(rows, columns=["account_id", "user_id", "event_time", "event_type"])
@@ -32,12 +36,14 @@ def events() -> ibis.Table:
 
 @pytest.fixture
 def subscriptions() -> pd.DataFrame:
-    return pd.DataFrame({
-        "account_id": ["A", "A", "B"],
-        "start_date": pd.to_datetime(["2024-01-01", "2024-03-15", "2024-02-01"]),
-        "end_date": pd.to_datetime(["2024-12-31", "2024-12-31", None]),
-        "seats": [4.0, 2.0, 1.0],
-    })
+    return pd.DataFrame(
+        {
+            "account_id": ["A", "A", "B"],
+            "start_date": pd.to_datetime(["2024-01-01", "2024-03-15", "2024-02-01"]),
+            "end_date": pd.to_datetime(["2024-12-31", "2024-12-31", None]),
+            "seats": [4.0, 2.0, 1.0],
+        }
+    )
 
 
 def params(**extra) -> UsageParams:
@@ -70,19 +76,37 @@ def test_week_grain(events, subscriptions) -> None:
 
 
 def test_a_new_metric_needs_only_params(events, subscriptions) -> None:
-    p = load_params("usage_metrics", UsageParams, overrides={"metrics": [
-        {"name": "active_users", "kind": "distinct_users"},
-        {"name": "exports", "kind": "count", "event_types": ["export_csv"]},
-        {"name": "exports_per_active_user", "kind": "ratio", "numerator": "exports", "denominator": "active_users"},
-    ], "per_event_type_counts": False})
+    p = load_params(
+        "usage_metrics",
+        UsageParams,
+        overrides={
+            "metrics": [
+                {"name": "active_users", "kind": "distinct_users"},
+                {"name": "exports", "kind": "count", "event_types": ["export_csv"]},
+                {
+                    "name": "exports_per_active_user",
+                    "kind": "ratio",
+                    "numerator": "exports",
+                    "denominator": "active_users",
+                },
+            ],
+            "per_event_type_counts": False,
+        },
+    )
     u = account_usage(events, subscriptions, p).set_index(["account_id", "period_start"])
     assert u.loc[("A", pd.Timestamp("2024-01-01")), "exports_per_active_user"] == 0.5
     assert "events_login" not in u.columns
 
 
 def test_a_ratio_naming_an_unknown_metric_is_a_params_error(events, subscriptions) -> None:
-    p = params(metrics=[*params().metrics[:1], params().metrics[0].model_copy(update={"name": "bad", "kind": "ratio",
-                                                                                       "numerator": "nope", "denominator": "seats"})])
+    p = params(
+        metrics=[
+            *params().metrics[:1],
+            params()
+            .metrics[0]
+            .model_copy(update={"name": "bad", "kind": "ratio", "numerator": "nope", "denominator": "seats"}),
+        ]
+    )
     with pytest.raises(ParamsError, match="metric bad: numerator 'nope' is not a metric"):
         account_usage(events, subscriptions, p)
 

@@ -9,6 +9,7 @@ docs/demo-company.md describes the company and the hidden drivers.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -61,9 +62,20 @@ def _with_account_id(df: pd.DataFrame, account_ids: np.ndarray) -> pd.DataFrame:
 def _subscriptions(world: World) -> pd.DataFrame:
     rng = np.random.default_rng(int(world.rng.integers(1 << 31)))
     auto = rng.random(len(world.accounts)) < 0.9
-    rows = [{"i": ln["i"], "department": ln["department"], "product": ln["product"], "start_date": ln["start"].normalize(),
-             "end_date": ln["end"].normalize(), "arr": ln["arr"], "seats": ln["seats"], "auto_renew": bool(auto[ln["i"]])}
-            for ln in world.lines if ln["start"] <= world.end]
+    rows = [
+        {
+            "i": ln["i"],
+            "department": ln["department"],
+            "product": ln["product"],
+            "start_date": ln["start"].normalize(),
+            "end_date": ln["end"].normalize(),
+            "arr": ln["arr"],
+            "seats": ln["seats"],
+            "auto_renew": bool(auto[ln["i"]]),
+        }
+        for ln in world.lines
+        if ln["start"] <= world.end
+    ]
     df = pd.DataFrame(rows).sort_values(["start_date", "i", "product"], kind="stable").reset_index(drop=True)
     df.insert(0, "subscription_id", [f"S{n + 1:06d}" for n in range(len(df))])
     df["currency"] = "JPY"
@@ -71,8 +83,15 @@ def _subscriptions(world: World) -> pd.DataFrame:
     return df.rename(columns={"i": "account_idx"})
 
 
-def generate_demo(out_dir: Path, *, n_accounts: int = 2000, n_events: int = 3_000_000, seed: int = 7,
-                  end_date: str = "2026-10-31", progress: bool = False) -> dict[str, int]:
+def generate_demo(
+    out_dir: Path,
+    *,
+    n_accounts: int = 2000,
+    n_events: int = 3_000_000,
+    seed: int = 7,
+    end_date: str = "2026-10-31",
+    progress: bool = False,
+) -> dict[str, int]:
     """Write the demo company into out_dir (replacing it atomically); return rows per table."""
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -89,39 +108,90 @@ def generate_demo(out_dir: Path, *, n_accounts: int = 2000, n_events: int = 3_00
 
     users, offset, count, poc_ranges = build_users(world)
     user_ids = np.array([f"U{n + 1:07d}" for n in range(len(users))])
-    users_out = pd.DataFrame({"user_id": user_ids[users["user_idx"].to_numpy()], "account_idx": users["account_idx"],
-                              "department": users["department"], "created_at": users["created_at"]})
+    users_out = pd.DataFrame(
+        {
+            "user_id": user_ids[users["user_idx"].to_numpy()],
+            "account_idx": users["account_idx"],
+            "department": users["department"],
+            "created_at": users["created_at"],
+        }
+    )
     pocs, criteria, measurements = poc_tables(world)
     releases = pd.DataFrame(vocab.FEATURES, columns=["feature", "event_type", "released_at"])
     releases = releases[pd.to_datetime(releases["released_at"]) <= end]
 
     tables: dict[str, pd.DataFrame] = {
-        "accounts": _fmt_dates(accounts[["account_id", "account_name", "segment", "industry", "employees", "region", "csm", "created_at"]],
-                               dates=["created_at"]),
-        "subscriptions": _fmt_dates(_with_account_id(_subscriptions(world), ids)[
-            ["subscription_id", "account_id", "department", "product", "start_date", "end_date", "arr", "seats", "auto_renew", "currency"]],
-            dates=["start_date", "end_date"]),
-        "users": _fmt_dates(_with_account_id(users_out, ids)[["user_id", "account_id", "department", "created_at"]], dates=["created_at"]),
-        "tickets": _fmt_dates(_with_account_id(simulate_tickets(world, active, seats), ids)[
-            ["ticket_id", "account_id", "opened_at", "severity", "closed_at"]], times=["opened_at", "closed_at"]),
-        "surveys": _fmt_dates(_with_account_id(simulate_surveys(world, active), ids)[["account_id", "responded_at", "score"]],
-                              times=["responded_at"]),
-        "activities": _fmt_dates(_with_account_id(simulate_activities(world, active), ids)[
-            ["account_id", "occurred_at", "activity_type", "notes_logged"]], times=["occurred_at"]),
+        "accounts": _fmt_dates(
+            accounts[["account_id", "account_name", "segment", "industry", "employees", "region", "csm", "created_at"]],
+            dates=["created_at"],
+        ),
+        "subscriptions": _fmt_dates(
+            _with_account_id(_subscriptions(world), ids)[
+                [
+                    "subscription_id",
+                    "account_id",
+                    "department",
+                    "product",
+                    "start_date",
+                    "end_date",
+                    "arr",
+                    "seats",
+                    "auto_renew",
+                    "currency",
+                ]
+            ],
+            dates=["start_date", "end_date"],
+        ),
+        "users": _fmt_dates(
+            _with_account_id(users_out, ids)[["user_id", "account_id", "department", "created_at"]],
+            dates=["created_at"],
+        ),
+        "tickets": _fmt_dates(
+            _with_account_id(simulate_tickets(world, active, seats), ids)[
+                ["ticket_id", "account_id", "opened_at", "severity", "closed_at"]
+            ],
+            times=["opened_at", "closed_at"],
+        ),
+        "surveys": _fmt_dates(
+            _with_account_id(simulate_surveys(world, active), ids)[["account_id", "responded_at", "score"]],
+            times=["responded_at"],
+        ),
+        "activities": _fmt_dates(
+            _with_account_id(simulate_activities(world, active), ids)[
+                ["account_id", "occurred_at", "activity_type", "notes_logged"]
+            ],
+            times=["occurred_at"],
+        ),
         "stakeholders": _fmt_dates(_with_account_id(stakeholder_snapshots(world, active), ids), dates=["as_of"]),
-        "bantc": _fmt_dates(_with_account_id(bantc_assessments(world), ids).drop_duplicates(["account_id", "assessed_at"]),
-                            dates=["assessed_at"]),
+        "bantc": _fmt_dates(
+            _with_account_id(bantc_assessments(world), ids).drop_duplicates(["account_id", "assessed_at"]),
+            dates=["assessed_at"],
+        ),
         "feature_releases": releases,
         "churn_reasons": _fmt_dates(_with_account_id(churn_reasons(world), ids), dates=["churned_at"]),
-        "pocs": _fmt_dates(_with_account_id(pocs, ids)[
-            ["poc_id", "account_id", "name", "objective", "start_date", "end_date", "scope", "arr_at_stake", "outcome", "decided_at"]],
-            dates=["start_date", "end_date", "decided_at"]),
+        "pocs": _fmt_dates(
+            _with_account_id(pocs, ids)[
+                [
+                    "poc_id",
+                    "account_id",
+                    "name",
+                    "objective",
+                    "start_date",
+                    "end_date",
+                    "scope",
+                    "arr_at_stake",
+                    "outcome",
+                    "decided_at",
+                ]
+            ],
+            dates=["start_date", "end_date", "decided_at"],
+        ),
         "poc_criteria": _fmt_dates(criteria),
         "poc_measurements": _fmt_dates(measurements, dates=["measured_at"]),
     }
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
@@ -130,18 +200,32 @@ def generate_demo(out_dir: Path, *, n_accounts: int = 2000, n_events: int = 3_00
             enc = {"accounts": "cp932", "subscriptions": "utf-8-sig"}.get(name, "utf-8")
             df.to_csv(tmp / f"{name}.csv", index=False, encoding=enc, lineterminator="\n")
             counts[name] = len(df)
-        counts["events"] = write_events(world, tmp / "events", n_events, active, seats, users, offset, count, poc_ranges,
-                                        ids, user_ids, progress=progress)
+        counts["events"] = write_events(
+            world,
+            tmp / "events",
+            n_events,
+            active,
+            seats,
+            users,
+            offset,
+            count,
+            poc_ranges,
+            ids,
+            user_ids,
+            progress=progress,
+        )
         hidden = tmp / "_hidden"
         hidden.mkdir()
         first = month_index(DATA_START)
         months = pd.date_range(DATA_START, end, freq="MS")
-        pd.DataFrame({
-            "account_id": np.repeat(ids, len(months)),
-            "month": np.tile(months.to_numpy(), len(ids)),
-            "health": world.health[:, first:first + len(months)].ravel(),
-            "active": active[:, first:first + len(months)].ravel(),
-        }).to_parquet(hidden / "health.parquet", index=False)
+        pd.DataFrame(
+            {
+                "account_id": np.repeat(ids, len(months)),
+                "month": np.tile(months.to_numpy(), len(ids)),
+                "health": world.health[:, first : first + len(months)].ravel(),
+                "active": active[:, first : first + len(months)].ravel(),
+            }
+        ).to_parquet(hidden / "health.parquet", index=False)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)

@@ -56,7 +56,9 @@ def build_users(world: World) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dic
                 acc.append(p["i"])
                 dept.append(d)
                 created.append(p["start"])
-    users = pd.DataFrame({"user_idx": ids, "account_idx": acc, "department": dept, "created_at": pd.to_datetime(created).normalize()})
+    users = pd.DataFrame(
+        {"user_idx": ids, "account_idx": acc, "department": dept, "created_at": pd.to_datetime(created).normalize()}
+    )
     return users, offset, count, poc_ranges
 
 
@@ -71,9 +73,20 @@ def adoption_months(world: World) -> np.ndarray:
     return out
 
 
-def write_events(world: World, folder: Path, n_events: int, active: np.ndarray, seats: np.ndarray,
-                 users: pd.DataFrame, offset: np.ndarray, count: np.ndarray, poc_ranges: dict[str, tuple[int, int]],
-                 account_ids: np.ndarray, user_ids: np.ndarray, progress: bool = False) -> int:
+def write_events(
+    world: World,
+    folder: Path,
+    n_events: int,
+    active: np.ndarray,
+    seats: np.ndarray,
+    users: pd.DataFrame,
+    offset: np.ndarray,
+    count: np.ndarray,
+    poc_ranges: dict[str, tuple[int, int]],
+    account_ids: np.ndarray,
+    user_ids: np.ndarray,
+    progress: bool = False,
+) -> int:
     """Generate and write events month by month; returns the number written."""
     rng = world.rng
     folder.mkdir(parents=True, exist_ok=True)
@@ -117,12 +130,14 @@ def write_events(world: World, folder: Path, n_events: int, active: np.ndarray, 
         etype = np.concatenate([etype, poc_type]).astype(np.int32)
         times = np.minimum(np.concatenate([times, poc_time]), end_cap)
         order = np.argsort(times, kind="stable")
-        table = pa.table({
-            "account_id": pa.DictionaryArray.from_arrays(pa.array(acc[order]), acc_dict),
-            "user_id": pa.DictionaryArray.from_arrays(pa.array(user[order]), user_dict),
-            "event_time": pa.array(times[order].astype("datetime64[us]")),
-            "event_type": pa.DictionaryArray.from_arrays(pa.array(etype[order]), type_dict),
-        })
+        table = pa.table(
+            {
+                "account_id": pa.DictionaryArray.from_arrays(pa.array(acc[order]), acc_dict),
+                "user_id": pa.DictionaryArray.from_arrays(pa.array(user[order]), user_dict),
+                "event_time": pa.array(times[order].astype("datetime64[us]")),
+                "event_type": pa.DictionaryArray.from_arrays(pa.array(etype[order]), type_dict),
+            }
+        )
         pq.write_table(table, folder / f"{month_start(t):%Y-%m}.parquet", compression="zstd")
         written += len(acc)
     return written
@@ -137,7 +152,9 @@ def _times(rng: np.random.Generator, t: int, n: int, end: pd.Timestamp) -> np.nd
     return np.datetime64(start.date(), "s") + (day * 86400 + secs).astype("timedelta64[s]")
 
 
-def _poc_events(world: World, t: int, poc_ranges: dict[str, tuple[int, int]], seats: np.ndarray) -> tuple[np.ndarray, ...]:
+def _poc_events(
+    world: World, t: int, poc_ranges: dict[str, tuple[int, int]], seats: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """Weekly activity of PoC users in their window (and after signing, when won)."""
     rng = world.rng
     m0 = month_start(t)
@@ -170,4 +187,9 @@ def _poc_events(world: World, t: int, poc_ranges: dict[str, tuple[int, int]], se
     if not accs:
         empty = np.array([], dtype=np.int64)
         return empty, empty, empty, np.array([], dtype="datetime64[s]")
-    return np.concatenate(accs), np.concatenate(users), np.concatenate(types), np.concatenate(times).astype("datetime64[s]")
+    return (
+        np.concatenate(accs),
+        np.concatenate(users),
+        np.concatenate(types),
+        np.concatenate(times).astype("datetime64[s]"),
+    )

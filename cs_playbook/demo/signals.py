@@ -21,9 +21,9 @@ def contract_matrices(world: World) -> tuple[np.ndarray, np.ndarray]:
         last = min(last, t_n - 1)
         if last < first:
             continue
-        active[ln["i"], first:last + 1] = True
+        active[ln["i"], first : last + 1] = True
         if ln["product"] == "Platform":
-            seats[ln["i"], first:last + 1] += ln["seats"]
+            seats[ln["i"], first : last + 1] += ln["seats"]
     return active, seats
 
 
@@ -31,7 +31,9 @@ def _data_months(world: World) -> range:
     return range(month_index(DATA_START), world.n_months)
 
 
-def _random_times(rng: np.random.Generator, months: np.ndarray, end: pd.Timestamp, *, hours: bool = True) -> pd.DatetimeIndex:
+def _random_times(
+    rng: np.random.Generator, months: np.ndarray, end: pd.Timestamp, *, hours: bool = True
+) -> pd.DatetimeIndex:
     """A random moment in each given month (business hours mostly), never after the end date."""
     starts = pd.DatetimeIndex([month_start(t) for t in np.unique(months)])
     lookup = dict(zip(np.unique(months), starts, strict=True))
@@ -56,7 +58,9 @@ def simulate_tickets(world: World, active: np.ndarray, seats: np.ndarray) -> pd.
     h = world.health[i, t]
     u = rng.random(len(i))
     p_crit, p_high = sigmoid(-3.6 - 0.9 * h), sigmoid(-1.9 - 0.8 * h)
-    severity = np.where(u < p_crit, "critical", np.where(u < p_crit + p_high, "high", np.where(u < 0.6, "medium", "low")))
+    severity = np.where(
+        u < p_crit, "critical", np.where(u < p_crit + p_high, "high", np.where(u < 0.6, "medium", "low"))
+    )
     opened = _random_times(rng, t, world.end)
     mean_days = np.select([severity == "critical", severity == "high"], [1.5, 3.0], 6.0)
     closed = opened + pd.to_timedelta(rng.exponential(mean_days) * 86400, "s")
@@ -122,7 +126,13 @@ def _renewal_steps(world: World, has_csm: np.ndarray) -> pd.DataFrame:
     """Renewal schedule steps from three months out; often missed where the account later churns."""
     rng = world.rng
     churned = {(d["i"], d["renewal"]) for d in world.renewals if d["churn"]}
-    offsets = {"power_map": 90, "usage_review": 80, "dissatisfaction_check": 70, "renewal_intent": 50, "upsell_proposal": 40}
+    offsets = {
+        "power_map": 90,
+        "usage_review": 80,
+        "dissatisfaction_check": 70,
+        "renewal_intent": 50,
+        "upsell_proposal": 40,
+    }
     rows = []
     for term in world.terms:
         i, r = term["i"], term["renewal"]
@@ -133,9 +143,20 @@ def _renewal_steps(world: World, has_csm: np.ndarray) -> pd.DataFrame:
         for step, days in offsets.items():
             if rng.random() >= p_do:
                 continue
-            when = r - pd.Timedelta(days=days) + pd.Timedelta(days=int(rng.integers(0, 12)), hours=int(rng.integers(9, 18)))
+            when = (
+                r
+                - pd.Timedelta(days=days)
+                + pd.Timedelta(days=int(rng.integers(0, 12)), hours=int(rng.integers(9, 18)))
+            )
             if when <= world.end:
-                rows.append({"account_idx": i, "occurred_at": when, "activity_type": step, "notes_logged": bool(rng.random() < 0.9)})
+                rows.append(
+                    {
+                        "account_idx": i,
+                        "occurred_at": when,
+                        "activity_type": step,
+                        "notes_logged": bool(rng.random() < 0.9),
+                    }
+                )
     return pd.DataFrame(rows, columns=["account_idx", "occurred_at", "activity_type", "notes_logged"])
 
 
@@ -145,7 +166,9 @@ def stakeholder_snapshots(world: World, active: np.ndarray) -> pd.DataFrame:
     About 10% of accounts stop being updated at some point (records go stale).
     """
     rng = world.rng
-    stale_from = np.where(rng.random(active.shape[0]) < 0.1, rng.integers(month_index(DATA_START), world.n_months, active.shape[0]), 10**6)
+    stale_from = np.where(
+        rng.random(active.shape[0]) < 0.1, rng.integers(month_index(DATA_START), world.n_months, active.shape[0]), 10**6
+    )
     rows = []
     for t in _data_months(world):
         if month_start(t).month % 3 != 0:
@@ -154,8 +177,17 @@ def stakeholder_snapshots(world: World, active: np.ndarray) -> pd.DataFrame:
         as_of = month_start(t) + pd.offsets.MonthEnd(0)
         if as_of > world.end:
             continue
-        rows.append(pd.DataFrame({"account_idx": i, "as_of": as_of, "champion": world.champion[i, t],
-                                  "exec_access": world.exec_access[i, t], "success_plan": world.success_plan[i, t]}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "account_idx": i,
+                    "as_of": as_of,
+                    "champion": world.champion[i, t],
+                    "exec_access": world.exec_access[i, t],
+                    "success_plan": world.success_plan[i, t],
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -183,6 +215,9 @@ def bantc_assessments(world: World) -> pd.DataFrame:
 
 def churn_reasons(world: World) -> pd.DataFrame:
     """One row per churn inside the data window, with the reason as recorded in the CRM."""
-    rows = [{"account_idx": c["i"], "churned_at": c["churned_at"], "reason": c["reason"]}
-            for c in world.churns if c["churned_at"] >= DATA_START]
+    rows = [
+        {"account_idx": c["i"], "churned_at": c["churned_at"], "reason": c["reason"]}
+        for c in world.churns
+        if c["churned_at"] >= DATA_START
+    ]
     return pd.DataFrame(rows, columns=["account_idx", "churned_at", "reason"])

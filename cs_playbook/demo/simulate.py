@@ -83,20 +83,29 @@ def simulate_accounts(rng: np.random.Generator, n: int, end: pd.Timestamp) -> pd
     days_before = rng.integers(30, 3 * 365, n)
     last_new = (end - pd.Timedelta(days=45) - DATA_START).days
     days_after = rng.integers(0, last_new, n)
-    created = np.where(existing, (DATA_START - pd.to_timedelta(days_before, "D")).to_numpy(),
-                       (DATA_START + pd.to_timedelta(days_after, "D")).to_numpy())
+    created = np.where(
+        existing,
+        (DATA_START - pd.to_timedelta(days_before, "D")).to_numpy(),
+        (DATA_START + pd.to_timedelta(days_after, "D")).to_numpy(),
+    )
     csm_prob = np.select([segment == "enterprise", segment == "mid_market"], [1.0, 0.85], 0.35)
     has_csm = rng.random(n) < csm_prob
     csm = np.where(has_csm, rng.choice(vocab.CSMS, size=n), None)
     # Hidden baseline health: product fit plus a lift from CSM coverage (touch nudges health up).
     mu = rng.normal(0.0, 0.8, n) + 0.25 * has_csm + np.select([segment == "enterprise"], [0.2], 0.0)
     order = np.argsort(created, kind="stable")
-    df = pd.DataFrame({
-        "segment": segment[order], "employees": employees[order], "created_at": pd.to_datetime(created[order]).normalize(),
-        "csm": csm[order], "mu": mu[order], "existing": existing[order],
-        "industry": rng.choice(vocab.INDUSTRIES, size=n),
-        "region": rng.choice(vocab.REGIONS, size=n, p=vocab.REGION_WEIGHTS),
-    })
+    df = pd.DataFrame(
+        {
+            "segment": segment[order],
+            "employees": employees[order],
+            "created_at": pd.to_datetime(created[order]).normalize(),
+            "csm": csm[order],
+            "mu": mu[order],
+            "existing": existing[order],
+            "industry": rng.choice(vocab.INDUSTRIES, size=n),
+            "region": rng.choice(vocab.REGIONS, size=n, p=vocab.REGION_WEIGHTS),
+        }
+    )
     df.insert(0, "account_id", [f"A{i + 1:05d}" for i in range(n)])
     df.insert(1, "account_name", _company_names(rng, n))
     df.loc[rng.random(n) < 0.04, "industry"] = None
@@ -193,7 +202,9 @@ def simulate_contracts(world: World) -> None:
                 comeback = _churn(world, i, renewal, decision)
                 if comeback is None:
                     break
-                current = [dict(ln, seats=max(3, int(ln["seats"] * 0.7)) if ln["seats"] else None) for ln in current[:1]]
+                current = [
+                    dict(ln, seats=max(3, int(ln["seats"] * 0.7)) if ln["seats"] else None) for ln in current[:1]
+                ]
                 term_start = comeback
                 continue
             current = _renew_lines(world, i, seg, emp, current + extra, renewal)
@@ -209,8 +220,9 @@ def _utilization(h: float) -> float:
     return float(0.95 * sigmoid(0.3 + 1.3 * h))
 
 
-def _mid_term_additions(world: World, i: int, seg: str, emp: int, current: list[dict],
-                        term_start: pd.Timestamp, term_end: pd.Timestamp) -> list[dict]:
+def _mid_term_additions(
+    world: World, i: int, seg: str, emp: int, current: list[dict], term_start: pd.Timestamp, term_end: pd.Timestamp
+) -> list[dict]:
     """Seat add-ons bought mid-term as co-terminous lines, likelier when healthy and seats are full."""
     rng, extra = world.rng, []
     for k in (4, 8):
@@ -246,15 +258,32 @@ def _renewal_decision(world: World, i: int, seg: str, renewal: pd.Timestamp) -> 
     """Churn or renew, from health, stakeholders and the BANTC answers before the renewal."""
     rng = world.rng
     t = month_index(renewal) - 1
-    h = float(world.health[i, max(t - 1, 0):t + 1].mean())
+    h = float(world.health[i, max(t - 1, 0) : t + 1].mean())
     champ, exe = bool(world.champion[i, t]), bool(world.exec_access[i, t])
     bantc = _bantc(rng, h, champ)
     risk = {k: v == "risk" for k, v in bantc.items()}
     seg_term = {"enterprise": -0.6, "mid_market": 0.0, "smb": 0.35}[seg]
-    logit = (-2.3 - 1.25 * h + 1.3 * risk["need"] + 0.9 * risk["authority"] + 0.5 * risk["budget"]
-             + 0.4 * risk["competitor"] - 0.5 * champ - 0.4 * exe + seg_term)
+    logit = (
+        -2.3
+        - 1.25 * h
+        + 1.3 * risk["need"]
+        + 0.9 * risk["authority"]
+        + 0.5 * risk["budget"]
+        + 0.4 * risk["competitor"]
+        - 0.5 * champ
+        - 0.4 * exe
+        + seg_term
+    )
     churn = bool(rng.random() < sigmoid(logit))
-    decision = {"i": i, "renewal": renewal, "churn": churn, "health": h, "champion": champ, "bantc": bantc, "risk": risk}
+    decision = {
+        "i": i,
+        "renewal": renewal,
+        "churn": churn,
+        "health": h,
+        "champion": champ,
+        "bantc": bantc,
+        "risk": risk,
+    }
     world.renewals.append(decision)
     return decision
 
@@ -262,14 +291,21 @@ def _renewal_decision(world: World, i: int, seg: str, renewal: pd.Timestamp) -> 
 def _churn(world: World, i: int, renewal: pd.Timestamp, decision: dict) -> pd.Timestamp | None:
     """Record a churn and its reason; return the reactivation start date, if the account comes back."""
     rng, risk = world.rng, decision["risk"]
-    weights = {"low_usage": 1.0 + 2.0 * (decision["health"] < -0.5), "champion": 0.5 + 2.0 * (not decision["champion"]),
-               "budget": 0.6 + 2.0 * risk["budget"], "competitor": 0.4 + 2.5 * risk["competitor"],
-               "downsizing": 0.4, "features": 0.6 + 1.5 * risk["need"]}
+    weights = {
+        "low_usage": 1.0 + 2.0 * (decision["health"] < -0.5),
+        "champion": 0.5 + 2.0 * (not decision["champion"]),
+        "budget": 0.6 + 2.0 * risk["budget"],
+        "competitor": 0.4 + 2.5 * risk["competitor"],
+        "downsizing": 0.4,
+        "features": 0.6 + 1.5 * risk["need"],
+    }
     keys = list(weights)
     p = np.array([weights[k] for k in keys])
     reason = keys[rng.choice(len(keys), p=p / p.sum())]
     clean_exit = bool(rng.random() < 0.7)
-    world.churns.append({"i": i, "churned_at": renewal, "reason": vocab.CHURN_REASONS[reason], "clean_exit": clean_exit})
+    world.churns.append(
+        {"i": i, "churned_at": renewal, "reason": vocab.CHURN_REASONS[reason], "clean_exit": clean_exit}
+    )
     if rng.random() < (0.2 if clean_exit else 0.05):
         back = (renewal + pd.DateOffset(months=int(rng.integers(2, 10)))).replace(day=1)
         if back <= world.end:
@@ -312,8 +348,13 @@ def _renew_lines(world: World, i: int, seg: str, emp: int, lines: list[dict], re
         free = [d for d in vocab.DEPARTMENTS if d not in depts]
         if free:
             base = next(ln for ln in out if ln["product"] == "Platform")
-            out.append({"department": free[int(rng.integers(len(free)))], "product": "Platform",
-                        "seats": max(3, int(base["seats"] * rng.uniform(0.3, 0.8)))})
+            out.append(
+                {
+                    "department": free[int(rng.integers(len(free)))],
+                    "product": "Platform",
+                    "seats": max(3, int(base["seats"] * rng.uniform(0.3, 0.8))),
+                }
+            )
     owned = {ln["product"] for ln in out}
     for addon in ("Analytics", "Workflow"):
         if addon not in owned and rng.random() < sigmoid(-2.6 + 0.8 * h + 0.5 * plan):
