@@ -29,6 +29,7 @@ from cs_playbook.contract import (
 )
 from cs_playbook.errors import CsPlaybookError, DataContractError, Problem
 from cs_playbook.params import DataParams, load_params
+from cs_playbook.poc import check_poc_tables
 
 __all__ = ["Dataset", "read_csv_any_encoding", "detect_encoding", "load_dataset", "resolve_source"]
 
@@ -359,6 +360,7 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
 
     ref_ready = {k: v for k, v in tables.items() if not v.empty}
     problems += check_references(ref_ready, files)
+    problems += check_poc_tables(ref_ready, files)
 
     # Events: checked and typed inside DuckDB, never loaded into pandas.
     events_sql, events_file = None, None
