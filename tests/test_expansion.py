@@ -1,0 +1,466 @@
+"""Expansion targeting: outcome labels, whitespace, plays, the guard, the capacity cut, the CSQL list and the NRR outlook.
+
+Hand-computed cases first (arithmetic in the comments), then behaviour on the demo company.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cs_playbook.errors import CsPlaybookError, ParamsError
+from cs_playbook.expansion import (
+    PLAYS,
+    ExpansionParams,
+    expansion_outcomes,
+    line_states,
+    seat_headroom,
+    usage_trend,
+    whitespace,
+    whitespace_summary,
+)
+from cs_playbook.expansion_plays import (
+    CSQL_COLUMNS,
+    best_plays,
+    capacity_cut,
+    churn_guard,
+    csql_list,
+    play_options,
+    play_reasons,
+)
+from cs_playbook.nrr_outlook import (
+    actual_retention,
+    movement_ratios,
+    outlook_summary,
+    renewal_quarter,
+    simulate_outlook,
+)
+from cs_playbook.params import load_params
+from cs_playbook.revenue import monthly_mrr
+
+PRODUCTS = {
+    "Platform": {"pricing": "per_seat", "role": "base", "list_price": 18000},
+    "Analytics": {"pricing": "per_seat", "list_price": 6000},
+    "API": {"pricing": "usage_tiers", "tiers": [600000, 1200000, 2400000]},
+}
+
+
+def make_params(**over: object) -> ExpansionParams:
+    base = {
+        "products": PRODUCTS,
+        "segment_discount": {"enterprise": 0.25, "smb": 0.0},
+        "addressable_share": {"enterprise": 0.5, "smb": 0.8, "default": 0.5},
+    }
+    base.update(over)
+    return ExpansionParams.model_validate(base)
+
+
+def line(acc: str, start: str, end: str | None, arr: float, seats: float | None, product: str = "Platform", dept=None):
+    return {
+        "subscription_id": f"{acc}-{product}-{dept}-{start}-{seats}",
+        "account_id": acc,
+        "department": dept,
+        "product": product,
+        "start_date": pd.Timestamp(start),
+        "end_date": pd.Timestamp(end) if end else pd.NaT,
+        "arr": float(arr),
+        "seats": seats,
+        "auto_renew": True,
+        "currency": "JPY",
+    }
+
+
+def subs(*rows: dict) -> pd.DataFrame:
+    df = pd.DataFrame(list(rows))
+    df["seats"] = pd.array(df["seats"], dtype="Int64")
+    return df
+
+
+def accounts(*rows: tuple) -> pd.DataFrame:
+    """(account_id, segment, employees[, csm])."""
+    out = [
+        {
+            "account_id": r[0],
+            "account_name": f"株式会社{r[0]}",
+            "segment": r[1],
+            "employees": r[2],
+            "csm": r[3] if len(r) > 3 else None,
+        }
+        for r in rows
+    ]
+    df = pd.DataFrame(out)
+    df["employees"] = pd.array(df["employees"], dtype="Int64")
+    return df
+
+
+OBS = pd.DataFrame({"account_id": ["A"], "obs_date": [pd.Timestamp("2025-01-01")]})
+
+
+# ---------- outcome labels ----------
+
+
+def test_line_states_sum_per_department_and_product_on_each_day() -> None:
+    s = subs(
+        line("A", "2024-01-01", "2024-12-31", 1000, 10, dept="営業部"),
+        line("A", "2024-06-15", "2024-12-31", 300, 3, dept="営業部"),  # mid-term add-on, co-terminous
+        line("A", "2024-01-01", "2024-12-31", 600000, None, product="API"),
+    )
+    st = line_states(s, [pd.Timestamp("2024-06-14"), pd.Timestamp("2024-06-15"), pd.Timestamp("2025-01-01")])
+    d = {(r.snapshot.strftime("%m-%d"), r.product): (r.seats, r.arr) for r in st.itertuples()}
+    assert d[("06-14", "Platform")] == (10, 1000)
+    assert d[("06-15", "Platform")] == (13, 1300)  # 10 + 3 seats, 1000 + 300
+    assert np.isnan(d[("06-15", "API")][0]) and d[("06-15", "API")][1] == 600000
+    assert not any(k[0] == "01-01" for k in d)  # every line ended 2024-12-31
+    assert set(st.loc[st["product"] == "API", "department"]) == {""}  # company-wide key
+
+
+def test_seat_upsell_at_renewal_within_horizon() -> None:
+    # Start (2024-12-31): 10 seats, ARR 1000. Renewal 2025-03-01 with 14 seats, ARR 1400: +400 in month 3 of 6.
+    s = subs(line("A", "2024-03-01", "2025-02-28", 1000, 10), line("A", "2025-03-01", "2026-02-28", 1400, 14))
+    o = expansion_outcomes(s, OBS, horizon_months=6).iloc[0]
+    assert o["arr_start"] == 1000 and o["seat_upsell"] and o["expanded"]
+    assert not (o["new_department"] or o["cross_sell"] or o["usage_tier"] or o["churned"] or o["contracted"])
+    assert o["expansion_arr"] == 400
+
+
+def test_expansion_after_the_horizon_does_not_count() -> None:
+    # Renewal 2025-08-01 is after the 6 month ends Jan..Jun 2025: no expansion within the horizon.
+    s = subs(line("A", "2024-08-01", "2025-07-31", 1000, 10), line("A", "2025-08-01", "2026-07-31", 1400, 14))
+    o = expansion_outcomes(s, OBS, horizon_months=6).iloc[0]
+    assert not o["expanded"] and o["expansion_arr"] == 0
+    assert not expansion_outcomes(s, OBS, horizon_months=7).iloc[0]["expanded"]  # on 2025-07-31 the old line holds
+    assert expansion_outcomes(s, OBS, horizon_months=8).iloc[0]["seat_upsell"]  # August's month end sees 14 seats
+
+
+def test_new_department_cross_sell_and_usage_tier() -> None:
+    s = subs(
+        line("A", "2024-04-01", "2025-03-31", 1000, 10, dept="営業部"),
+        line("A", "2024-04-01", "2025-03-31", 600000, None, product="API", dept="営業部"),
+        line("A", "2025-04-01", "2026-03-31", 1000, 10, dept="営業部"),
+        line("A", "2025-04-01", "2026-03-31", 500, 5, dept="人事部"),  # new department
+        line("A", "2025-04-01", "2026-03-31", 300, 10, product="Analytics", dept="営業部"),  # new product
+        line("A", "2025-04-01", "2026-03-31", 1200000, None, product="API", dept="営業部"),  # re-tier
+    )
+    o = expansion_outcomes(s, OBS, horizon_months=6).iloc[0]
+    assert o["new_department"] and o["cross_sell"] and o["usage_tier"] and not o["seat_upsell"]
+    # gross ARR added: 500 + 300 + 600000
+    assert o["expansion_arr"] == 500 + 300 + 600000
+
+
+def test_churn_and_contraction_are_labelled_and_new_customers_are_not_observed() -> None:
+    s = subs(
+        line("A", "2024-04-01", "2025-03-31", 1000, 10, dept="営業部"),
+        line("A", "2024-04-01", "2025-03-31", 500, 5, dept="人事部"),
+        line("A", "2025-04-01", "2026-03-31", 800, 8, dept="営業部"),  # 人事部 dropped, 営業部 down 200
+        line("B", "2024-02-01", "2025-01-31", 1000, 10),  # churns 2025-02-01
+        line("C", "2025-02-01", "2026-01-31", 1000, 10),  # new after the observation
+    )
+    obs = pd.DataFrame({"account_id": ["A", "B", "C"], "obs_date": pd.Timestamp("2025-01-01")})
+    o = expansion_outcomes(s, obs, horizon_months=6).set_index("account_id")
+    assert list(o.index) == ["A", "B"]
+    assert o.loc["A", "contracted"] and not o.loc["A", "churned"] and o.loc["A", "contraction_arr"] == 700
+    assert o.loc["B", "churned"] and not o.loc["B", "expanded"]
+
+
+def test_complete_only_when_the_window_has_ended() -> None:
+    s = subs(line("A", "2024-03-01", "2025-02-28", 1000, 10))
+    o = expansion_outcomes(s, OBS, horizon_months=6, as_of=pd.Timestamp("2025-06-29"))
+    assert not o["complete"].iloc[0]
+    o = expansion_outcomes(s, OBS, horizon_months=6, as_of=pd.Timestamp("2025-06-30"))
+    assert o["complete"].iloc[0]
+
+
+# ---------- whitespace ----------
+
+
+def test_seat_headroom_is_capped_by_employees() -> None:
+    s = subs(
+        line("A", "2025-01-01", None, 90000, 6),  # 15,000/seat; cap floor(20 x 0.8) = 16 -> headroom 10
+        line("B", "2025-01-01", None, 180000, 10),  # cap floor(12 x 0.8) = 9 < 10 held -> headroom 0
+        line("C", "2025-01-01", None, 180000, 10),  # employees unknown -> headroom 0
+    )
+    acc = accounts(("A", "smb", 20), ("B", "smb", 12), ("C", "smb", None))
+    h = seat_headroom(acc, s, make_params(), as_of=pd.Timestamp("2025-06-30")).set_index("account_id")
+    assert h.loc["A", "seat_cap"] == 16 and h.loc["A", "headroom"] == 10 and h.loc["A", "seat_price"] == 15000
+    assert h.loc["B", "headroom"] == 0 and h.loc["C", "headroom"] == 0
+    # addressable share 1 still never goes beyond the employee count
+    h1 = seat_headroom(acc, s, make_params(addressable_share={"default": 1.0}), as_of=pd.Timestamp("2025-06-30"))
+    assert (h1["seats_held"] + h1["headroom"] <= h1["employees"].fillna(np.inf)).all()
+
+
+def test_whitespace_plays_priced_from_the_price_list() -> None:
+    s = subs(
+        line("A", "2025-01-01", None, 1350000, 100, dept="営業部"),  # 13,500/seat
+        line("A", "2025-01-01", None, 675000, 50, dept="人事部"),
+        line("A", "2025-01-01", None, 600000, None, product="API", dept="営業部"),
+        line("Z", "2025-01-01", None, 100, 1, dept="経理部"),  # makes 経理部 a known department
+    )
+    acc = accounts(("A", "enterprise", 1000), ("Z", "smb", 10))
+    ws = whitespace(acc, s, make_params(), as_of=pd.Timestamp("2025-06-30"))
+    a = ws[ws["account_id"] == "A"].set_index(["play", "product"])
+    # cap floor(1000 x 0.5) = 500, held 150 -> headroom 350; step ceil(150 x 0.2) = 30 seats x 13,500
+    assert a.loc[("seat_upsell", "Platform"), "seats"] == 30
+    assert a.loc[("seat_upsell", "Platform"), "play_arr"] == 30 * 13500
+    assert a.loc[("seat_upsell", "Platform"), "whitespace_arr"] == 350 * 13500
+    # new department 経理部: ceil(median(100, 50) x 0.5) = 38 seats x 13,500
+    nd = a.loc[("new_department", "Platform")]
+    assert nd["department"] == "経理部" and nd["seats"] == 38 and nd["play_arr"] == 38 * 13500
+    # Analytics not held: on the largest department's 100 seats at 6,000 x (1 - 0.25) = 4,500
+    assert a.loc[("cross_sell", "Analytics"), "play_arr"] == 100 * 4500
+    assert a.loc[("cross_sell", "Analytics"), "whitespace_arr"] == 150 * 4500
+    # API at tier 1 of 3: next tier 1.2M - 0.6M; whole potential 2.4M - 0.6M
+    assert a.loc[("usage_tier", "API"), "play_arr"] == 600000
+    assert a.loc[("usage_tier", "API"), "whitespace_arr"] == 1800000
+    assert set(ws["current_arr"][ws["account_id"] == "A"]) == {1350000 + 675000 + 600000}
+    summary = whitespace_summary(ws, acc).set_index("account_id")
+    # total: max(seat, department) + cross-sell (Analytics 675,000 + nothing else) + usage 1.8M
+    assert summary.loc["A", "total_whitespace_arr"] == 350 * 13500 + 150 * 4500 + 1800000
+
+
+def test_unknown_product_is_a_clear_error() -> None:
+    s = subs(line("A", "2025-01-01", None, 1000, 10, product="Chat"))
+    with pytest.raises(CsPlaybookError, match="Chat"):
+        whitespace(accounts(("A", "smb", 20)), s, make_params(), as_of=pd.Timestamp("2025-06-30"))
+
+
+def test_params_need_one_base_product_and_shares_between_0_and_1(tmp_path) -> None:
+    with pytest.raises(ValueError, match="base"):
+        make_params(products={"Analytics": {"pricing": "per_seat", "list_price": 1}})
+    (tmp_path / "expansion.yaml").write_text(
+        "products: {Platform: {pricing: per_seat, role: base, list_price: 1}}\naddressable_share: {default: 1.5}\n"
+    )
+    with pytest.raises(ParamsError, match="addressable_share"):
+        load_params("expansion", ExpansionParams, directory=tmp_path)
+
+
+def test_project_params_load() -> None:
+    p = load_params("expansion", ExpansionParams)
+    assert p.base_product == "Platform" and p.usage_products() == ["API"]
+
+
+def test_demo_whitespace_never_exceeds_the_employee_cap(demo_ds) -> None:
+    params = load_params("expansion", ExpansionParams)
+    as_of = demo_ds.as_of
+    h = seat_headroom(demo_ds.accounts, demo_ds.subscriptions, params, as_of=as_of)
+    emp = h["employees"]
+    assert len(h) > 100
+    assert (h["seats_held"] + h["headroom"] <= emp).all()
+    ws = whitespace(demo_ds.accounts, demo_ds.subscriptions, params, as_of=as_of)
+    seat_plays = ws[ws["play"].isin(["seat_upsell", "new_department"])].merge(h, on="account_id")
+    assert (seat_plays["seats"] <= seat_plays["headroom"]).all()
+    assert (seat_plays["whitespace_arr"] <= seat_plays["headroom"] * seat_plays["seat_price"] + 1e-6).all()
+    cross = ws[(ws["play"] == "cross_sell") & ws["seats"].notna()].merge(h, on="account_id")
+    assert (cross["seats"] <= cross["employees"]).all()
+    assert (ws["play_arr"] <= ws["whitespace_arr"] + 1e-6).all() and (ws["play_arr"] > 0).all()
+    assert set(ws["play"]) <= set(PLAYS)
+
+
+def test_usage_trend_in_the_engine(demo_ds) -> None:
+    ev = demo_ds.events
+    as_of = demo_ds.as_of
+    u = usage_trend(ev, ["api_call"], as_of=as_of, months=3)
+    assert (u["usage_recent"] >= 0).all()
+    # one account by hand with pandas-free ibis counts
+    acc = u.sort_values("usage_recent").iloc[-1]
+    end = as_of + pd.Timedelta(days=1)
+    mid = end - pd.DateOffset(months=3)
+    e = ev.filter((ev.account_id == acc["account_id"]) & (ev.event_type == "api_call"))
+    recent = e.filter((e.event_time >= mid) & (e.event_time < end)).count().to_pandas()
+    assert recent == acc["usage_recent"]
+    assert usage_trend(ev, [], as_of=as_of).empty
+
+
+# ---------- plays, guard, capacity, CSQL ----------
+
+
+def small_targets() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    ws = pd.DataFrame(
+        {
+            "account_id": ["A", "A", "B", "C", "D"],
+            "play": ["seat_upsell", "cross_sell", "seat_upsell", "new_department", "seat_upsell"],
+            "product": ["Platform", "Analytics", "Platform", "Platform", "Platform"],
+            "department": ["営業部", "営業部", "", "人事部", ""],
+            "seats": [10.0, 50.0, 5.0, 20.0, 4.0],
+            "play_arr": [100000.0, 300000.0, 50000.0, 400000.0, 10000.0],
+            "whitespace_arr": [500000.0, 300000.0, 50000.0, 800000.0, 10000.0],
+            "current_arr": [1e6, 1e6, 5e5, 2e6, 1e5],
+            "detail": ["", "", "", "人事部; 経理部", ""],
+        }
+    )
+    probs = pd.DataFrame(
+        {
+            "account_id": ["A", "B", "C", "D"],
+            "p_seat_upsell": [0.5, 0.9, 0.2, 0.6],
+            "p_new_department": [0.1, 0.1, 0.3, 0.1],
+            "p_cross_sell": [0.2, 0.1, 0.1, 0.1],
+            "p_usage_tier": [0.0, 0.0, 0.0, 0.0],
+        }
+    )
+    risk = pd.DataFrame(
+        {
+            "account_id": ["A", "B", "C", "D"],
+            "churn_probability": [0.05, 0.5, 0.1, 0.1],
+            "health_tier": ["GOOD", "NORMAL", "NORMAL", "BAD"],
+        }
+    )
+    return ws, probs, risk
+
+
+def test_expected_arr_best_play_and_guard() -> None:
+    ws, probs, risk = small_targets()
+    opts = play_options(ws, probs)
+    # A: seat 0.5 x 100,000 = 50,000; cross-sell 0.2 x 300,000 = 60,000 -> best is cross-sell
+    assert opts.loc[(opts["account_id"] == "A") & (opts["play"] == "cross_sell"), "expected_arr"].item() == 60000
+    guard = churn_guard(risk, make_params().guard)
+    # B: churn 50% >= 30%; D: tier BAD
+    assert guard.set_index("account_id")["guarded"].to_dict() == {"A": False, "B": True, "C": False, "D": True}
+    best = best_plays(opts, guard).set_index("account_id")
+    assert best.loc["A", "play"] == "cross_sell" and best.loc["A", "alternatives"] == "seat_upsell Platform"
+    # C: 0.3 x 400,000 = 120,000 ranks first, A second; B (45,000) and D are guarded despite their expected ARR
+    assert best.loc["C", "rank"] == 1 and best.loc["A", "rank"] == 2
+    assert pd.isna(best.loc["B", "rank"]) and best.loc["B", "guarded"] and "50%" in best.loc["B", "guard_reason"]
+
+
+def test_capacity_cut_per_csm_and_unassigned_pool() -> None:
+    ws, probs, risk = small_targets()
+    best = best_plays(play_options(ws, probs), churn_guard(risk, make_params().guard))
+    acc = accounts(("A", "smb", 10, "佐藤"), ("B", "smb", 10, "佐藤"), ("C", "smb", 10, "佐藤"), ("D", "smb", 10))
+    cap = make_params(capacity={"plays_per_csm": 1, "unassigned_plays": 5}).capacity
+    cut = capacity_cut(best, acc, cap).set_index("account_id")
+    # 佐藤 owns A, B, C: B is guarded, C (120,000) beats A (60,000) for the single slot
+    assert cut.loc["C", "within_capacity"] and not cut.loc["A", "within_capacity"] and cut.loc["A", "owner_rank"] == 2
+    assert not cut.loc["B", "within_capacity"] and not cut.loc["D", "within_capacity"]  # guarded, even with room
+    cap = make_params(capacity={"plays_per_csm": 5, "min_probability": 0.25}).capacity
+    cut = capacity_cut(best, acc, cap).set_index("account_id")
+    assert cut.loc["C", "within_capacity"] and not cut.loc["A", "within_capacity"]  # A's cross-sell is 20% < 25%
+
+
+def test_reasons_and_csql_list() -> None:
+    ws, probs, risk = small_targets()
+    params = make_params(capacity={"plays_per_csm": 5})
+    best = best_plays(play_options(ws, probs), churn_guard(risk, params.guard))
+    acc = accounts(("A", "smb", 10, "佐藤"), ("B", "smb", 10), ("C", "smb", 10, "鈴木"), ("D", "smb", 10))
+    cut = capacity_cut(best, acc, params.capacity)
+    signals = pd.DataFrame(
+        {
+            "account_id": ["A", "C"],
+            "seat_utilization": [0.92, 0.5],
+            "champion": [1.0, 1.0],
+            "exec_access": [0.0, 1.0],
+            "active_users_chg_3": [0.12, np.nan],
+            "headroom": [40.0, 100.0],
+        }
+    )
+    contrib = pd.DataFrame(
+        {"account_id": ["C", "C"], "signal": ["exec_access", "champion"], "contribution": [0.5, 0.2]}
+    )
+    cut["reason"] = play_reasons(cut, signals, params, contributions=contrib)
+    r = cut.set_index("account_id")["reason"]
+    assert r["A"].startswith("Analyticsを提案（営業部 50席）")
+    assert "座席利用率92%（上限間近）" in r["A"] and "チャンピオンあり" in r["A"] and "決裁者" not in r["A"]
+    assert r["C"].startswith("人事部へ横展開（未契約の部署 2）")
+    assert r["C"].index("決裁者に直接アクセスあり") < r["C"].index("チャンピオンあり")  # ordered by contribution
+    en = play_reasons(cut, signals, make_params(reason_language="en"))
+    assert "seat utilization 92% (near the limit)" in en[cut["account_id"] == "A"].item()
+    leads = csql_list(cut, params)
+    assert list(leads.columns[: len(CSQL_COLUMNS)]) == CSQL_COLUMNS
+    assert list(leads["account_id"]) == ["C", "A"]  # B and D guarded
+    assert leads["play"].iloc[0] == "new department: Platform"
+    assert leads["owner"].tolist() == ["鈴木", "佐藤"]
+
+
+# ---------- NRR outlook ----------
+
+
+def outlook_inputs(n: int = 4, **cols: object) -> pd.DataFrame:
+    df = pd.DataFrame(
+        {
+            "account_id": [f"A{i}" for i in range(n)],
+            "arr": [100.0] * n,
+            "segment": ["smb"] * n,
+            "renewal_quarter": [1, 2, 3, 0][:n],
+            "p_churn": 0.0,
+            "p_expansion_1": 0.0,
+            "p_expansion_2": 0.0,
+            "p_contraction_1": 0.0,
+            "p_contraction_2": 0.0,
+        }
+    )
+    for k, v in cols.items():
+        df[k] = v
+    return df
+
+
+RATIOS = {"expansion": {"all": np.array([0.5])}, "contraction": {"all": np.array([0.2])}}
+
+
+def test_outlook_without_movements_keeps_nrr_at_100() -> None:
+    sims = simulate_outlook(outlook_inputs(), RATIOS, simulations=50)
+    assert np.allclose(sims["nrr"], 1) and np.allclose(sims["grr_cum"], 1)
+
+
+def test_outlook_certain_churn_happens_at_the_renewal_quarter() -> None:
+    # everyone churns at renewal: quarter 1 loses A0, quarter 2 A1, quarter 3 A2; A3 has no renewal in the year
+    sims = simulate_outlook(outlook_inputs(p_churn=1.0), RATIOS, simulations=10)
+    cum = sims.groupby("quarter")["nrr_cum"].mean()
+    assert np.allclose(cum.to_numpy(), [0.75, 0.5, 0.25, 0.25])
+    q2 = sims[sims["quarter"] == 2].iloc[0]
+    assert q2["nrr"] == pytest.approx(200 / 300) and q2["churned_arr"] == 100  # 3 accounts at the start of Q2
+
+
+def test_outlook_mean_matches_the_expected_value() -> None:
+    # 400 accounts of ARR 100; in window 1 expansion p=0.3 by +50%, contraction p=0.1 by -20%; churn 0.2 at renewal
+    n = 400
+    inp = outlook_inputs(n=4, p_churn=0.2, p_expansion_1=0.3, p_contraction_1=0.1)
+    inp = pd.concat([inp] * (n // 4), ignore_index=True).assign(account_id=lambda d: [f"A{i}" for i in range(n)])
+    sims = simulate_outlook(inp, RATIOS, simulations=400, seed=1)
+    s = outlook_summary(sims, start_quarter="2026Q3", interval=0.9)
+    assert list(s["period"]) == ["2026Q4", "2027Q1", "2027Q2", "2027Q3"]
+    end = s.iloc[-1]
+    # survivors of window 1 (quarters 1-2) gain E = 0.3 x 50 - 0.1 x 20 = +13 on ARR 100. Renewals in Q1 and Q2
+    # decide churn (p 0.2) in the quarter the movement happens, so a churner's movement is lost: 0.8 x 113.
+    # Renewals in Q3 move in Q1 or Q2, then churn in Q3: 0.8 x 113. No renewal in the year: 113.
+    exp = (3 * 0.8 * 113 + 113) / 400
+    assert end["nrr_cum"] == pytest.approx(exp, abs=0.01)
+    assert end["nrr_cum_low"] < end["nrr_cum"] < end["nrr_cum_high"]
+    assert (s["grr_cum"] <= 1 + 1e-12).all() and (s["grr_cum"] <= s["nrr_cum"] + 1e-12).all()
+
+
+def test_outlook_needs_its_inputs() -> None:
+    with pytest.raises(CsPlaybookError, match="p_expansion_2"):
+        simulate_outlook(outlook_inputs().drop(columns="p_expansion_2"), RATIOS)
+    with pytest.raises(CsPlaybookError, match="ARR"):
+        simulate_outlook(outlook_inputs().iloc[:0], RATIOS)
+
+
+def test_movement_ratios_and_renewal_quarter() -> None:
+    outcomes = pd.DataFrame(
+        {
+            "account_id": ["A", "B", "C"],
+            "arr_start": [100.0, 200.0, 100.0],
+            "expanded": [True, True, False],
+            "expansion_arr": [50.0, 20.0, 0.0],
+            "contracted": [False, False, True],
+            "churned": [False, False, False],
+            "contraction_arr": [0.0, 0.0, 30.0],
+            "complete": [True, True, True],
+        }
+    )
+    r = movement_ratios(outcomes, accounts(("A", "smb", 1), ("B", "smb", 1), ("C", "enterprise", 1)))
+    assert sorted(r["expansion"]["smb"]) == [0.1, 0.5] and list(r["contraction"]["all"]) == [0.3]
+    s = subs(
+        line("A", "2025-11-01", "2026-10-31", 1, 1),  # renews 2026-11-01: quarter 1 after 2026-10-01
+        line("B", "2026-01-01", "2027-08-31", 1, 1),  # renews 2027-09-01: quarter 4
+        line("C", "2026-01-01", None, 1, 1),  # open-ended: none
+        line("D", "2026-01-01", "2027-12-31", 1, 1),  # renews 2028-01-01: beyond four quarters
+    )
+    rq = renewal_quarter(s, start=pd.Timestamp("2026-10-01"), quarters=4).set_index("account_id")
+    assert rq["renewal_quarter"].to_dict() == {"A": 1, "B": 4, "C": 0, "D": 0}
+
+
+def test_actual_retention_last_four_quarters(demo_ds) -> None:
+    monthly = monthly_mrr(demo_ds.subscriptions, end=pd.Timestamp("2026-09-30"))
+    act = actual_retention(monthly, quarter="2026Q3")
+    assert list(act["period"]) == ["2025Q4", "2026Q1", "2026Q2", "2026Q3"]
+    assert (act["grr"] <= 1).all() and act["nrr_t12m"].notna().all()
