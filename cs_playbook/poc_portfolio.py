@@ -14,8 +14,9 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from cs_playbook.poc import CandidateRules, PlannedPoc, scope_users, scope_weekly_metrics
+from cs_playbook.poc import CandidateRules, PlannedPoc
 from cs_playbook.poc_tracking import meets
+from cs_playbook.poc_usage import scope_users, scope_weekly_metrics
 
 __all__ = [
     "VERDICT_ORDER",

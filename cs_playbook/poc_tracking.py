@@ -415,7 +415,11 @@ def next_actions(
                 description=c["description"],
                 current=format_value(c["current"], c["metric"], c["source"]),
                 target=format_value(c["target"], c["metric"], c["source"]),
-                probability=f"{c['p_meet']:.0%} chance" if pd.notna(c["p_meet"]) else "too early to project",
+                probability=(
+                    f"{c['p_meet']:.0%} chance by {poc['end_date']:%Y-%m-%d}"
+                    if pd.notna(c["p_meet"])
+                    else "too early to project"
+                ),
                 event_type=event_type or "any",
                 scope_users=f"{c['scope_users']:.0f}" if pd.notna(c["scope_users"]) else "n/a",
                 inactive_users=(f"{c['scope_users'] - c['users_active']:.0f}" if pd.notna(c["scope_users"]) else "n/a"),
