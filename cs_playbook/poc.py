@@ -154,7 +154,7 @@ class StatusRules(StrictModel):
 
     min_points: int = Field(3, ge=3)
     trend_points: int = Field(6, ge=3)
-    trend_p_value: float = Field(0.1, gt=0, le=1)
+    trend_min_points: int = Field(4, ge=3)
     current_points: int = Field(2, ge=1)
     interval: float = Field(0.8, gt=0.5, lt=1)
     on_track_probability: float = Field(0.7, gt=0, lt=1)
@@ -169,8 +169,8 @@ class StatusRules(StrictModel):
             raise ValueError("at_risk_probability must be below on_track_probability")
         if self.off_track_score > self.pass_score:
             raise ValueError("off_track_score must not be above pass_score")
-        if self.trend_points < self.min_points:
-            raise ValueError("trend_points must be at least min_points")
+        if not self.min_points <= self.trend_min_points <= self.trend_points:
+            raise ValueError("need min_points <= trend_min_points <= trend_points")
         return self
 
 

@@ -41,21 +41,17 @@ def meets(value: float | np.ndarray, comparator: str, target: float) -> bool | n
 
 
 def fit_trend(points: pd.DataFrame, rules: StatusRules):
-    """The model of the last `trend_points` values: a straight line in weeks when its slope is
-    clear (p-value below `trend_p_value`), else a flat level; None with fewer than `min_points`.
+    """OLS model of the last `trend_points` values: a straight line in weeks from
+    `trend_min_points` values, a flat level from `min_points`, None with fewer.
 
-    Returns a fitted statsmodels OLS result; `result.model.exog.shape[1]` is 2 for a trend.
+    Returns a fitted statsmodels OLS result; `result.model.exog.shape[1]` is 2 for a line.
     """
     pts = points.dropna(subset=["value"]).sort_values("week").tail(rules.trend_points)
     if len(pts) < rules.min_points:
         return None
     y = pts["value"].to_numpy(dtype="float64")
-    if pts["week"].nunique() >= 3:
-        x = sm.add_constant(pts["week"].to_numpy(dtype="float64"), has_constant="add")
-        trend = sm.OLS(y, x).fit()
-        p_slope = trend.pvalues[1] if trend.scale > 0 else (0.0 if abs(trend.params[1]) > 0 else 1.0)
-        if p_slope < rules.trend_p_value:
-            return trend
+    if len(pts) >= rules.trend_min_points and pts["week"].nunique() >= 3:
+        return sm.OLS(y, sm.add_constant(pts["week"].to_numpy(dtype="float64"), has_constant="add")).fit()
     return sm.OLS(y, np.ones((len(y), 1))).fit()
 
 
@@ -167,8 +163,8 @@ def _end_week(start: pd.Timestamp, end: pd.Timestamp) -> float:
 
 
 def _week_date(start: pd.Timestamp, week: float) -> pd.Timestamp:
-    """The last day of week `week` counted from the start date (week 1 ends on day 7)."""
-    return (start + pd.Timedelta(days=7 * float(week) - 1)).normalize()
+    """The day a fractional week `week` counted from the start date is reached (week 1 ends on day 7)."""
+    return start + pd.Timedelta(days=int(np.ceil(7 * float(week) - 1 - 1e-9)))
 
 
 def track_criteria(
