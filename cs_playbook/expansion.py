@@ -217,12 +217,12 @@ def expansion_outcomes(
     new_department, cross_sell, usage_tier, expanded, expansion_arr (the largest gross ARR
     added over the start, over the window), churned (no contract at a month end of the
     window), contracted (a held line shrank or ended while the account stayed), contraction_arr,
-    complete (the window ended on or before `as_of`). Only observations with contracts at the
+    window_end (the window's last month end), complete (window_end on or before `as_of`). Only observations with contracts at the
     start are returned: expansion is growth of existing customers.
     """
     flags = ["seat_upsell", "new_department", "cross_sell", "usage_tier"]
     cols = ["account_id", "obs_date", "arr_start", *flags, "expanded", "expansion_arr"]
-    cols += ["churned", "contracted", "contraction_arr", "complete"]
+    cols += ["churned", "contracted", "contraction_arr", "window_end", "complete"]
     obs = observations[["account_id", "obs_date"]].drop_duplicates().reset_index(drop=True)
     if obs.empty:
         return pd.DataFrame(columns=cols)
@@ -285,8 +285,8 @@ def expansion_outcomes(
     out["expansion_arr"] = out["expansion_arr"].fillna(0.0).where(out["expanded"], 0.0)
     out["contraction_arr"] = out["contraction_arr"].fillna(0.0).where(out["contracted"], 0.0)
     out["churned"] = out["months_active"].fillna(0) < horizon_months
-    window_end = out["d0"] + pd.offsets.MonthEnd(horizon_months)
-    out["complete"] = window_end <= pd.Timestamp(as_of) if as_of is not None else True
+    out["window_end"] = out["d0"] + pd.offsets.MonthEnd(horizon_months)
+    out["complete"] = out["window_end"] <= pd.Timestamp(as_of) if as_of is not None else True
     return out[cols].sort_values(["obs_date", "account_id"]).reset_index(drop=True)
 
 

@@ -31,13 +31,13 @@ CSQL_COLUMNS = ["account_id", "account_name", "owner", "play", "expected_arr", "
 # Signals that can appear in a reason, in the order shown when no model contributions rank them.
 SIGNAL_ORDER = [
     "poc_open",
-    "seat_utilization",
-    "active_users_chg_3",
-    "usage_chg_3",
+    "active_user_share",
+    "active_users_trend_3m",
+    "usage_trend_3m",
     "champion",
     "exec_access",
     "success_plan",
-    "nps_latest",
+    "nps_score",
     "renewal_in_window",
     "health_tier",
 ]
@@ -50,14 +50,14 @@ TEXT = {
         "cross_sell_usage": "{product}を提案（{tier}）",
         "usage_tier": "{product}を上位ティアへ（{tier}）",
         "poc_open": "PoC実施中",
-        "seat_utilization": "座席利用率{value:.0%}（上限間近）",
-        "active_users_chg_3": "アクティブユーザー{value:+.0%}（3か月）",
-        "usage_chg_3": "利用量{value:+.0%}（3か月）",
+        "active_user_share": "座席利用率{value:.0%}（上限間近）",
+        "active_users_trend_3m": "アクティブユーザー{value:+.0%}（3か月）",
+        "usage_trend_3m": "利用量{value:+.0%}（3か月）",
         "champion": "チャンピオンあり",
         "exec_access": "決裁者に直接アクセスあり",
         "success_plan": "成功計画（将来の目標）あり",
-        "nps_latest": "NPS推奨者（{value:.0f}）",
-        "renewal_in_window": "更新が近い（提案の好機）",
+        "nps_score": "NPS推奨者（{value:.0f}）",
+        "renewal_in_window": "更新まで{value:.0f}日（提案の好機）",
         "health_tier": "ヘルス{value}",
         "seats": "{seats:,.0f}席",
         "sep": "、",
@@ -70,14 +70,14 @@ TEXT = {
         "cross_sell_usage": "offer {product} ({tier})",
         "usage_tier": "move {product} up a tier ({tier})",
         "poc_open": "PoC in flight",
-        "seat_utilization": "seat utilization {value:.0%} (near the limit)",
-        "active_users_chg_3": "active users {value:+.0%} over 3 months",
-        "usage_chg_3": "usage {value:+.0%} over 3 months",
+        "active_user_share": "seat utilization {value:.0%} (near the limit)",
+        "active_users_trend_3m": "active users {value:+.0%} over 3 months",
+        "usage_trend_3m": "usage {value:+.0%} over 3 months",
         "champion": "strong champion",
         "exec_access": "direct access to the decision maker",
         "success_plan": "success plan with future goals",
-        "nps_latest": "NPS promoter ({value:.0f})",
-        "renewal_in_window": "renewal coming up (time to propose)",
+        "nps_score": "NPS promoter ({value:.0f})",
+        "renewal_in_window": "renewal in {value:.0f} days (time to propose)",
         "health_tier": "health {value}",
         "seats": "{seats:,.0f} seats",
         "sep": "; ",
@@ -209,11 +209,11 @@ def _signal_on(name: str, value: object, params: ExpansionParams) -> bool:
     """Whether a signal speaks for expansion and is worth saying."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return False
-    if name == "seat_utilization":
+    if name == "active_user_share":
         return float(value) >= params.model.utilization_near_limit
-    if name in ("active_users_chg_3", "usage_chg_3"):
+    if name in ("active_users_trend_3m", "usage_trend_3m"):
         return float(value) >= 0.05
-    if name == "nps_latest":
+    if name == "nps_score":
         return float(value) >= params.model.promoter_nps
     if name == "health_tier":
         return str(value) not in params.guard.exclude_tiers and str(value).upper() in ("GOOD",)
@@ -231,8 +231,9 @@ def play_reasons(
     """The reason for each target's play, in plain words (Japanese or English per params).
 
     `targets` has account_id, play, product, department, seats, detail (a `best_plays` row);
-    `signals` has account_id and any of SIGNAL_ORDER, plus headroom (seats left under the
-    cap). `contributions` (account_id, signal, contribution) orders the signals by how much
+    `signals` has account_id and any of SIGNAL_ORDER (the columns of `measures` and
+    `expansion_model.expansion_signals`, and health_tier), plus days_to_renewal and headroom
+    (seats left under the cap). `contributions` (account_id, signal, contribution) orders the signals by how much
     each raised this account's probability; otherwise SIGNAL_ORDER is used. Returns one
     string per target row (same index): the play, then up to `max_signals` signals.
     """
@@ -252,8 +253,14 @@ def play_reasons(
         ranked += [s for s in SIGNAL_ORDER if s not in ranked]
         said = []
         for name in ranked:
-            if name in values.index and _signal_on(name, values[name], params):
-                said.append(_fmt(text[name], value=values[name]))
+            if name not in values.index or not _signal_on(name, values[name], params):
+                continue
+            value = values[name]
+            if name == "renewal_in_window":  # say when: the days left
+                value = values.get("days_to_renewal", np.nan)
+                if pd.isna(value):
+                    continue
+            said.append(_fmt(text[name], value=value))
             if len(said) >= max_signals:
                 break
         reason = parts[0] + (text["join"] + text["sep"].join(s for s in said if s) if said else "")

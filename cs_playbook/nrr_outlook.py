@@ -15,7 +15,14 @@ import pandas as pd
 from cs_playbook.errors import CsPlaybookError
 from cs_playbook.revenue import net_revenue_retention, quarter_bounds
 
-__all__ = ["movement_ratios", "renewal_quarter", "simulate_outlook", "outlook_summary", "actual_retention"]
+__all__ = [
+    "movement_ratios",
+    "renewal_quarter",
+    "outlook_inputs",
+    "simulate_outlook",
+    "outlook_summary",
+    "actual_retention",
+]
 
 MIN_POOL = 30  # fewer past movements than this in a segment: use every segment's
 BATCH = 250  # simulations held in memory at once
@@ -30,13 +37,15 @@ def movement_ratios(outcomes: pd.DataFrame, accounts: pd.DataFrame) -> dict[str,
     contraction ratio is contraction_arr / arr_start (at most 1) of one that contracted and
     did not churn.
     """
-    o = outcomes[outcomes["complete"] & (outcomes["arr_start"] > 0)].merge(
-        accounts[["account_id", "segment"]], on="account_id", how="left"
+    o = outcomes[outcomes["complete"].astype(bool) & (outcomes["arr_start"] > 0)].drop(
+        columns="segment", errors="ignore"
     )
+    o = o.merge(accounts[["account_id", "segment"]], on="account_id", how="left")
     out: dict[str, dict[str, np.ndarray]] = {}
+    flag = {c: o[c].fillna(0).astype(bool) for c in ("expanded", "contracted", "churned")}
     for kind, mask, col in (
-        ("expansion", o["expanded"], "expansion_arr"),
-        ("contraction", o["contracted"] & ~o["churned"], "contraction_arr"),
+        ("expansion", flag["expanded"], "expansion_arr"),
+        ("contraction", flag["contracted"] & ~flag["churned"], "contraction_arr"),
     ):
         sel = o[mask]
         ratio = (sel[col] / sel["arr_start"]).clip(lower=0, upper=None if kind == "expansion" else 1.0)
@@ -64,6 +73,37 @@ def renewal_quarter(subscriptions: pd.DataFrame, *, start: pd.Timestamp, quarter
     q = months // 3 + 1
     out["renewal_quarter"] = np.where(out["next_renewal"].notna() & (q >= 1) & (q <= quarters), q, 0).astype("int64")
     return out
+
+
+def outlook_inputs(
+    current: pd.DataFrame, risk: pd.DataFrame, windows: pd.DataFrame, renewals: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per current customer with what `simulate_outlook` needs.
+
+    `current` has account_id, arr, segment; `risk` account_id, churn_probability (churn at the
+    next renewal, from the health score; 0 when missing); `windows` the output of
+    `expansion_model.window_probabilities`; `renewals` of `renewal_quarter`. The propensity
+    model learnt P(expansion) over all customers, churners included, while the simulation
+    expands only accounts that stay: each window's expansion probability is divided by the
+    chance of staying through it (1 - churn probability when the renewal falls in it). Returns
+    account_id, arr, segment, renewal_quarter, p_churn, p_expansion_<w>, p_contraction_<w>.
+    """
+    out = current[["account_id", "arr", "segment"]].merge(
+        risk[["account_id", "churn_probability"]], on="account_id", how="left"
+    )
+    out = out.merge(renewals[["account_id", "renewal_quarter"]], on="account_id", how="left")
+    out = out.merge(windows, on="account_id", how="left")
+    out["p_churn"] = out["churn_probability"].fillna(0.0).clip(0, 1)
+    out["renewal_quarter"] = out["renewal_quarter"].fillna(0).astype("int64")
+    w = 1
+    cols = ["account_id", "arr", "segment", "renewal_quarter", "p_churn"]
+    while f"p_expansion_{w}" in out.columns:
+        stay = 1 - out["p_churn"] * out[f"renewal_in_window_{w}"].fillna(False).astype(float)
+        out[f"p_expansion_{w}"] = (out[f"p_expansion_{w}"].fillna(0.0) / stay.clip(lower=1e-6)).clip(0, 1)
+        out[f"p_contraction_{w}"] = out[f"p_contraction_{w}"].fillna(0.0).clip(0, 1)
+        cols += [f"p_expansion_{w}", f"p_contraction_{w}"]
+        w += 1
+    return out[cols]
 
 
 def _draw(pools: dict[str, np.ndarray], segments: np.ndarray, rng: np.random.Generator, shape: tuple) -> np.ndarray:

@@ -345,10 +345,12 @@ def test_reasons_and_csql_list() -> None:
     signals = pd.DataFrame(
         {
             "account_id": ["A", "C"],
-            "seat_utilization": [0.92, 0.5],
+            "active_user_share": [0.92, 0.5],
             "champion": [1.0, 1.0],
             "exec_access": [0.0, 1.0],
-            "active_users_chg_3": [0.12, np.nan],
+            "active_users_trend_3m": [0.12, np.nan],
+            "renewal_in_window": [0.0, 1.0],
+            "days_to_renewal": [200.0, 45.0],
             "headroom": [40.0, 100.0],
         }
     )
@@ -361,6 +363,9 @@ def test_reasons_and_csql_list() -> None:
     assert "座席利用率92%（上限間近）" in r["A"] and "チャンピオンあり" in r["A"] and "決裁者" not in r["A"]
     assert r["C"].startswith("人事部へ横展開（未契約の部署 2）")
     assert r["C"].index("決裁者に直接アクセスあり") < r["C"].index("チャンピオンあり")  # ordered by contribution
+    assert r["C"].endswith("更新まで45日（提案の好機）")  # utilization 50% is not near the limit: not said
+    r2 = play_reasons(cut, signals, params, contributions=contrib, max_signals=2).loc[cut["account_id"] == "C"].item()
+    assert "更新まで" not in r2
     en = play_reasons(cut, signals, make_params(reason_language="en"))
     assert "seat utilization 92% (near the limit)" in en[cut["account_id"] == "A"].item()
     leads = csql_list(cut, params)
