@@ -54,6 +54,7 @@ ACTION_KEYS = {
     "overdue",
     "no_data",
     "on_track",
+    "slipping",
     "manual",
     "pace_late",
     "pace_flat",

@@ -424,6 +424,8 @@ def next_actions(
                 key = "no_data"
             elif c["status"] in ("met", "on track"):
                 key = "on_track"
+            elif c["met_now"]:
+                key = "slipping"
             else:
                 key = parse_metric(c["metric"])[0] if c["source"] == "events" else "manual"
                 if pd.notna(c["reach_date"]) and c["reach_date"] > poc["end_date"]:

@@ -571,3 +571,34 @@ def test_params_name_the_bad_template(tmp_path: Path) -> None:
     (tmp_path / "poc.yaml").write_text(text.replace(". {inactive_users} of", ". {inactive} of", 1), encoding="utf-8")
     with pytest.raises(ParamsError, match=r"poc.yaml.*\n- actions: .*unknown placeholder \['inactive'\]"):
         load_params("poc", PocParams, directory=tmp_path)
+
+
+def test_next_action_for_a_criterion_met_but_falling(params) -> None:
+    pocs = poc_frame()
+    tracked = pd.DataFrame(
+        {
+            "poc_id": ["P1"],
+            "criterion_id": ["C1"],
+            "description": ["週次アクティブ率"],
+            "metric": ["active_user_share"],
+            "comparator": [">="],
+            "target": [0.6],
+            "must_have": [True],
+            "weight": [1.0],
+            "source": ["events"],
+            "n_points": [5],
+            "current": [0.8],
+            "met_now": [True],
+            "slope": [-0.1],
+            "p_meet": [0.2],
+            "reach_date": [pd.NaT],
+            "status": [criterion_status(n_points=5, current=0.8, p_meet=0.2, met_now=True, ended=False, rules=RULES)],
+            "scope_users": [20.0],
+            "users_active": [16.0],
+        }
+    )
+    v = poc_verdicts(pocs, tracked, as_of=T("2024-03-29"), rules=RULES)
+    assert tracked["status"].tolist() == ["at risk"]  # met but slipping
+    assert v["verdict"].tolist() == ["off track"]  # expected score 20% < off_track_score
+    text = next_actions(pocs, v, tracked, actions=params.actions)["next_action"].iloc[0]
+    assert text.startswith('"週次アクティブ率" is met now (80% vs target 60%) but falling (20% chance by 2024-04-25')
