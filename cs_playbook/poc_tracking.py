@@ -132,7 +132,6 @@ def criterion_status(
     ended: bool,
     rules: StatusRules,
     weeks_run: float = np.inf,
-    source: str = "events",
 ) -> str:
     """met / on track / at risk / off track for a running PoC; met / missed once it ended.
 
@@ -140,11 +139,11 @@ def criterion_status(
     probability at the end stays at least `keep_met_probability`; met but slipping is at
     risk). Otherwise by the probability of meeting it at the end: on track from
     `on_track_probability`, at risk from `at_risk_probability`, off track below. Fewer than
-    `min_points` values: met, or too early; no value at all: too early in the first week (or
-    for an events metric), no data for a manual criterion nobody has measured.
+    `min_points` values: met, or too early; no value at all: too early in the first week, no
+    data after it (a manual criterion nobody measured, or no events or users for the scope).
     """
     if n_points == 0 or pd.isna(current):
-        return "no data" if ended or (source == "manual" and weeks_run >= 1) else "too early"
+        return "no data" if ended or weeks_run >= 1 else "too early"
     if ended:
         return "met" if met_now else "missed"
     if pd.isna(p_meet):
@@ -211,7 +210,6 @@ def track_criteria(
                     ended=ended,
                     rules=rules,
                     weeks_run=((min(as_of, end) - start).days + 1) / 7.0,
-                    source=c.source,
                 ),
                 "ended": ended,
                 "scope_users": float(last["scope_users"].iloc[0]) if len(last) else np.nan,

@@ -203,9 +203,9 @@ def test_too_few_points_give_no_projection() -> None:
         ({"met_now": True, "p_meet": np.nan, "n_points": 2}, "met"),
         ({"met_now": False, "p_meet": 0.9, "ended": True}, "missed"),
         ({"met_now": True, "p_meet": 0.1, "ended": True}, "met"),
-        ({"n_points": 0, "current": np.nan, "source": "manual", "weeks_run": 2}, "no data"),
-        ({"n_points": 0, "current": np.nan, "source": "manual", "weeks_run": 0.5}, "too early"),
-        ({"n_points": 0, "current": np.nan, "source": "events", "weeks_run": 2}, "too early"),
+        ({"n_points": 0, "current": np.nan, "weeks_run": 2}, "no data"),
+        ({"n_points": 0, "current": np.nan, "weeks_run": 0.5}, "too early"),
+        ({"n_points": 0, "current": np.nan, "ended": True}, "no data"),
     ],
 )
 def test_status_rules(kwargs, expected) -> None:
