@@ -1,0 +1,206 @@
+"""Charts of renewal management: renewals by week, schedule progress, BANTC, priorities, churn review, GRR forecast.
+
+Each helper draws a table computed by `renewals`, `churn_prevention` or `churn_review`, so the
+numbers behind every chart are tested there.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from cs_playbook.plots import fmt_money, fmt_pct, money_axis, new_ax, pct_axis
+
+__all__ = [
+    "renewals_by_week",
+    "schedule_progress_bars",
+    "bantc_bars",
+    "priority_bars",
+    "churn_bars",
+    "churn_trend_lines",
+    "grr_forecast_chart",
+]
+
+STATUS_COLORS = {
+    "done": "#2e7d32",
+    "done_late": "#9ccc65",
+    "open": "#90a4ae",
+    "overdue": "#c62828",
+    "not_started": "#e0e0e0",
+}
+ANSWER_COLORS = {"ok": "#2e7d32", "unknown": "#f9a825", "risk": "#c62828", "none": "#bdbdbd"}
+MODE_COLORS = {"handling": "#c62828", "prevention": "#1565c0"}
+
+
+def renewals_by_week(weekly: pd.DataFrame, *, currency: str = "JPY", ax: plt.Axes | None = None) -> plt.Axes:
+    """ARR renewing per week, stacked: expected to renew and at risk (from renewals.arr_by_week)."""
+    ax = new_ax(ax, figsize=(11, 4.5))
+    wide = weekly.pivot_table(index="week", columns="outcome", values="arr", aggfunc="sum", fill_value=0.0)
+    wide = wide.reindex(columns=["expected to renew", "at risk"], fill_value=0.0)
+    x = np.arange(len(wide))
+    ax.bar(x, wide["expected to renew"], color="#90a4ae", label="expected to renew")
+    ax.bar(
+        x, wide["at risk"], bottom=wide["expected to renew"], color="#c62828", label="at risk (ARR x churn probability)"
+    )
+    ax.set_xticks(x, [f"{w:%m/%d}" for w in wide.index], rotation=90, fontsize=8)
+    money_axis(ax, currency)
+    total, risk = wide.to_numpy().sum(), wide["at risk"].sum()
+    ax.set_title(
+        f"{fmt_money(total, currency)} ARR renews in {len(wide)} weeks; {fmt_money(risk, currency)} "
+        f"({fmt_pct(risk / total if total else np.nan)}) of it is at risk"
+    )
+    ax.set_xlabel("Week of the renewal date (week starting Monday)")
+    ax.set_ylabel(f"ARR renewing ({currency})")
+    ax.legend(fontsize=9)
+    return ax
+
+
+def schedule_progress_bars(progress: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Renewals per schedule step and status, stacked (from renewals.schedule_progress)."""
+    ax = new_ax(ax, figsize=(10, 4))
+    wide = progress.pivot_table(index=["order", "label"], columns="status", values="renewals", fill_value=0)
+    wide = wide.reindex(columns=[s for s in STATUS_COLORS if s in wide.columns]).droplevel("order")
+    wide.plot(kind="barh", stacked=True, color=[STATUS_COLORS[c] for c in wide.columns], ax=ax, width=0.7)
+    ax.invert_yaxis()
+    overdue = wide["overdue"] if "overdue" in wide.columns else pd.Series(0, index=wide.index)
+    worst = overdue.idxmax() if overdue.sum() else None
+    ax.set_title(
+        f"{int(overdue.sum())} schedule steps are overdue; most often '{worst}'"
+        if worst
+        else "No renewal-schedule step is overdue"
+    )
+    ax.set_xlabel("Renewals (accounts with a CSM)")
+    ax.set_ylabel("")
+    ax.legend(title="Status", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def bantc_bars(answers: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Share of upcoming renewals by BANTC answer per dimension (from renewals.bantc_answers)."""
+    ax = new_ax(ax, figsize=(9, 3.8))
+    wide = answers.pivot_table(index="dimension", columns="answer", values="share", fill_value=0.0, sort=False)
+    wide = wide.reindex(columns=[a for a in ANSWER_COLORS if a in wide.columns])
+    wide.plot(kind="barh", stacked=True, color=[ANSWER_COLORS[c] for c in wide.columns], ax=ax, width=0.7)
+    ax.invert_yaxis()
+    pct_axis(ax, axis="x")
+    risk = wide["risk"] if "risk" in wide.columns else pd.Series(0.0, index=wide.index)
+    ax.set_title(
+        f"{risk.idxmax()} is the most frequent BANTC risk: {fmt_pct(risk.max(), digits=0)} of upcoming renewals"
+    )
+    ax.set_xlabel("Upcoming renewals (%; none = no assessment for this renewal)")
+    ax.set_ylabel("")
+    ax.legend(title="Answer", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def priority_bars(
+    priorities: pd.DataFrame, *, top: int = 15, currency: str = "JPY", ax: plt.Axes | None = None
+) -> plt.Axes:
+    """The top accounts by priority score (ARR at risk weighted by fit), coloured by mode."""
+    ax = new_ax(ax, figsize=(10, 0.35 * min(top, len(priorities)) + 1.5))
+    df = priorities.head(top).copy()
+    df["label"] = df["account_name"].astype(str) + " (" + df["act_when"] + ")"
+    sns.barplot(df, y="label", x="priority_score", hue="mode", palette=MODE_COLORS, dodge=False, ax=ax, orient="h")
+    money_axis(ax, currency, axis="x")
+    share = df["priority_score"].sum() / priorities["priority_score"].sum() if len(priorities) else np.nan
+    ax.set_title(
+        f"The top {len(df)} accounts carry {fmt_pct(share, digits=0)} of the fit-weighted ARR at risk; "
+        f"{int((df['mode'] == 'handling').sum())} need handling"
+    )
+    ax.set_xlabel(f"ARR at risk weighted by product fit ({currency})")
+    ax.set_ylabel("")
+    ax.legend(title="Mode", fontsize=8)
+    return ax
+
+
+def churn_bars(
+    breakdown: pd.DataFrame,
+    *,
+    by: str,
+    what: str,
+    order: list[str] | None = None,
+    currency: str = "JPY",
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Churned ARR per group with account counts (from churn_review.churn_breakdown).
+
+    `what` names the group in the title; `order` lists the groups top to bottom (default: largest ARR first).
+    """
+    ax = new_ax(ax, figsize=(8, 0.45 * len(breakdown) + 1.5))
+    df = breakdown.copy()
+    df[by] = df[by].astype(str)
+    if order is not None:
+        df = df.set_index(by).reindex([o for o in order if o in set(df[by])]).reset_index()
+    sns.barplot(df, y=by, x="churned_arr", color="#c62828", ax=ax, orient="h")
+    for i, row in enumerate(df.itertuples()):
+        ax.text(row.churned_arr, i, f" {row.accounts} accounts", va="center", fontsize=8)
+    money_axis(ax, currency, axis="x")
+    ax.margins(x=0.2)
+    if len(df):
+        top = df.loc[df["churned_arr"].idxmax()]
+        ax.set_title(
+            f"{what} {top[by]} lost the most ARR: {fmt_money(top['churned_arr'], currency)} ({fmt_pct(top['arr_share'], digits=0)})"
+        )
+    ax.set_xlabel(f"Churned ARR ({currency})")
+    ax.set_ylabel(what)
+    return ax
+
+
+def churn_trend_lines(trend: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Logo churn and ARR churn per quarter (from churn_review.churn_trend)."""
+    ax = new_ax(ax, figsize=(9, 4))
+    tidy = trend.melt(id_vars="period", value_vars=["logo_churn", "arr_churn"], var_name="metric", value_name="value")
+    tidy["metric"] = tidy["metric"].map({"logo_churn": "logo churn (accounts)", "arr_churn": "ARR churn (churned ARR)"})
+    sns.lineplot(tidy, x="period", y="value", hue="metric", marker="o", ax=ax)
+    pct_axis(ax, digits=1)
+    last = trend.iloc[-1]
+    ax.set_title(f"{last['period']}: logo churn {fmt_pct(last['logo_churn'])}, ARR churn {fmt_pct(last['arr_churn'])}")
+    ax.set_xlabel("Quarter")
+    ax.set_ylabel("Share of the quarter's starting accounts / ARR (%)")
+    ax.set_ylim(bottom=0)
+    ax.legend(title=None)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    return ax
+
+
+def grr_forecast_chart(
+    trend: pd.DataFrame,
+    forecast: dict[str, float],
+    *,
+    quarter: str,
+    backtest: dict[str, float] | None = None,
+    backtest_quarter: str | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Actual GRR per quarter, the forecast quarter's expected GRR with its interval, and the back-test."""
+    ax = new_ax(ax, figsize=(9, 4))
+    x = np.arange(len(trend))
+    ax.plot(x, trend["grr"], marker="o", color="#37474f", label="actual GRR")
+    xf = len(trend)
+    err = [[forecast["expected_grr"] - forecast["grr_low"]], [forecast["grr_high"] - forecast["expected_grr"]]]
+    label = f"forecast ({fmt_pct(forecast['interval'], digits=0)} interval)"
+    ax.errorbar([xf], [forecast["expected_grr"]], yerr=err, fmt="D", color="#1565c0", capsize=6, label=label)
+    if backtest is not None and backtest_quarter in set(trend["period"]):
+        xb = int(np.flatnonzero(trend["period"].to_numpy() == backtest_quarter)[0])
+        err_b = [[backtest["expected_grr"] - backtest["grr_low"]], [backtest["grr_high"] - backtest["expected_grr"]]]
+        ax.errorbar(
+            [xb + 0.15],
+            [backtest["expected_grr"]],
+            yerr=err_b,
+            fmt="D",
+            color="#90caf9",
+            capsize=4,
+            label="forecast made at the start of that quarter",
+        )
+    ax.set_xticks([*x, xf], [*trend["period"], quarter], rotation=45, ha="right")
+    pct_axis(ax, digits=1)
+    ax.set_title(
+        f"Forecast GRR {quarter}: {fmt_pct(forecast['expected_grr'])} "
+        f"({fmt_pct(forecast['grr_low'])} to {fmt_pct(forecast['grr_high'])})"
+    )
+    ax.set_xlabel("Quarter")
+    ax.set_ylabel("Gross revenue retention (%)")
+    ax.legend(fontsize=8, loc="lower left")
+    return ax
