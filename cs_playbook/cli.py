@@ -1,4 +1,4 @@
-"""The `cs-playbook` command: report, demo-data, validate. Bad input exits 2 with a message."""
+"""The `cs-playbook` command: report, demo-data, validate, promote-scorecard. Bad input exits 2 with a message."""
 
 from __future__ import annotations
 
@@ -67,6 +67,29 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from cs_playbook.health import PROMOTED_FILE, load_scorecard, promote_scorecard
+    from cs_playbook.params import params_dir
+
+    if args.revert:
+        target = params_dir(args.params) / PROMOTED_FILE
+        if target.exists():
+            target.unlink()
+            print(f"Removed {target}: the rules scorecard of health_score.yaml is in use again.")
+        else:
+            print(f"No promoted scorecard in {target.parent}: the rules scorecard is already in use.")
+        return 0
+    if not args.scorecard:
+        raise CsPlaybookError("promote-scorecard needs the scorecard YAML to promote (or --revert)")
+    target = promote_scorecard(resolve_path(args.scorecard), args.params)
+    sc = load_scorecard(target)
+    auc = sc.validation.get("auc")
+    print(f"Promoted scorecard {sc.name!r} ({len(sc.terms)} terms) to {target}")
+    if auc is not None:
+        print(f"  out-of-time AUC {auc:.3f}; tiers GOOD from {sc.tiers.good_from:g}, BAD below {sc.tiers.bad_below:g}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also documents the commands in README)."""
     parser = argparse.ArgumentParser(prog="cs-playbook", description="Customer-success analytics playbook.")
@@ -100,6 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--data", help="data source (default: params/data.yaml)")
     val.add_argument("--params", help="params folder (default: params/)")
     val.set_defaults(func=_cmd_validate)
+
+    prom = sub.add_parser(
+        "promote-scorecard", help="score the next runs with a reviewed health scorecard (YAML from the report)"
+    )
+    prom.add_argument(
+        "scorecard", nargs="?", help="e.g. reports/2026Q3/01_health_score_calibration/health_scorecard.yaml"
+    )
+    prom.add_argument("--params", help="params folder (default: params/)")
+    prom.add_argument(
+        "--revert", action="store_true", help="remove the promoted scorecard: back to the rules scorecard"
+    )
+    prom.set_defaults(func=_cmd_promote)
     return parser
 
 
