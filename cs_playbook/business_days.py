@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Literal
 
 import holidays
@@ -100,9 +101,9 @@ class BusinessCalendar:
     last_year: int
     country: str
 
-    @property
+    @cached_property
     def numpy(self) -> np.busdaycalendar:
-        """The numpy calendar used by every computation."""
+        """The numpy calendar used by every computation (built once)."""
         return np.busdaycalendar(weekmask=self.weekmask, holidays=self.closed)
 
     def check_range(self, days: np.ndarray) -> None:
