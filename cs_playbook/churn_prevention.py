@@ -26,6 +26,7 @@ __all__ = [
     "account_tenure",
     "renewal_accounts",
     "prioritise",
+    "risk_by_tier",
     "priority_export",
 ]
 
@@ -278,6 +279,27 @@ def _why(row: dict, params: PriorityParams, as_of: pd.Timestamp) -> str:
         "persuade to stay (handling)" if row["mode"] == "handling" else "deepen use before the renewal (prevention)"
     )
     return f"{action}: " + "; ".join(parts)
+
+
+def risk_by_tier(priorities: pd.DataFrame) -> pd.DataFrame:
+    """Renewing accounts, ARR and ARR at risk per health tier (from prioritise), the riskiest share first.
+
+    Returns health_tier ("(not scored)" without one), accounts, arr_renewing, arr_at_risk,
+    mean_probability, share_of_risk.
+    """
+    tier = (
+        priorities["health_tier"] if "health_tier" in priorities.columns else pd.Series(pd.NA, index=priorities.index)
+    )
+    df = priorities.assign(health_tier=tier.astype("string").fillna("(not scored)"))
+    out = df.groupby("health_tier", as_index=False).agg(
+        accounts=("account_id", "size"),
+        arr_renewing=("arr_renewing", "sum"),
+        arr_at_risk=("arr_at_risk", "sum"),
+        mean_probability=("churn_probability", "mean"),
+    )
+    total = out["arr_at_risk"].sum()
+    out["share_of_risk"] = out["arr_at_risk"] / total if total > 0 else np.nan
+    return out.sort_values("arr_at_risk", ascending=False).reset_index(drop=True)
 
 
 def priority_export(priorities: pd.DataFrame) -> pd.DataFrame:

@@ -420,7 +420,7 @@ def calendar_export(
 
 
 def arr_by_week(calendar: pd.DataFrame, risk: pd.DataFrame) -> pd.DataFrame:
-    """ARR renewing per week (weeks start on Monday), split into expected to renew and at risk.
+    """ARR renewing per week (weeks start on Monday; weeks without renewals show 0), expected to renew and at risk.
 
     `risk` has account_id and churn_probability (accounts missing from it count at the mean).
     Returns week, outcome ("expected to renew", "at risk"), arr, for a stacked chart.
@@ -431,7 +431,10 @@ def arr_by_week(calendar: pd.DataFrame, risk: pd.DataFrame) -> pd.DataFrame:
     df = pd.DataFrame(
         {"week": week, "at risk": calendar["arr"] * prob, "expected to renew": calendar["arr"] * (1 - prob)}
     )
-    out = df.groupby("week", as_index=False).sum().melt(id_vars="week", var_name="outcome", value_name="arr")
+    wide = df.groupby("week").sum()
+    if len(wide):  # every week from the first to the last, so the time axis is honest
+        wide = wide.reindex(pd.date_range(wide.index.min(), wide.index.max(), freq="7D"), fill_value=0.0)
+    out = wide.rename_axis("week").reset_index().melt(id_vars="week", var_name="outcome", value_name="arr")
     return out.sort_values(["week", "outcome"], ascending=[True, False]).reset_index(drop=True)
 
 

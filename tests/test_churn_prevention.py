@@ -18,6 +18,7 @@ from cs_playbook.churn_prevention import (
     prioritise,
     priority_export,
     renewal_accounts,
+    risk_by_tier,
     stakeholder_freshness,
 )
 from cs_playbook.errors import CsPlaybookError
@@ -205,3 +206,22 @@ def test_renewal_accounts_and_export() -> None:
     # A: deadline in 6 business days -> now, from the next business day (Tue 11/24).
     assert out.loc[0, "renewal_date"] == "2027/01/01" and out.loc[0, "act_from"] == "2026/11/24"
     assert list(out.columns[:3]) == ["rank", "account_id", "account_name"]
+
+
+def test_risk_by_tier() -> None:
+    pr = pd.DataFrame(
+        {
+            "account_id": ["a", "b", "c", "d"],
+            "health_tier": ["BAD", "GOOD", "BAD", None],
+            "arr_renewing": [100.0, 1000.0, 300.0, 50.0],
+            "churn_probability": [0.5, 0.02, 0.3, 0.2],
+        }
+    ).assign(arr_at_risk=lambda d: d["arr_renewing"] * d["churn_probability"])
+    got = risk_by_tier(pr).set_index("health_tier")
+    # BAD: 50 + 90 = 140 at risk of 400; GOOD: 20; not scored: 10 -> shares of 170.
+    assert list(got.index) == ["BAD", "GOOD", "(not scored)"]
+    assert got.loc["BAD", "arr_at_risk"] == pytest.approx(140) and got.loc["BAD", "accounts"] == 2
+    assert got.loc["BAD", "mean_probability"] == pytest.approx(0.4)
+    assert got["share_of_risk"].to_dict() == pytest.approx(
+        {"BAD": 140 / 170, "GOOD": 20 / 170, "(not scored)": 10 / 170}
+    )

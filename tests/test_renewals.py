@@ -263,6 +263,7 @@ def test_arr_by_week_splits_at_risk(calendar: pd.DataFrame) -> None:
     w = weeks.pivot_table(index="week", columns="outcome", values="arr")
     assert w.loc[ts("2026-11-16"), "at risk"] == 250 and w.loc[ts("2026-11-16"), "expected to renew"] == 250
     assert w.loc[ts("2026-11-30"), "at risk"] == 0
+    assert len(w) == 16 and w.loc[ts("2026-12-07")].sum() == 0  # weeks without renewals are kept, at 0
     assert w.loc[ts("2026-12-28"), "at risk"] == pytest.approx(180)  # A: 1800 x 0.1, renewing Fri 1/1
     assert weeks["arr"].sum() == pytest.approx(calendar["arr"].sum())
 
@@ -322,3 +323,28 @@ def test_demo_calendar_is_exact_and_complete(demo_ds) -> None:
     assert figures["arr_renewing"] == pytest.approx(calendar["arr"].sum())
     assert figures["overdue_steps"] == int((steps["status"] == "overdue").sum())
     assert 0 < figures["arr_at_risk"] < figures["arr_renewing"]
+
+
+def test_charts_state_the_finding(calendar: pd.DataFrame) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cs_playbook.plots import renewals as charts
+
+    risk = pd.DataFrame({"account_id": ["A", "B", "D", "F", "G"], "churn_probability": [0.1, 0.5, 0.0, 0.2, 0.2]})
+    ax = charts.renewals_by_week(arr_by_week(calendar, risk))
+    # 1800 + 500 + 800 + 400 + 450 = 3,950 renewing in the weeks of 11/16 to 3/1 (16 weeks); at risk
+    # 180 + 250 + 0 + 80 + 90 = 600 (15.2%).
+    assert ax.get_title() == "¥4.0K ARR renews in 16 weeks; ¥600 (15.2%) of it is at risk"
+    steps = schedule_status(calendar, ACTS, PARAMS.steps, CAL, as_of=AS_OF)
+    ax = charts.schedule_progress_bars(schedule_progress(steps))
+    # A: 3 overdue, D (window from 9/1, nothing done): 5.
+    assert ax.get_title() == "8 schedule steps are overdue; most often 'dissatisfaction picked up'"
+    r = bantc_readiness(calendar, BANTC, BantcParams(), as_of=AS_OF)
+    assert (
+        charts.bantc_bars(bantc_answers(r)).get_title()
+        == "budget is the most frequent BANTC risk: 20% of upcoming renewals"
+    )
+    plt.close("all")
