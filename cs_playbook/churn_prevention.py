@@ -39,7 +39,8 @@ class PriorityParams(StrictModel):
     now_within_business_days: int = Field(5, ge=1)  # "now" means within this many business days
     follow_up_business_days: tuple[int, int] = (10, 15)  # "in 2-3 weeks": from .. to business days
     fit_full_tenure_years: float = Field(3.0, gt=0)  # tenure at which the tenure part of fit is full
-    tenure_weight: float = Field(0.5, ge=0, le=1)  # share of tenure in fit; the rest is health
+    tenure_weight: float = Field(0.5, ge=0, le=1)  # share of tenure in fit; the rest is health history
+    health_history_months: list[int] = Field(default_factory=lambda: [6])  # health also taken this long ago
     fit_floor: float = Field(0.5, ge=0, le=1)  # weight of ARR at risk for an account with no fit at all
 
     @model_validator(mode="after")
@@ -175,6 +176,7 @@ def prioritise(
     params: PriorityParams,
     *,
     as_of: pd.Timestamp,
+    risk_history: list[pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Churn-prevention priorities: ARR at risk weighted by product fit, the mode, when to act and why.
 
@@ -183,8 +185,9 @@ def prioritise(
     churn_probability and optionally health_score, health_tier (health.current_risk). An account
     missing from `risk` gets the mean probability (probability_source says so).
     arr_at_risk = arr_renewing x churn_probability; fit (0-1) = tenure_weight x min(tenure /
-    fit_full_tenure_years, 1) + the rest x the health score's percentile (tenure only without a
-    score); priority_score = arr_at_risk x (fit_floor + (1 - fit_floor) x fit). Mode: handling
+    fit_full_tenure_years, 1) + the rest x the health history: the mean of the health score's
+    percentile among these accounts in `risk` and in each earlier frame of `risk_history` (same
+    shape, e.g. health.current_risk some months ago), tenure only without any score; priority_score = arr_at_risk x (fit_floor + (1 - fit_floor) x fit). Mode: handling
     (persuade to stay) when the probability reaches handling_probability or BANTC says act (need
     lost, authority changed), else prevention (deepen use). Act now when handling or when the
     decision deadline is still ahead and within act_now_business_days (the last chance to talk
@@ -201,8 +204,15 @@ def prioritise(
     df["churn_probability"] = p.fillna(risk["churn_probability"].astype("float64").mean()).clip(0, 1)
     df["arr_at_risk"] = df["arr_renewing"] * df["churn_probability"]
     tenure_part = (_flag(df, "tenure_years", 0.0).astype("float64") / params.fit_full_tenure_years).clip(0, 1)
-    if "health_score" in df.columns and df["health_score"].notna().any():
-        health_part = df["health_score"].astype("float64").rank(pct=True)
+    percentiles = []
+    for frame in [risk, *(risk_history or [])]:
+        if "health_score" in frame.columns:
+            score = frame.drop_duplicates("account_id").set_index("account_id")["health_score"].astype("float64")
+            mapped = df["account_id"].map(score)
+            if mapped.notna().any():
+                percentiles.append(mapped.rank(pct=True))
+    if percentiles:
+        health_part = pd.concat(percentiles, axis=1).mean(axis=1)  # the periods an account was scored in
         fit = params.tenure_weight * tenure_part + (1 - params.tenure_weight) * health_part
         df["fit"] = fit.fillna(tenure_part)
     else:

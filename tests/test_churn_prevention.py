@@ -225,3 +225,17 @@ def test_risk_by_tier() -> None:
     assert got["share_of_risk"].to_dict() == pytest.approx(
         {"BAD": 140 / 170, "GOOD": 20 / 170, "(not scored)": 10 / 170}
     )
+
+
+def test_fit_averages_the_health_history() -> None:
+    acc = renewing(("steady", 1_000_000, 0.0, 20, "2026-12-18"), ("recent", 1_000_000, 0.0, 20, "2026-12-18"))
+    now = risk(steady=(0.1, 60), recent=(0.1, 80))
+    before = risk(steady=(0.1, 70), recent=(0.1, 10))
+    got = prioritise(acc, now, CAL, P, as_of=AS_OF, risk_history=[before]).set_index("account_id")
+    # Percentiles now: steady 0.5, recent 1; six months ago: steady 1, recent 0.5 -> both 0.75; no tenure.
+    assert got["fit"].to_dict() == pytest.approx({"steady": 0.375, "recent": 0.375})
+    alone = prioritise(acc, now, CAL, P, as_of=AS_OF).set_index("account_id")
+    assert alone.loc["recent", "fit"] > alone.loc["steady", "fit"]
+    # An account not scored back then uses the periods it was scored in.
+    partial = prioritise(acc, now, CAL, P, as_of=AS_OF, risk_history=[before.iloc[:1]]).set_index("account_id")
+    assert partial.loc["recent", "fit"] == pytest.approx(0.5 * 1.0)
