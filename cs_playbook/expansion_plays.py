@@ -23,6 +23,7 @@ __all__ = [
     "capacity_cut",
     "play_reasons",
     "csql_list",
+    "rank_targets",
     "CSQL_COLUMNS",
 ]
 
@@ -284,3 +285,32 @@ def csql_list(cut: pd.DataFrame, params: ExpansionParams) -> pd.DataFrame:
             leads[col] = np.nan
     leads = leads.sort_values("expected_arr", ascending=False)
     return leads[CSQL_COLUMNS + extra].reset_index(drop=True)
+
+
+def rank_targets(
+    ws: pd.DataFrame,
+    probabilities: pd.DataFrame,
+    risk: pd.DataFrame,
+    accounts: pd.DataFrame,
+    signals: pd.DataFrame,
+    params: ExpansionParams,
+    *,
+    headroom: pd.DataFrame | None = None,
+    contributions: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Every account's best play, guarded, ranked, cut at CSM capacity and explained.
+
+    Chains `play_options`, `churn_guard`, `best_plays`, `capacity_cut` and `play_reasons`
+    (see each). `risk` is `health.current_risk` (account_id, health_tier, churn_probability);
+    `signals` the scoring frame of `expansion_model`; `headroom` `expansion.seat_headroom`
+    (seats left under the cap, for the reason). Returns the `capacity_cut` columns with reason.
+    """
+    options = play_options(ws, probabilities)
+    best = best_plays(options, churn_guard(risk, params.guard))
+    cut = capacity_cut(best, accounts, params.capacity)
+    sig = signals.drop(columns=["health_tier", "headroom"], errors="ignore")
+    sig = sig.merge(risk[["account_id", "health_tier"]], on="account_id", how="left")
+    if headroom is not None:
+        sig = sig.merge(headroom[["account_id", "headroom"]], on="account_id", how="left")
+    cut["reason"] = play_reasons(cut, sig, params, contributions=contributions)
+    return cut

@@ -469,3 +469,328 @@ def test_actual_retention_last_four_quarters(demo_ds) -> None:
     act = actual_retention(monthly, quarter="2026Q3")
     assert list(act["period"]) == ["2025Q4", "2026Q1", "2026Q2", "2026Q3"]
     assert (act["grr"] <= 1).all() and act["nrr_t12m"].notna().all()
+
+
+# ---------- propensity signals and model pieces ----------
+
+
+def test_expansion_signals_renewal_window_poc_and_eligibility(demo_ds) -> None:
+    from cs_playbook.expansion_model import expansion_signals
+
+    params = load_params("expansion", ExpansionParams)
+    pocs = demo_ds.get("pocs")
+    poc = pocs.sort_values("start_date").iloc[0]
+    inside = poc["start_date"] + pd.Timedelta(days=1)
+    frame = pd.DataFrame(
+        {
+            "account_id": [poc["account_id"], poc["account_id"], "nobody"],
+            "obs_date": [inside, poc["start_date"], inside],  # PoC started the day before; PoC starts that day
+            "days_to_renewal": [181.0, 200.0, np.nan],
+            "seats": [10.0, 10.0, np.nan],
+            "employees": [40.0, 40.0, np.nan],
+            "departments": [2.0, 2.0, 0.0],
+            "products": [4.0, 1.0, 0.0],
+        }
+    )
+    frame["obs_date"] = frame["obs_date"].astype("datetime64[ns]")
+    out = expansion_signals(frame, demo_ds, params)
+    assert out["poc_open"].tolist() == [1.0, 0.0, 0.0]
+    # window: month ends of the 6 months after the day before obs_date; 181 days is inside, 200 is not
+    assert out["renewal_in_window"].tolist()[1:] == [0.0, 0.0]
+    assert out["headroom_share"].iloc[0] == 0.75  # 1 - 10 / 40
+    assert out["eligible_new_department"].tolist() == [True, True, False]
+    assert out["eligible_cross_sell"].tolist() == [False, True, True]  # 4 products of 4 held: nothing to cross-sell
+    assert out["health_score"].between(0, 100).all()
+
+
+def test_predict_uses_play_models_or_the_share_of_past_expansions() -> None:
+    from cs_playbook.expansion_model import PropensityModel
+    from cs_playbook.scorecard import Scorecard
+
+    base = Scorecard(outcome="expanded", intercept=0.0, base_rate=0.5)  # log-odds 0 -> p 0.5
+    seat = Scorecard(outcome="seat_upsell", intercept=np.log(0.3 / 0.7), base_rate=0.3)
+    m = PropensityModel(
+        overall=base, plays={"seat_upsell": seat}, play_share={"new_department": 0.2, "cross_sell": 0.1}
+    )
+    frame = pd.DataFrame(
+        {
+            "eligible_seat_upsell": [True, False],
+            "eligible_new_department": [True, True],
+            "eligible_cross_sell": [False, True],
+            "eligible_usage_tier": [True, True],
+        }
+    )
+    p = m.predict(frame)
+    assert p["p_expansion"].tolist() == [0.5, 0.5]
+    assert p["p_seat_upsell"].round(6).tolist() == [0.3, 0.0]  # own model; 0 where not possible
+    assert p["p_new_department"].tolist() == [0.1, 0.1]  # 0.5 x 0.2
+    assert p["p_cross_sell"].tolist() == [0.0, 0.05]
+    assert p["p_usage_tier"].tolist() == [0.0, 0.0]  # no share learnt
+
+
+def test_window_probabilities_move_the_renewal_to_its_window() -> None:
+    from cs_playbook.expansion_model import PropensityModel, window_probabilities
+    from cs_playbook.scorecard import MeasureScaling, Scorecard, Term
+
+    # a model that only knows renewal_in_window: log-odds -2 + 4 x (standardized 0/1 with mean 0.5, sd 0.5)
+    spec = MeasureScaling(measure="renewal_in_window", mean=0.5, sd=0.5)
+    term = Term(name="renewal_in_window", inputs=[spec.key], directions=[1], coef=2.0)
+    sc = Scorecard(outcome="expanded", intercept=0.0, base_rate=0.5, inputs=[spec], terms=[term])
+    frame = pd.DataFrame(
+        {
+            "account_id": ["A", "B", "C"],
+            "obs_date": pd.Timestamp("2026-10-01"),
+            "days_to_renewal": [30.0, 250.0, np.nan],
+            "renewal_in_window": [1.0, 0.0, 0.0],
+        }
+    )
+    w = window_probabilities(frame, PropensityModel(overall=sc), sc, make_params(), windows=2)
+    hi, lo = 1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(2.0))
+    assert w["p_expansion_1"].round(6).tolist() == [round(hi, 6), round(lo, 6), round(lo, 6)]
+    assert w["p_expansion_2"].round(6).tolist() == [round(lo, 6), round(hi, 6), round(lo, 6)]  # 250 days: window 2
+    assert w["renewal_in_window_2"].tolist() == [False, True, False]
+
+
+def test_outlook_inputs_condition_expansion_on_staying() -> None:
+    current = pd.DataFrame({"account_id": ["A", "B"], "arr": [100.0, 50.0], "segment": ["smb", "smb"]})
+    risk = pd.DataFrame({"account_id": ["A"], "churn_probability": [0.2]})
+    windows = pd.DataFrame(
+        {
+            "account_id": ["A", "B"],
+            "p_expansion_1": [0.4, 0.4],
+            "p_contraction_1": [0.1, 0.1],
+            "renewal_in_window_1": [True, True],
+        }
+    )
+    renewals = pd.DataFrame({"account_id": ["A", "B"], "renewal_quarter": [2, 1]})
+    from cs_playbook.nrr_outlook import outlook_inputs as build
+
+    inp = build(current, risk, windows, renewals).set_index("account_id")
+    assert inp.loc["A", "p_expansion_1"] == pytest.approx(0.4 / 0.8)  # P(expansion) / P(staying through the renewal)
+    assert inp.loc["B", "p_churn"] == 0 and inp.loc["B", "p_expansion_1"] == pytest.approx(0.4)  # no risk row: 0
+    assert inp.loc["A", "renewal_quarter"] == 2
+
+
+# ---------- the demo company ----------
+
+MEDIUM_DEMO = {"n_accounts": 1500, "n_events": 600_000, "seed": 7}  # the same cache as tests/test_health.py
+
+
+def _medium_demo_path():
+    """The medium demo company, generated once per generator version and shared with the health tests."""
+    import fcntl
+    import hashlib
+    from pathlib import Path
+
+    import cs_playbook.demo as demo
+    from cs_playbook.config import PROJ_ROOT
+    from cs_playbook.demo import generate_demo
+
+    h = hashlib.sha256(repr(MEDIUM_DEMO).encode())
+    for f in sorted(Path(demo.__file__).parent.rglob("*.py")):
+        h.update(f.read_bytes())
+    path = PROJ_ROOT / ".cache" / f"demo-medium-{h.hexdigest()[:12]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (path / "accounts.csv").exists():
+            generate_demo(path, **MEDIUM_DEMO)
+    return path
+
+
+@pytest.fixture(scope="module")
+def medium_model() -> dict:
+    from cs_playbook.expansion_model import backtest_propensity, fit_propensity, propensity_panel
+    from cs_playbook.io import load_dataset
+
+    ds = load_dataset(str(_medium_demo_path()))
+    params = load_params("expansion", ExpansionParams)
+    panel = propensity_panel(ds, params, score_date=pd.Timestamp("2026-10-01"))
+    preds, summary = backtest_propensity(panel, params, last_quarter="2026Q3")
+    return {"panel": panel, "model": fit_propensity(panel, params), "preds": preds, "summary": summary}
+
+
+def test_propensity_top_decile_lift_out_of_time_is_well_above_1(medium_model) -> None:
+    s = medium_model["summary"].set_index(["fold", "model"])
+    pooled = s.loc[("all", "propensity")]
+    assert medium_model["preds"]["fold"].nunique() == 3
+    # base rate ~38%, so the largest possible lift is ~2.6
+    assert pooled["top_decile_lift"] > 2.0 and pooled["auc_lo"] > 0.8
+    for fold in medium_model["preds"]["fold"].unique():
+        assert s.loc[(fold, "propensity"), "top_decile_lift"] > 1.8
+    # the behavioural signals add to knowing when the renewal falls
+    assert pooled["auc"] > s.loc[("all", "renewal timing only"), "auc"] + 0.05
+    # no observation in a test fold had its outcome known when the fold's model was fitted: folds are after training
+    assert (medium_model["preds"]["obs_date"] >= pd.Timestamp("2025-07-01")).all()
+
+
+def test_documented_drivers_of_expansion_come_out_with_the_right_sign(medium_model) -> None:
+    from cs_playbook.expansion_model import DEFAULT_SIGNALS, driver_table
+
+    d = driver_table(medium_model["model"].overall, signals=DEFAULT_SIGNALS).set_index("signal")
+    documented = d[(d["expected"] != "") & d["in_model"].astype(bool)]
+    assert documented["agrees"].astype(bool).all(), documented[["coef", "expected"]]
+    # the drivers the demo documents strongly: in the model, positive, interval above 0
+    for signal in ("champion", "exec_access", "active_user_share", "health_score", "nps_score"):
+        assert d.loc[signal, "in_model"] and d.loc[signal, "ci_lo"] > 0, signal
+    assert d.loc["renewal_in_window", "coef"] > 0  # expansion happens at renewals
+
+
+def test_a_churn_risk_account_is_never_a_top_target(demo_ds) -> None:
+    from cs_playbook import health
+    from cs_playbook.expansion_model import fit_propensity, propensity_panel, scoring_frame
+    from cs_playbook.expansion_plays import rank_targets
+
+    params = load_params("expansion", ExpansionParams)
+    q_end = pd.Timestamp("2026-09-30")
+    score_date = q_end + pd.Timedelta(days=1)
+    panel = propensity_panel(demo_ds, params, score_date=score_date)
+    frame = scoring_frame(demo_ds, params, score_date=score_date)
+    probs = pd.concat([frame[["account_id"]], fit_propensity(panel, params).predict(frame)], axis=1)
+    ws = whitespace(demo_ds.accounts, demo_ds.subscriptions, params, as_of=q_end)
+    risk = health.current_risk(demo_ds, as_of=q_end)
+    cut = rank_targets(ws, probs, risk, demo_ds.accounts, frame, params)
+    guard = params.guard
+    risky = set(
+        risk.loc[
+            (risk["churn_probability"] >= guard.max_churn_probability) | risk["health_tier"].isin(guard.exclude_tiers),
+            "account_id",
+        ]
+    )
+    assert risky and set(cut.loc[cut["within_capacity"], "account_id"]).isdisjoint(risky)
+    assert cut.loc[cut["account_id"].isin(risky), "rank"].isna().all()
+    # the best target, made risky, drops out of the list and its place is taken by the next one
+    top = cut.loc[cut["rank"] == 1, "account_id"].item()
+    risk2 = risk.copy()
+    risk2.loc[risk2["account_id"] == top, "churn_probability"] = 0.9
+    cut2 = rank_targets(ws, probs, risk2, demo_ds.accounts, frame, params).set_index("account_id")
+    assert cut2.loc[top, "guarded"] and not cut2.loc[top, "within_capacity"] and pd.isna(cut2.loc[top, "rank"])
+    leads = csql_list(cut2.reset_index(), params)
+    assert top not in set(leads["account_id"]) and leads["reason"].str.len().gt(0).all()
+    assert (leads["probability"].between(0, 1)).all() and leads["expected_arr"].is_monotonic_decreasing
+
+
+# ---------- report tables, checks and charts ----------
+
+
+def test_whitespace_by_segment_counts_the_employee_cap_once() -> None:
+    from cs_playbook.expansion_report import whitespace_by_segment
+
+    ws, _, _ = small_targets()
+    acc = accounts(("A", "smb", 10), ("B", "smb", 10), ("C", "enterprise", 10), ("D", "smb", 10))
+    ws.loc[ws["account_id"] == "C", "whitespace_arr"] = 800000.0  # C: new department only (no seat upsell row)
+    ws = pd.concat([ws, ws[ws["account_id"] == "A"].head(1).assign(play="new_department", whitespace_arr=200000.0)])
+    by = whitespace_by_segment(ws, acc).set_index(["segment", "play"])
+    # A's department (200,000) is inside its seat headroom (500,000): counted 0; C has no seat row: all 800,000 counts
+    assert by.loc[("smb", "new_department"), "counted_arr"] == 0
+    assert by.loc[("enterprise", "new_department"), "counted_arr"] == 800000
+    assert by.loc[("smb", "seat_upsell"), "counted_arr"] == 500000 + 50000 + 10000
+    total = whitespace_summary(ws, acc)["total_whitespace_arr"].sum()
+    assert by["counted_arr"].sum() == pytest.approx(total)
+
+
+def test_outcome_rates_and_summary_figures() -> None:
+    from cs_playbook.expansion_report import consistency_checks, headline, outcome_rates, summary_figures
+
+    panel = pd.DataFrame(
+        {
+            "expanded": [1.0, 0.0, 1.0, np.nan],
+            "seat_upsell": [1.0, 0.0, 0.0, np.nan],
+            "new_department": [0.0, 0.0, 1.0, np.nan],
+            "cross_sell": [0.0, 0.0, 0.0, np.nan],
+            "usage_tier": [0.0, 0.0, 0.0, np.nan],
+            "contracted": [0.0, np.nan, 1.0, np.nan],
+            "churned": [0.0, 1.0, 0.0, np.nan],
+            "arr_start": [100.0, 100.0, 200.0, 100.0],
+            "expansion_arr": [10.0, 0.0, 60.0, 0.0],
+            "contraction_arr": [0.0, 0.0, 20.0, 0.0],
+        }
+    )
+    r = outcome_rates(panel).set_index("kind")
+    assert r.loc["expanded", "rate"] == pytest.approx(2 / 3) and r.loc["expanded", "median_share"] == pytest.approx(0.2)
+    assert r.loc["contracted", "observations"] == 2 and r.loc["contracted", "median_share"] == pytest.approx(0.1)
+
+    ws, probs, risk = small_targets()
+    params = make_params(capacity={"plays_per_csm": 5})
+    acc = accounts(("A", "smb", 10, "佐藤"), ("B", "smb", 10), ("C", "smb", 10, "鈴木"), ("D", "smb", 10))
+    cut = capacity_cut(best_plays(play_options(ws, probs), churn_guard(risk, params.guard)), acc, params.capacity)
+    cut["reason"] = "r"
+    leads = csql_list(cut, params)
+    outlook = outlook_summary(simulate_outlook(outlook_inputs(), RATIOS, simulations=20), start_quarter="2026Q3")
+    actual = pd.DataFrame({"period": ["2026Q3"], "nrr": [1.05], "grr": [0.97], "nrr_t12m": [1.2], "grr_t12m": [0.9]})
+    backtest = pd.DataFrame(
+        {
+            "fold": ["all", "all"],
+            "model": ["propensity", "renewal timing only"],
+            "auc": [0.8, 0.7],
+            "auc_lo": [0.75, 0.6],
+            "auc_hi": [0.85, 0.8],
+            "top_decile_lift": [2.5, 1.5],
+            "brier": [0.1, 0.2],
+            "ece": [0.02, 0.03],
+        }
+    )
+    drivers = pd.DataFrame(
+        {"expected": ["+", "+", ""], "in_model": [True, False, True], "agrees": [True, pd.NA, pd.NA]}
+    )
+    f = summary_figures(cut, leads, whitespace_summary(ws, acc), backtest, drivers, outlook, actual)
+    # unguarded best plays: A 60,000 + C 120,000; B and D are guarded
+    assert f["expected_expansion_arr"] == 180000 and f["csql_leads"] == 2 and f["accounts_guarded"] == 2
+    assert f["top_decile_lift"] == 2.5 and f["documented_drivers_in_model"] == 1
+    assert f["outlook"]["nrr_next_4q"] == 1.0 and f["actual"]["nrr_last_4q"] == 1.2
+    h = headline(f, "JPY")
+    assert (
+        h["Top-decile lift (out of time)"] == "2.5x" and h["NRR outlook (next 4 quarters)"] == "100.0% (100.0%-100.0%)"
+    )
+    headroom = pd.DataFrame(
+        {"account_id": ["A", "C"], "employees": [100.0, 50.0], "seats_held": [50.0, 10.0], "headroom": [30.0, 40.0]}
+    )
+    checks = consistency_checks(headroom, ws, cut, leads, outlook, params)
+    assert all(checks.values()), checks
+    broken = cut.copy()
+    broken.loc[broken["account_id"] == "B", "within_capacity"] = True  # a guarded account slipped into the list
+    assert not consistency_checks(headroom, ws, broken, leads, outlook, params)["no_churn_risk_account_is_a_target"]
+
+
+def test_charts_state_their_numbers() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cs_playbook.plots import expansion as charts
+
+    by = pd.DataFrame(
+        {
+            "segment": ["enterprise", "smb"],
+            "play": ["seat_upsell", "cross_sell"],
+            "counted_arr": [3e6, 1e6],
+            "play_arr": [1e5, 1e5],
+        }
+    )
+    ax = charts.whitespace_bars(by)
+    assert ax.get_title() == "enterprise holds 75% of the ¥4.0M whitespace"
+    lift = pd.DataFrame({"decile": [1, 2], "n": [10, 10], "events": [8, 2], "rate": [0.8, 0.2], "lift": [1.6, 0.4]})
+    assert "1.6x" in charts.lift_bars(lift).get_title()
+    ws, probs, risk = small_targets()
+    params = make_params(capacity={"plays_per_csm": 1})
+    acc = accounts(("A", "smb", 10, "佐藤"), ("B", "smb", 10), ("C", "smb", 10, "佐藤"), ("D", "smb", 10))
+    cut = capacity_cut(best_plays(play_options(ws, probs), churn_guard(risk, params.guard)), acc, params.capacity)
+    # 佐藤 can take one play: C (120,000) of the unguarded 180,000 (A 60,000)
+    assert (
+        charts.capacity_curve(cut)
+        .get_title()
+        .startswith("CSM capacity covers ¥120.0K of ¥180.0K expected expansion ARR (67%)")
+    )
+    d = pd.DataFrame(
+        {
+            "signal": ["champion", "tenure_days"],
+            "odds_ratio": [1.3, 0.9],
+            "or_lo": [1.1, 0.8],
+            "or_hi": [1.5, 1.0],
+            "expected": ["+", ""],
+            "agrees": [True, pd.NA],
+        }
+    )
+    assert charts.driver_forest(d).get_title() == "1 of 1 documented expansion drivers come out with the expected sign"
+    plt.close("all")

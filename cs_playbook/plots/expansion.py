@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -10,6 +11,7 @@ import seaborn as sns
 from cs_playbook.plots import fmt_money, fmt_pct, money_axis, new_ax, pct_axis
 
 __all__ = [
+    "PLAY_COLORS",
     "whitespace_bars",
     "lift_bars",
     "calibration_plot",
@@ -19,21 +21,32 @@ __all__ = [
 ]
 
 
+PLAY_COLORS = {"seat_upsell": "#2e7d32", "new_department": "#f9a825", "cross_sell": "#1565c0", "usage_tier": "#8e24aa"}
+
+
 def whitespace_bars(
-    by_segment: pd.DataFrame, *, currency: str = "JPY", value: str = "whitespace_arr", ax: plt.Axes | None = None
+    by_segment: pd.DataFrame,
+    *,
+    currency: str = "JPY",
+    value: str = "counted_arr",
+    what: str = "whitespace",
+    labels: dict[str, str] | None = None,
+    ax: plt.Axes | None = None,
 ) -> plt.Axes:
-    """Whitespace ARR by segment, stacked by play; `by_segment` has segment, play and `value`."""
+    """ARR by segment, stacked by play; `by_segment` (expansion_report.whitespace_by_segment) has segment, play and `value`."""
     ax = new_ax(ax, figsize=(9, 4.5))
     pivot = by_segment.pivot_table(index="segment", columns="play", values=value, aggfunc="sum", fill_value=0.0)
     pivot = pivot.loc[pivot.sum(axis=1).sort_values(ascending=False).index]
-    pivot.plot(kind="bar", stacked=True, ax=ax, width=0.7)
+    pivot = pivot.loc[:, pivot.sum(axis=0) > 0]
+    colors = [PLAY_COLORS.get(p, "#9e9e9e") for p in pivot.columns]
+    pivot.columns = [(labels or {}).get(p, p.replace("_", " ")) for p in pivot.columns]
+    pivot.plot(kind="bar", stacked=True, ax=ax, width=0.7, color=colors)
     money_axis(ax, currency)
     total = pivot.sum(axis=1)
-    if len(total):
-        top = total.index[0]
+    if len(total) and total.sum() > 0:
         ax.set_title(
-            f"{top} holds {fmt_pct(total.iloc[0] / total.sum(), digits=0)} of the "
-            f"{fmt_money(total.sum(), currency)} {'whitespace' if value == 'whitespace_arr' else 'next-step ARR'}"
+            f"{total.index[0]} holds {fmt_pct(total.iloc[0] / total.sum(), digits=0)} of the "
+            f"{fmt_money(total.sum(), currency)} {what}"
         )
     ax.set_xlabel("Segment")
     ax.set_ylabel(f"ARR ({currency})")
@@ -51,9 +64,7 @@ def lift_bars(lift: pd.DataFrame, *, ax: plt.Axes | None = None, what: str = "ex
     pct_axis(ax)
     top = lift.loc[lift["decile"] == lift["decile"].min()]
     if len(top):
-        ax.set_title(
-            f"The top tenth by propensity {what}s {top['lift'].iloc[0]:.1f}x as often as the average (out of time)"
-        )
+        ax.set_title(f"Top tenth by propensity: {top['lift'].iloc[0]:.1f}x the average {what} rate (out of time)")
     ax.set_xlabel("Decile of predicted probability (1 = highest)")
     ax.set_ylabel(f"Accounts with {what} in the horizon (%)")
     ax.legend(fontsize=8)
@@ -69,8 +80,8 @@ def calibration_plot(curve: pd.DataFrame, *, ece: float | None = None, ax: plt.A
     ax.errorbar(curve["mean_predicted"], curve["observed_rate"], yerr=err, fmt="o-", color="#1565c0", label="bins")
     pct_axis(ax)
     pct_axis(ax, axis="x")
-    gap = f": predictions are off by {fmt_pct(ece)} on average" if ece is not None and ece == ece else ""
-    ax.set_title(f"Predicted vs observed expansion rate{gap}")
+    gap = f": off by {fmt_pct(ece)} on average" if ece is not None and ece == ece else ""
+    ax.set_title(f"Calibration{gap}")
     ax.set_xlabel("Mean predicted probability (%)")
     ax.set_ylabel("Observed rate (%)")
     ax.legend(fontsize=8)
@@ -92,6 +103,9 @@ def driver_forest(drivers: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.A
     ax.scatter(df["odds_ratio"], y, color=colors, zorder=3)
     ax.axvline(1.0, color="grey", ls="--", lw=1)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(mticker.FixedLocator([0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8]))
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
     ax.set_yticks(y, df["signal"])
     documented = df[df["expected"] != ""]
     agree = int(documented["agrees"].fillna(False).astype(bool).sum())
