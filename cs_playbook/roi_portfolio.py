@@ -27,6 +27,9 @@ __all__ = [
     "portfolio_figures",
     "headline",
     "consistency_checks",
+    "model_overview",
+    "facts_overview",
+    "focus_account",
 ]
 
 TIERS = ["GOOD", "NORMAL", "BAD", "unknown"]
@@ -296,3 +299,64 @@ def evaluate_portfolio(
         realized=realized,
         table=table,
     )
+
+
+def model_overview(models: dict[str, CompiledModel], assignment: pd.DataFrame) -> pd.DataFrame:
+    """The models in use: scenario, contribution numbers and their logic in words, sources, accounts.
+
+    Returns model, label, scenario, contribution (benefit labels), logic (each benefit's formula
+    with input labels), inputs, measured (labels of measured inputs), accounts.
+    """
+    counts = assignment["model"].value_counts()
+    rows = []
+    for name, m in models.items():
+        if name not in counts.index:
+            continue
+        labels = {n: i.label or n for n, i in m.spec.inputs.items()} | {
+            d: m.spec.derived[d].label or d for d in m.derived_order
+        }
+        logic = [f"{d.label or n} = {m.formulas[n].render(labels)}" for n, d in m.spec.derived.items()] + [
+            f"{b.label} = {m.formulas[f'benefits.{k}'].render(labels)}" for k, b in m.spec.benefits.items()
+        ]
+        rows.append(
+            {
+                "model": name,
+                "label": m.spec.label,
+                "scenario": m.spec.scenario,
+                "contribution": "; ".join(
+                    f"{b.label} ({'cost reduction' if b.kind == 'cost_reduction' else 'revenue increase'})"
+                    for b in m.spec.benefits.values()
+                ),
+                "logic": "\n".join(logic),
+                "inputs": len(m.spec.inputs),
+                "measured": ", ".join(m.spec.inputs[n].label or n for n in m.measured),
+                "accounts": int(counts[name]),
+            }
+        )
+    cols = ["model", "label", "scenario", "contribution", "logic", "inputs", "measured", "accounts"]
+    return pd.DataFrame(rows, columns=cols).sort_values("accounts", ascending=False).reset_index(drop=True)
+
+
+def facts_overview(inputs: pd.DataFrame) -> pd.DataFrame:
+    """Measured inputs per model: the usage metric, how many accounts have data, and its spread.
+
+    Returns model, input, label, metric, accounts, without_data, p10, median, p90 (of the base values).
+    """
+    m = inputs[inputs["source"] == "measured"]
+    g = m.groupby(["model", "input", "label", "metric"], as_index=False)
+    out = g.agg(
+        accounts=("account_id", "size"),
+        without_data=("missing", "sum"),
+        p10=("base", lambda s: s.quantile(0.1)),
+        median=("base", "median"),
+        p90=("base", lambda s: s.quantile(0.9)),
+    )
+    return out.sort_values(["accounts", "model"], ascending=[False, True]).reset_index(drop=True)
+
+
+def focus_account(table: pd.DataFrame, models: dict[str, CompiledModel]) -> str | None:
+    """The account shown in detail: the largest ARR with its own model, else the largest modeled ARR."""
+    modeled = table[table["status"] == "modeled"]
+    own = modeled[modeled["model"] == modeled["account_id"]]
+    pick = own if len(own) else modeled
+    return None if pick.empty else str(pick.sort_values("arr", ascending=False)["account_id"].iloc[0])

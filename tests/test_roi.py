@@ -511,3 +511,52 @@ def test_project_params_on_the_demo_company(demo_ds) -> None:
 
 def test_errors_are_project_errors() -> None:
     assert issubclass(FormulaError, CsPlaybookError) and issubclass(ParamsError, CsPlaybookError)
+
+
+# --- one-pagers and charts ---------------------------------------------------------------------
+
+
+def test_one_pager_is_escaped_printable_and_plain(world: dict) -> None:
+    from cs_playbook.roi_onepager import fmt_amount, fmt_value, render_one_pagers
+
+    template = copy.deepcopy(TEMPLATE)
+    template["scenario"] = "<script>alert(1)</script> 作業時間を削減する"
+    template["inputs"]["value_per_user"]["note"] = '<img src=x onerror="alert(2)">'
+    world["accounts"].loc[0, "account_name"] = "<b onmouseover=alert(3)>Alpha</b>"
+    _, res = evaluate(world, make_params(template))
+    doc = render_one_pagers(res, as_of=AS_OF, currency="JPY")
+    assert "<script" not in doc and "<img" not in doc and "<b onmouseover" not in doc
+    assert "&lt;script&gt;" in doc and "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in doc
+    assert doc.count('<section class="page') == 2  # contents + account A (C has no complete case)
+    assert "page-break-after: always" in doc and "@page" in doc
+    assert "成功シナリオ" in doc and "ロジックとファクト" in doc and "お客様提示" in doc and "実測（利用ログ）" in doc
+    assert "379%" in doc  # base ROI 91,000 / 24,000
+    assert "3か月目" in doc  # payback
+    assert "users（10人） × value_per_user（1,000円/人/月）" in doc
+    assert fmt_amount(123_456_789) == "1.23億円" and fmt_amount(34_500_000) == "3,450万円"
+    assert fmt_amount(8_000) == "8,000円" and fmt_amount(-250_000) == "−25万円" and fmt_amount(1.5e6, "USD") == "$1.5M"
+    assert fmt_value(0.7, "share") == "70%" and fmt_value(4500, "JPY/hour") == "4,500円/時間"
+    assert fmt_value(1.5, "hour/user/week") == "1.5時間/人/週" and fmt_value(46, "week/year") == "46週/年"
+
+
+def test_charts_state_the_numbers_behind_them(world: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cs_playbook.plots import roi as charts
+
+    params = make_params()
+    models, res = evaluate(world, params)
+    flows = roi.account_cash_flows(res.inputs, models, res.terms, params, "A", scenario_values=res.scenario_values)
+    assert charts.cumulative_cash_flow(flows).get_title().startswith("The base case pays back in month 3")
+    top = res.tornado[res.tornado["account_id"] == "A"]
+    assert "value_per_user" in charts.tornado_chart(top).get_title()
+    draws = roi.simulate_account(res.inputs, models, res.terms, params, "A", draws=500)
+    share = (draws["roi"] > 0).mean()
+    assert f"{share * 100:.0f}% of 500 simulated cases" in charts.simulation_histogram(draws).get_title()
+    assert charts.roi_vs_arr(res.table).get_title() == "Median ROI 379%; 0 of 1 accounts are below zero"
+    assert charts.realized_vs_projected(res.table).get_title().startswith("0 accounts realize")
+    assert "Median ROI 379%" in charts.roi_by_tier_bars(roi_by_tier(res.table)).get_title()
+    plt.close("all")

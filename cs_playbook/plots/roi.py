@@ -57,10 +57,7 @@ def tornado_chart(rows: pd.DataFrame, *, currency: str = "JPY", top: int = 8, ax
     ax.set_yticks(y, df["label"])
     money_axis(ax, currency, axis="x")
     if len(df):
-        ax.set_title(
-            f"NPV is most sensitive to {df['label'].iloc[-1]} "
-            f"(swing {fmt_money(df['swing'].iloc[-1], currency)} around {fmt_money(base, currency)})"
-        )
+        ax.set_title(f"NPV swings most with {df['label'].iloc[-1]} ({fmt_money(df['swing'].iloc[-1], currency)})")
     ax.set_xlabel(f"NPV over the horizon ({currency})")
     ax.set_ylabel("")
     ax.legend(fontsize=8, loc="lower right")
@@ -133,7 +130,8 @@ def roi_by_tier_bars(by_tier: pd.DataFrame, *, ax: plt.Axes | None = None) -> pl
     df = by_tier.dropna(subset=["roi_base_median"])
     sns.barplot(df, x="health_tier", y="roi_base_median", hue="health_tier", palette=TIER_PALETTE, legend=False, ax=ax)
     for i, row in enumerate(df.itertuples()):
-        ax.text(i, row.roi_base_median, f"{int(row.modeled):,} accounts", ha="center", va="bottom", fontsize=9)
+        below = row.roi_base_median < 0
+        ax.text(i, row.roi_base_median, f"{int(row.modeled):,} accounts", ha="center", va="top" if below else "bottom")
     pct_axis(ax, digits=0)
     if len(df) > 1:
         best = df.loc[df["roi_base_median"].idxmax()]
