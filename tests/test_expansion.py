@@ -794,3 +794,41 @@ def test_charts_state_their_numbers() -> None:
     )
     assert charts.driver_forest(d).get_title() == "1 of 1 documented expansion drivers come out with the expected sign"
     plt.close("all")
+
+
+def test_too_few_expansions_fall_back_to_the_base_rate() -> None:
+    from cs_playbook.expansion_model import fit_propensity
+
+    n = 40
+    panel = pd.DataFrame(
+        {
+            "account_id": [f"A{i}" for i in range(n)],
+            "expanded": [1.0] * 4 + [0.0] * (n - 4),
+            "champion": np.r_[np.ones(4), np.zeros(n - 4)],
+            "seat_upsell": [1.0] * 4 + [0.0] * (n - 4),
+            "new_department": 0.0,
+            "cross_sell": 0.0,
+            "usage_tier": 0.0,
+            **{f"eligible_{p}": True for p in PLAYS},
+        }
+    )
+    model = fit_propensity(panel, make_params(), signals=["champion"])
+    assert model.overall.fallback and not model.plays
+    p = model.predict(panel)
+    assert np.allclose(p["p_expansion"], 0.1) and np.allclose(p["p_seat_upsell"], 0.1)  # 4 / 40, all seat upsells
+    assert np.allclose(p["p_new_department"], 0.0)
+
+
+def test_calibration_plot_with_an_interval_not_around_the_rate() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cs_playbook.plots import expansion as charts
+
+    curve = pd.DataFrame(
+        {"mean_predicted": [0.1, 0.5], "observed_rate": [0.0, 0.5], "lo": [0.001, 0.4], "hi": [0.2, 0.6]}
+    )
+    assert charts.calibration_plot(curve, ece=0.05).get_title() == "Calibration: off by 5.0% on average"
+    plt.close("all")

@@ -76,7 +76,7 @@ def calibration_plot(curve: pd.DataFrame, *, ece: float | None = None, ax: plt.A
     ax = new_ax(ax, figsize=(5.5, 5))
     hi = float(max(curve["mean_predicted"].max(), curve["observed_rate"].max(), 0.05)) * 1.1
     ax.plot([0, hi], [0, hi], color="grey", ls="--", lw=1, label="perfect calibration")
-    err = np.vstack([curve["observed_rate"] - curve["lo"], curve["hi"] - curve["observed_rate"]])
+    err = np.clip(np.vstack([curve["observed_rate"] - curve["lo"], curve["hi"] - curve["observed_rate"]]), 0, None)
     ax.errorbar(curve["mean_predicted"], curve["observed_rate"], yerr=err, fmt="o-", color="#1565c0", label="bins")
     pct_axis(ax)
     pct_axis(ax, axis="x")
