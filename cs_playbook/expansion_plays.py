@@ -1,7 +1,7 @@
 """Expansion plays: expected ARR per play, the churn-risk guard, the CSM-capacity cut and the CSQL list.
 
 Expected expansion ARR = P(the play's kind of expansion in the next two quarters) x the ARR of
-the play's next step (`expansion.whitespace`). Each account gets its best play with the reason
+the play's next step (`whitespace.whitespace`). Each account gets its best play with the reason
 in plain words; accounts likely to churn are retained first, never targeted (send stronger
 expansion messages to healthy accounts, ../shared/DOMAIN.md); the ranked list is cut at what
 the CSMs can work in a quarter, and exported as CS-qualified leads (CSQL) for the CRM.
@@ -90,7 +90,7 @@ TEXT = {
 def play_options(ws: pd.DataFrame, probabilities: pd.DataFrame) -> pd.DataFrame:
     """Every play of every account with its probability and expected ARR.
 
-    `ws` is `expansion.whitespace`; `probabilities` has account_id and p_<play> for each play
+    `ws` is `whitespace.whitespace`; `probabilities` has account_id and p_<play> for each play
     in PLAYS (probability of that kind of expansion in the horizon). Returns the rows of `ws`
     with probability and expected_arr = probability x play_arr; accounts without a
     probability get none (NaN) and expected_arr 0.
@@ -302,7 +302,7 @@ def rank_targets(
 
     Chains `play_options`, `churn_guard`, `best_plays`, `capacity_cut` and `play_reasons`
     (see each). `risk` is `health.current_risk` (account_id, health_tier, churn_probability);
-    `signals` the scoring frame of `expansion_model`; `headroom` `expansion.seat_headroom`
+    `signals` the scoring frame of `expansion_model`; `headroom` `whitespace.seat_headroom`
     (seats left under the cap, for the reason). Returns the `capacity_cut` columns with reason.
     """
     options = play_options(ws, probabilities)

@@ -25,7 +25,7 @@ def whitespace_by_segment(ws: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFr
     Returns segment, play, accounts (with the play), whitespace_arr, counted_arr (the
     whitespace counted once: new departments draw on the employee cap that seat upsell
     already counts, so they add 0) and play_arr. counted_arr sums to the total of
-    `expansion.whitespace_summary`.
+    `whitespace.whitespace_summary`.
     """
     df = ws.merge(accounts[["account_id", "segment"]], on="account_id", how="left")
     df["counted_arr"] = df["whitespace_arr"].where(df["play"] != "new_department", 0.0)

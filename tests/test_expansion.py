@@ -15,10 +15,6 @@ from cs_playbook.expansion import (
     ExpansionParams,
     expansion_outcomes,
     line_states,
-    seat_headroom,
-    usage_trend,
-    whitespace,
-    whitespace_summary,
 )
 from cs_playbook.expansion_plays import (
     CSQL_COLUMNS,
@@ -38,6 +34,7 @@ from cs_playbook.nrr_outlook import (
 )
 from cs_playbook.params import load_params
 from cs_playbook.revenue import monthly_mrr
+from cs_playbook.whitespace import seat_headroom, usage_trend, whitespace, whitespace_summary
 
 PRODUCTS = {
     "Platform": {"pricing": "per_seat", "role": "base", "list_price": 18000},
