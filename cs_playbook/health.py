@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +27,7 @@ import pandas as pd
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from cs_playbook.churn_outcomes import churn_outcomes
 from cs_playbook.errors import CsPlaybookError, ParamsError
 from cs_playbook.evaluation import quarter_folds, rolling_backtest
 from cs_playbook.io import Dataset
@@ -33,7 +35,6 @@ from cs_playbook.measures import (
     MEASURE_LABELS,
     MEASURES,
     account_measures,
-    contract_state,
     data_start,
     observation_grid,
     renewal_observations,
@@ -47,8 +48,6 @@ __all__ = [
     "RulesScorecard",
     "TierRule",
     "PROMOTED_FILE",
-    "churn_dates",
-    "churn_outcomes",
     "build_observations",
     "rules_points",
     "rules_score",
@@ -57,6 +56,8 @@ __all__ = [
     "choose_tiers",
     "calibrate",
     "backtest",
+    "measures_on",
+    "rules_probability",
     "current_risk",
     "load_scorecard",
     "promoted_scorecard",
@@ -166,8 +167,8 @@ class TierRule(StrictModel):
     """How the calibrated score's tier thresholds are chosen."""
 
     rule: Literal["target_churn", "capacity"] = "target_churn"
-    bad_min_churn_rate: float = Field(0.30, gt=0, lt=1)
-    good_max_churn_rate: float = Field(0.05, gt=0, lt=1)
+    bad_min_churn_rate: float = Field(0.40, gt=0, lt=1)
+    good_max_churn_rate: float = Field(0.04, gt=0, lt=1)
     bad_capacity_accounts: int = Field(100, ge=1)
     good_share: float = Field(0.4, gt=0, lt=1)
 
@@ -185,7 +186,8 @@ class ReviewParams(StrictModel):
 
     nps_detractor_max: int = Field(6, ge=0, le=10)
     nps_promoter_min: int = Field(9, ge=0, le=10)
-    renewal_soon_days: int = Field(120, ge=1)
+    renewal_soon_days: int = Field(75, ge=1)
+    healthy_signals_min: int = Field(3, ge=1, le=4)
 
 
 class HealthParams(StrictModel):
@@ -199,74 +201,6 @@ class HealthParams(StrictModel):
     tiers: TierRule = Field(default_factory=TierRule)
     backtest: BacktestParams = Field(default_factory=BacktestParams)
     review: ReviewParams = Field(default_factory=ReviewParams)
-
-
-# -- outcomes ---------------------------------------------------------------------------------------------------
-
-
-def churn_dates(subscriptions: pd.DataFrame, *, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Every churn up to `as_of`: the day after a stretch of continuous contract coverage ends.
-
-    Lines of an account that overlap or follow each other without a gap (a renewal starts the day
-    after the previous end) form one stretch. Returns account_id, churn_date (<= as_of).
-    """
-    s = subscriptions.dropna(subset=["start_date"])[["account_id", "start_date", "end_date"]].copy()
-    if s.empty:
-        return pd.DataFrame({"account_id": pd.Series(dtype="string"), "churn_date": pd.Series(dtype="datetime64[ns]")})
-    s["account_id"] = s["account_id"].astype("string")
-    s["end"] = s["end_date"].fillna(pd.Timestamp("2262-01-01"))
-    s = s.sort_values(["account_id", "start_date"], kind="stable").reset_index(drop=True)
-    reach = s.groupby("account_id")["end"].cummax()
-    prev_reach = reach.groupby(s["account_id"]).shift(1)
-    new_stretch = prev_reach.isna() | (s["start_date"] > prev_reach + pd.Timedelta(days=1))
-    s["stretch"] = new_stretch.cumsum()
-    ends = s.groupby("stretch").agg(account_id=("account_id", "first"), end=("end", "max"))
-    ends["churn_date"] = ends["end"] + pd.Timedelta(days=1)
-    out = ends[ends["churn_date"] <= pd.Timestamp(as_of)][["account_id", "churn_date"]]
-    return out.sort_values(["account_id", "churn_date"]).reset_index(drop=True)
-
-
-def churn_outcomes(
-    subscriptions: pd.DataFrame,
-    observations: pd.DataFrame,
-    *,
-    as_of: pd.Timestamp,
-    window: str = "next_renewal",
-    horizon_months: int = 12,
-) -> pd.DataFrame:
-    """Whether each observation's account churned in its outcome window, and the ARR it lost.
-
-    The window starts on obs_date and ends at `window_end`: with window "next_renewal", the day every
-    contract line active the day before comes up for renewal (capped at the horizon); with
-    "horizon", obs_date + horizon_months - 1 day. Returns account_id, obs_date, window_end,
-    observed (the window closed by `as_of` and the account was a customer), churned (1/0, NaN
-    when not observed), arr (the day before obs_date), arr_lost (ARR not kept at window_end:
-    churn and contraction; NaN when not observed), in the input order.
-    """
-    if window not in ("next_renewal", "horizon"):
-        raise CsPlaybookError(f"outcome window must be next_renewal or horizon (got {window!r})")
-    state = contract_state(subscriptions, observations)
-    horizon_end = state["obs_date"] + pd.DateOffset(months=horizon_months) - pd.Timedelta(days=1)
-    window_end = horizon_end
-    if window == "next_renewal":
-        window_end = state["all_renewed_by"].where(state["all_renewed_by"] <= horizon_end, horizon_end)
-    out = state[["account_id", "obs_date"]].copy()
-    out["window_end"] = window_end.astype("datetime64[ns]")
-    out["observed"] = state["active"].to_numpy() & (out["window_end"] <= pd.Timestamp(as_of)).to_numpy()
-    churns = churn_dates(subscriptions, as_of=as_of)
-    hits = out.reset_index().merge(churns, on="account_id", how="inner")
-    hit = (hits["churn_date"] >= hits["obs_date"]) & (hits["churn_date"] <= hits["window_end"])
-    churned_rows = set(hits.loc[hit, "index"])
-    churned = np.array([i in churned_rows for i in range(len(out))], dtype="float64")
-    out["churned"] = np.where(out["observed"], churned, np.nan)
-    out["arr"] = state["arr"].to_numpy()
-    after = contract_state(
-        subscriptions,
-        pd.DataFrame({"account_id": out["account_id"], "obs_date": out["window_end"] + pd.Timedelta(days=1)}),
-    )
-    lost = np.clip(out["arr"].to_numpy() - after["arr"].to_numpy(), 0, None)
-    out["arr_lost"] = np.where(out["observed"], np.where(churned == 1, out["arr"].to_numpy(), lost), np.nan)
-    return out
 
 
 def build_observations(
@@ -335,6 +269,20 @@ def rules_contributions(measures: pd.DataFrame, rules: RulesScorecard) -> pd.Dat
     return pd.DataFrame(
         {rm.measure: rm.weight / total * (pts[rm.measure] - 100) for rm in rules.measures}, index=measures.index
     )
+
+
+def rules_probability(history: pd.DataFrame, rules: RulesScorecard) -> Callable[[np.ndarray], np.ndarray]:
+    """Churn probability of a rules score: a one-variable logistic fit of the observed churn on the score.
+
+    `history` is build_observations output; rows without an observed outcome are left out.
+    """
+    known = history[history["churned"].notna()]
+    a, b = fit_one_variable(rules_score(known, rules), known["churned"])
+
+    def probability(score: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-(a + b * np.asarray(score, dtype="float64"))))
+
+    return probability
 
 
 def rules_tiers(rules: RulesScorecard, labels: TierLabels) -> TierThresholds:
@@ -472,28 +420,41 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
 
     Each of the last `backtest.test_quarters` quarters (up to `last_quarter`) is predicted by
     models fitted on the outcomes known before it began; the rules score gets its probability from
-    a one-variable calibration on the same training rows. Returns the test observations with fold,
-    calibrated_probability, calibrated_score, rules_probability, rules_score.
+    a one-variable calibration on the same training rows, and the calibrated tiers their
+    thresholds from the same rule as the final fit. Returns the test observations with fold,
+    calibrated_probability, calibrated_score, calibrated_tier, calibrated_fallback,
+    rules_probability, rules_score, rules_tier.
     """
     rules = params.rules_scorecard
     frame = observations.copy()
     frame["rules_score"] = rules_score(frame, rules)
+    rules_thresholds = rules_tiers(rules, params.tier_labels)
     folds = quarter_folds(
         frame.loc[frame["churned"].notna(), "obs_date"], last_quarter=last_quarter, n=params.backtest.test_quarters
     )
 
-    def fit(train: pd.DataFrame) -> tuple[Scorecard, tuple[float, float]] | None:
+    def fit(train: pd.DataFrame) -> tuple[Scorecard, tuple[float, float], pd.DataFrame]:
         sc = fit_logistic(train, **_fit_params(params, "backtest"))
-        return sc, fit_one_variable(train["rules_score"], train["churned"])
+        return sc, fit_one_variable(train["rules_score"], train["churned"]), train
 
-    def predict(model: tuple[Scorecard, tuple[float, float]], test: pd.DataFrame) -> pd.DataFrame:
-        sc, (a, b) = model
+    def predict(model: tuple[Scorecard, tuple[float, float], pd.DataFrame], test: pd.DataFrame) -> pd.DataFrame:
+        sc, (a, b), train = model
+        score = sc.score(test)
+        if sc.fallback is None:
+            tiers, _ = choose_tiers(
+                sc.score(train), train["churned"].to_numpy(), params.tiers, params.tier_labels, current_scores=score
+            )
+            tier = assign_tiers(score, tiers)
+        else:
+            tier = np.full(len(test), params.tier_labels.normal, dtype=object)
         return pd.DataFrame(
             {
                 "calibrated_probability": sc.probability(test),
-                "calibrated_score": sc.score(test),
-                "rules_probability": 1 / (1 + np.exp(-(a + b * test["rules_score"].to_numpy()))),
+                "calibrated_score": score,
+                "calibrated_tier": tier,
                 "calibrated_fallback": sc.fallback is not None,
+                "rules_probability": 1 / (1 + np.exp(-(a + b * test["rules_score"].to_numpy()))),
+                "rules_tier": assign_tiers(test["rules_score"], rules_thresholds),
             }
         )
 
@@ -552,9 +513,22 @@ def promote_scorecard(source: str | Path, params_dir_: str | Path | None = None)
     return target
 
 
-def _active_on(subscriptions: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
-    """Accounts with a line active on `day`, as observations on the next day (measures see `day`)."""
-    return observation_grid(subscriptions, start=day + pd.Timedelta(days=1), end=day + pd.Timedelta(days=1), freq="D")
+def measures_on(
+    ds: Dataset,
+    params: HealthParams,
+    *,
+    day: pd.Timestamp,
+    usage: pd.DataFrame | None = None,
+    usage_params: UsageParams | None = None,
+) -> pd.DataFrame:
+    """Measures of every account with a contract line active on `day`, seeing the data up to and including `day`.
+
+    One row per account (obs_date = day + 1), columns of measures.account_measures.
+    """
+    day = pd.Timestamp(day).normalize()
+    nxt = day + pd.Timedelta(days=1)
+    obs = observation_grid(ds.subscriptions, start=nxt, end=nxt, freq="D")
+    return account_measures(ds, obs, usage=usage, usage_params=usage_params, **params.measure_windows.model_dump())
 
 
 def current_risk(
@@ -570,11 +544,9 @@ def current_risk(
     """
     params = load_params("health_score", HealthParams, directory=params_dir)
     day = pd.Timestamp(as_of if as_of is not None else ds.as_of).normalize()
-    obs = _active_on(ds.subscriptions, day)
     usage_params = load_params("usage_metrics", UsageParams, directory=params_dir) if ds.has("events") else None
     usage = account_usage(ds.events, ds.subscriptions, usage_params, end=day) if usage_params else None
-    w = params.measure_windows.model_dump()
-    now = account_measures(ds, obs, usage=usage, usage_params=usage_params, **w)
+    now = measures_on(ds, params, day=day, usage=usage, usage_params=usage_params)
     sc = promoted_scorecard(params_dir)
     out = pd.DataFrame({"account_id": now["account_id"].astype("string")})
     if sc is not None:
@@ -587,10 +559,9 @@ def current_risk(
         out["scorecard"] = sc.name
         return out.sort_values("account_id").reset_index(drop=True)
     history = build_observations(ds, params, cutoff=day, usage=usage, usage_params=usage_params)
-    history = history[history["churned"].notna()]
-    a, b = fit_one_variable(rules_score(history, params.rules_scorecard), history["churned"])
+    calibration = rules_probability(history, params.rules_scorecard)
     out["health_score"] = rules_score(now, params.rules_scorecard)
     out["health_tier"] = assign_tiers(out["health_score"], rules_tiers(params.rules_scorecard, params.tier_labels))
-    out["churn_probability"] = 1 / (1 + np.exp(-(a + b * out["health_score"].to_numpy())))
+    out["churn_probability"] = calibration(out["health_score"].to_numpy())
     out["scorecard"] = "rules"
     return out.sort_values("account_id").reset_index(drop=True)

@@ -209,7 +209,8 @@ class Scorecard(StrictModel):
         """Effective weight of each input per standard deviation (log-odds), with its interval and term.
 
         Returns input, measure, term, coef, ci_lo, ci_hi, odds_ratio, points_per_sd (score points
-        an increase of one sd adds; negative when it raises the outcome's odds), p_value.
+        an increase of one sd adds; negative when it raises the outcome's odds) with its interval
+        points_lo, points_hi, and p_value.
         """
         rows = []
         specs = {i.key: i for i in self.inputs}
@@ -229,10 +230,24 @@ class Scorecard(StrictModel):
                         "ci_hi": hi,
                         "odds_ratio": math.exp(t.coef * f),
                         "points_per_sd": -self.points_per_log_odds() * t.coef * f,
+                        "points_lo": -self.points_per_log_odds() * hi if hi is not None else None,
+                        "points_hi": -self.points_per_log_odds() * lo if lo is not None else None,
                         "p_value": t.p_value,
                     }
                 )
-        cols = ["input", "measure", "term", "coef", "ci_lo", "ci_hi", "odds_ratio", "points_per_sd", "p_value"]
+        cols = [
+            "input",
+            "measure",
+            "term",
+            "coef",
+            "ci_lo",
+            "ci_hi",
+            "odds_ratio",
+            "points_per_sd",
+            "points_lo",
+            "points_hi",
+            "p_value",
+        ]
         return pd.DataFrame(rows, columns=cols)
 
 
@@ -423,6 +438,13 @@ def fit_logistic(
             f"Only {n_events} {outcome} events (at least {min_events} needed): the scorecard falls back to the base rate."
         )
 
+    def readable(key: str) -> str:
+        """A measure, measure=category or group name in the words of `labels`."""
+        if key.startswith("group: "):
+            return " + ".join(readable(k) for k in key.removeprefix("group: ").split(" + "))
+        measure, _, category = key.partition("=")
+        return (labels or {}).get(measure, measure) + (f" ({category})" if category else "")
+
     # 1. inputs
     specs: dict[str, MeasureScaling] = {}
     for m in measures:
@@ -436,7 +458,7 @@ def fit_logistic(
                     if v.std() > 1e-9:
                         specs[spec.key] = spec.model_copy(update={"mean": float(v.mean()), "sd": float(v.std())})
             if len(levels) < 2:
-                notes.append(f"{m} takes a single value in the training data: left out.")
+                notes.append(f"{readable(m)} takes a single value in the training data: left out.")
             continue
         spec = prepare_measure(
             col.astype("float64"),
@@ -445,7 +467,7 @@ def fit_logistic(
             clip_quantiles=clip_quantiles,
         )
         if spec is None:
-            notes.append(f"{m} is constant or empty in the training data: left out.")
+            notes.append(f"{readable(m)} is constant or empty in the training data: left out.")
             continue
         specs[spec.key] = spec
     if not specs:
@@ -491,14 +513,14 @@ def fit_logistic(
         t["expected_sign"] = 1 if len(t["inputs"]) > 1 else direction[t["inputs"][0]]
         t["categorical"] = specs[t["inputs"][0]].category is not None
     if any(len(t["inputs"]) > 1 for t in terms):
-        grouped = [t["name"].removeprefix("group: ") for t in terms if len(t["inputs"]) > 1]
+        grouped = [readable(t["name"]) for t in terms if len(t["inputs"]) > 1]
         notes.append(f"Correlated measures averaged into one term each: {'; '.join(grouped)}.")
 
     # 3. events per term
     cap = max(1, int(n_events // events_per_term))
     if len(terms) > cap:
         terms.sort(key=lambda t: -t["strength"])
-        dropped = [t["name"] for t in terms[cap:]]
+        dropped = [readable(t["name"]) for t in terms[cap:]]
         terms = terms[:cap]
         notes.append(
             f"{n_events} events allow about {cap} terms ({events_per_term:g} events per term): kept the strongest, "
@@ -517,7 +539,7 @@ def fit_logistic(
             worst = x.columns[int(np.argmax(np.abs(x.corrwith(pd.Series(y, index=x.index)).fillna(0).to_numpy())))]
             notes.append(
                 f"The unpenalized fit failed ({'perfect separation' if 'separation' in str(err) else err}; "
-                f"strongest single measure: {worst}): refitted with a ridge (L2) penalty of strength {strength:g}."
+                f"strongest single measure: {readable(worst)}): refitted with a ridge (L2) penalty of strength {strength:g}."
             )
             method = "l2"
             continue
@@ -533,8 +555,8 @@ def fit_logistic(
             break
         weakest = min(flips, key=lambda i: terms[i]["strength"])
         notes.append(
-            f"{terms[weakest]['name']}: its fitted weight has the opposite sign to its own relation with {outcome} "
-            "(it only corrects other measures), so it was left out and the model refitted."
+            f"{readable(terms[weakest]['name'])}: its fitted weight has the opposite sign to its own relation with "
+            f"{outcome} (given the other measures it only corrects them), so it was left out and the model refitted."
         )
         terms.pop(weakest)
 

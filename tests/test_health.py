@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from cs_playbook.churn_outcomes import churn_dates, churn_outcomes
 from cs_playbook.cli import main
 from cs_playbook.config import PARAMS_DIR, PROJ_ROOT
 from cs_playbook.errors import CsPlaybookError, ParamsError
@@ -29,8 +30,6 @@ from cs_playbook.health import (
     build_observations,
     calibrate,
     choose_tiers,
-    churn_dates,
-    churn_outcomes,
     current_risk,
     load_scorecard,
     promote_scorecard,

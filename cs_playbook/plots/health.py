@@ -1,0 +1,277 @@
+"""Charts of the health-score calibration: measure quality and deciles, correlation, weights, validation, tiers."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from cs_playbook.plots import TIER_COLORS, fmt_pct, new_ax, pct_axis
+
+__all__ = [
+    "coverage_bars",
+    "decile_grid",
+    "correlation_heatmap",
+    "weights_forest",
+    "fold_auc",
+    "calibration_plot",
+    "lift_bars",
+    "tier_churn_bars",
+    "migration_heatmap",
+    "score_histogram",
+    "segment_auc",
+]
+
+MODEL_COLORS = {"calibrated": "#1565c0", "today's rules": "#9e9e9e"}
+
+
+def _tier_palette(order: list[str]) -> dict[str, str]:
+    """GOOD / NORMAL / BAD colours for the configured labels, in order good, normal, bad."""
+    return dict(zip(order, TIER_COLORS.values(), strict=False))
+
+
+def coverage_bars(quality: pd.DataFrame, *, ax: plt.Axes | None = None, threshold: float = 0.5) -> plt.Axes:
+    """Share of observations with a value, per measure (measure_review.measure_quality); thin ones in red."""
+    df = quality.sort_values("coverage")
+    ax = new_ax(ax, figsize=(9, max(4, 0.28 * len(df))))
+    colors = ["#c62828" if c < threshold else "#1565c0" for c in df["coverage"]]
+    ax.barh(df["label"], df["coverage"], color=colors)
+    pct_axis(ax, axis="x")
+    ax.set_xlim(0, 1.02)
+    thin = int((df["coverage"] < threshold).sum())
+    full = int((df["coverage"] >= 0.9).sum())
+    ax.set_title(
+        f"{full} of {len(df)} measures are known for 90%+ of observations"
+        + (f"; {thin} for under {threshold:.0%}" if thin else "")
+    )
+    ax.set_xlabel("Observations with a value (%)")
+    ax.set_ylabel("")
+    return ax
+
+
+def decile_grid(
+    deciles: pd.DataFrame, *, measures: list[str], base_rate: float, ncols: int = 3, outcome: str = "churn"
+) -> np.ndarray:
+    """Outcome rate by decile cohort for each measure (measure_review.decile_rates), one small chart each.
+
+    Returns the array of Axes; the dashed line is the overall rate, the grey bar the missing cohort.
+    """
+    n = len(measures)
+    nrows = int(np.ceil(n / ncols)) if n else 1
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 2.9 * nrows), squeeze=False)
+    for ax, m in zip(axes.flat, measures, strict=False):
+        d = deciles[deciles["measure"] == m]
+        x = d["cohort"].tolist()
+        colors = ["#bdbdbd" if b == 0 else "#1565c0" for b in d["bin"]]
+        ax.bar(x, d["rate"], color=colors)
+        ax.axhline(base_rate, color="#c62828", ls="--", lw=1)
+        pct_axis(ax)
+        label = d["label"].iloc[0] if len(d) else m
+        lo, hi = d.loc[d["bin"] > 0, "rate"].iloc[[0, -1]] if (d["bin"] > 0).sum() >= 2 else (np.nan, np.nan)
+        ax.set_title(f"{label}: {fmt_pct(lo, digits=0)} -> {fmt_pct(hi, digits=0)}", fontsize=10)
+        ax.set_xlabel("Decile (1 = lowest values) or value", fontsize=8)
+        ax.set_ylabel(f"{outcome} rate (%)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.suptitle(f"{outcome.capitalize()} rate by decile cohort of each measure (dashed: all observations)", y=1.0)
+    fig.tight_layout()
+    return axes
+
+
+def correlation_heatmap(corr: pd.DataFrame, groups: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Rank correlation between measures, ordered by group (measure_review.measure_groups)."""
+    order = [m for m in groups.sort_values(["group", "measure"])["measure"] if m in corr.index]
+    labels = dict(zip(groups["measure"], groups["label"], strict=True))
+    c = corr.loc[order, order]
+    ax = new_ax(ax, figsize=(10, 8.5))
+    sns.heatmap(
+        c.rename(index=labels, columns=labels),
+        cmap="RdBu_r",
+        vmin=-1,
+        vmax=1,
+        center=0,
+        square=True,
+        cbar_kws={"label": "Spearman rank correlation", "shrink": 0.7},
+        ax=ax,
+    )
+    multi = groups[groups["group_size"] > 1]["group"].nunique()
+    ax.set_title(
+        f"{multi} group{'s' if multi != 1 else ''} of measures {'move' if multi != 1 else 'moves'} together "
+        f"and {'are' if multi != 1 else 'is'} averaged in the fit"
+    )
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.tick_params(labelsize=8)
+    return ax
+
+
+def weights_forest(weights: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Score points per standard deviation of each measure with its interval (Scorecard.weights)."""
+    df = weights.sort_values("points_per_sd").reset_index(drop=True)
+    ax = new_ax(ax, figsize=(9, max(3.5, 0.35 * len(df))))
+    y = np.arange(len(df))
+    colors = np.where(df["points_per_sd"] >= 0, "#2e7d32", "#c62828")
+    lo = (df["points_per_sd"] - df["points_lo"]).fillna(0).clip(lower=0)
+    hi = (df["points_hi"] - df["points_per_sd"]).fillna(0).clip(lower=0)
+    ax.errorbar(df["points_per_sd"], y, xerr=[lo, hi], fmt="none", ecolor="#616161", capsize=3)
+    ax.scatter(df["points_per_sd"], y, c=colors, zorder=3)
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(y, df["label"] if "label" in df.columns else df["input"])
+    up, down = df.iloc[-1], df.iloc[0]
+    name = "label" if "label" in df.columns else "input"
+    ax.set_title(f"{up[name]} adds most to health, {down[name]} takes most away")
+    ax.set_xlabel("Score points per standard deviation of the measure (bars: 95% interval)")
+    return ax
+
+
+def fold_auc(summary: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """AUC with its interval per out-of-time fold and model (evaluation.backtest_summary)."""
+    ax = new_ax(ax, figsize=(9, 4))
+    folds = list(dict.fromkeys(summary["fold"]))
+    models = list(dict.fromkeys(summary["model"]))
+    width = 0.8 / max(len(models), 1)
+    for i, model in enumerate(models):
+        d = summary[summary["model"] == model].set_index("fold").reindex(folds)
+        x = np.arange(len(folds)) + (i - (len(models) - 1) / 2) * width
+        err = [(d["auc"] - d["auc_lo"]).clip(lower=0), (d["auc_hi"] - d["auc"]).clip(lower=0)]
+        ax.errorbar(x, d["auc"], yerr=err, fmt="o", capsize=4, label=model, color=MODEL_COLORS.get(model))
+    ax.axhline(0.5, color="grey", ls=":", lw=1)
+    ax.set_xticks(np.arange(len(folds)), folds)
+    allrow = summary[summary["fold"] == "all"].set_index("model")["auc"]
+    head = ", ".join(f"{m} {allrow[m]:.2f}" for m in models if m in allrow)
+    ax.set_title(f"Out-of-time AUC per test quarter (all quarters: {head})")
+    ax.set_xlabel("Test quarter (model fitted on outcomes known before it)")
+    ax.set_ylabel("AUC (0.5 = chance)")
+    ax.legend(title=None)
+    return ax
+
+
+def calibration_plot(curves: pd.DataFrame, *, ece: dict[str, float], ax: plt.Axes | None = None) -> plt.Axes:
+    """Predicted against observed churn per bin, per model (tidy evaluation.calibration_curve with a model column)."""
+    ax = new_ax(ax, figsize=(6.5, 5.5))
+    top = float(max(curves["mean_predicted"].max(), curves["observed_rate"].max(), 0.05)) * 1.1
+    ax.plot([0, top], [0, top], color="grey", ls="--", lw=1, label="perfect")
+    for model, d in curves.groupby("model", sort=False):
+        err = [(d["observed_rate"] - d["lo"]).clip(lower=0), (d["hi"] - d["observed_rate"]).clip(lower=0)]
+        ax.errorbar(
+            d["mean_predicted"],
+            d["observed_rate"],
+            yerr=err,
+            fmt="o-",
+            capsize=3,
+            label=model,
+            color=MODEL_COLORS.get(model),
+        )
+    pct_axis(ax)
+    pct_axis(ax, axis="x")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_title(
+        "Predicted vs observed churn (ECE " + ", ".join(f"{m} {fmt_pct(v, digits=1)}" for m, v in ece.items()) + ")"
+    )
+    ax.set_xlabel("Predicted churn probability (bin mean)")
+    ax.set_ylabel("Observed churn rate (95% interval)")
+    ax.legend(title=None)
+    return ax
+
+
+def lift_bars(lift: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Churn rate per risk decile (1 = riskiest tenth) per model (tidy evaluation.lift_table with a model column)."""
+    ax = new_ax(ax, figsize=(9, 4))
+    sns.barplot(lift, x="decile", y="rate", hue="model", palette=MODEL_COLORS, ax=ax)
+    pct_axis(ax)
+    top = lift[lift["decile"] == 1].set_index("model")["lift"]
+    ax.set_title("Top-decile lift: " + ", ".join(f"{m} {v:.1f}x" for m, v in top.items()))
+    ax.set_xlabel("Risk decile (1 = the riskiest 10% of observations)")
+    ax.set_ylabel("Churn rate (%)")
+    ax.legend(title=None)
+    return ax
+
+
+def tier_churn_bars(table: pd.DataFrame, *, order: list[str], ax: plt.Axes | None = None) -> plt.Axes:
+    """Churn rate per tier for each model (health_review.tier_table with group "model")."""
+    ax = new_ax(ax, figsize=(9, 4))
+    df = table.assign(tier=table["tier"].astype(str))
+    sns.barplot(df, x="model", y="churn_rate", hue="tier", hue_order=order, palette=_tier_palette(order), ax=ax)
+    for cont in ax.containers:
+        ax.bar_label(cont, labels=[fmt_pct(v.get_height(), digits=0) for v in cont], fontsize=8)
+    pct_axis(ax)
+    cal = df[df["model"] == df["model"].iloc[0]].set_index("tier")["churn_rate"]
+    bad, good = order[-1], order[0]
+    ratio = cal.get(bad, np.nan) / cal.get(good, np.nan) if cal.get(good, 0) else np.nan
+    ax.set_title(
+        f"{df['model'].iloc[0]}: {bad} churns {ratio:.1f}x as often as {good} (out of time)"
+        if ratio == ratio
+        else "Churn rate per tier (out of time)"
+    )
+    ax.set_xlabel("")
+    ax.set_ylabel("Churn rate by the next renewal (%)")
+    ax.legend(title="Tier")
+    return ax
+
+
+def migration_heatmap(matrix: pd.DataFrame, *, before: str, after: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """Accounts by tier at `before` (rows) and `after` (columns) (health_review.migration_matrix)."""
+    ax = new_ax(ax, figsize=(7.5, 4.5))
+    sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    tiers = [t for t in matrix.index if t in matrix.columns]
+    moved = int(matrix.loc[tiers, tiers].to_numpy().sum() - np.trace(matrix.loc[tiers, tiers].to_numpy()))
+    ax.set_title(f"{moved} accounts changed tier between {before} and {after}")
+    ax.set_xlabel(f"Tier on {after}")
+    ax.set_ylabel(f"Tier on {before}")
+    return ax
+
+
+def score_histogram(
+    scored: pd.DataFrame, *, good_from: float, bad_below: float, order: list[str], ax: plt.Axes | None = None
+) -> plt.Axes:
+    """Today's scores by tier, with the tier thresholds."""
+    ax = new_ax(ax, figsize=(9, 4))
+    sns.histplot(
+        scored,
+        x="health_score",
+        hue="health_tier",
+        hue_order=order,
+        palette=_tier_palette(order),
+        bins=np.arange(0, 102.5, 2.5),
+        multiple="stack",
+        ax=ax,
+    )
+    for t in (bad_below, good_from):
+        ax.axvline(t, color="black", ls="--", lw=1)
+    legend = ax.get_legend()
+    if legend is not None:
+        legend.set_title("Tier")
+    counts = scored["health_tier"].value_counts()
+    ax.set_title(", ".join(f"{counts.get(t, 0):,} {t}" for t in order) + " accounts today")
+    ax.set_xlabel("Health score (0-100, higher is healthier)")
+    ax.set_ylabel("Accounts")
+    return ax
+
+
+def segment_auc(figures: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Out-of-time AUC per segment and model with intervals (health_review.segment_figures)."""
+    ax = new_ax(ax, figsize=(9, 4))
+    segs = list(dict.fromkeys(figures["segment"]))
+    models = list(dict.fromkeys(figures["model"]))
+    width = 0.8 / max(len(models), 1)
+    for i, model in enumerate(models):
+        d = figures[figures["model"] == model].set_index("segment").reindex(segs)
+        x = np.arange(len(segs)) + (i - (len(models) - 1) / 2) * width
+        err = [(d["auc"] - d["auc_lo"]).clip(lower=0), (d["auc_hi"] - d["auc"]).clip(lower=0)]
+        ax.errorbar(x, d["auc"], yerr=err, fmt="o", capsize=4, label=model, color=MODEL_COLORS.get(model))
+    ax.axhline(0.5, color="grey", ls=":", lw=1)
+    ax.set_xticks(
+        np.arange(len(segs)),
+        [
+            f"{s}\n({int(n):,} obs)"
+            for s, n in zip(segs, figures.groupby("segment", sort=False)["n"].first().reindex(segs), strict=True)
+        ],
+    )
+    ax.set_title("Out-of-time AUC per segment")
+    ax.set_xlabel("Segment")
+    ax.set_ylabel("AUC (0.5 = chance)")
+    ax.legend(title=None)
+    return ax
