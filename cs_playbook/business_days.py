@@ -244,7 +244,8 @@ def closed_days(cal: BusinessCalendar, *, start: pd.Timestamp, end: pd.Timestamp
         for d, name in cal.names.items()
         if pd.Timestamp(start) <= pd.Timestamp(d) <= pd.Timestamp(end) and cal.weekmask[d.weekday()] == "1"
     ]
-    return pd.DataFrame(rows, columns=["date", "weekday", "name"])
+    out = pd.DataFrame(rows, columns=["date", "weekday", "name"])
+    return out.astype({"date": "datetime64[ns]", "weekday": "str", "name": "str"})
 
 
 def jp_date(dates: pd.Series, *, weekday: bool = False) -> pd.Series:

@@ -63,7 +63,7 @@ def stakeholder_freshness(
     as_of = pd.Timestamp(as_of).normalize()
     latest = stakeholders[stakeholders["as_of"] <= as_of].sort_values("as_of").groupby("account_id").tail(1)
     latest = latest[["account_id", "as_of", "champion", "exec_access"]].rename(columns={"as_of": "stakeholders_as_of"})
-    out = pd.DataFrame({"account_id": pd.unique(pd.Series(account_ids, dtype="string"))}).astype({"account_id": str})
+    out = pd.DataFrame({"account_id": pd.unique(pd.Series(account_ids, dtype="str"))}).astype({"account_id": str})
     out = out.merge(latest, on="account_id", how="left")
     out["stakeholders_age_days"] = (as_of - out["stakeholders_as_of"]).dt.days
     out["stakeholders_stale"] = (out["stakeholders_age_days"] > max_age_days) | out["stakeholders_as_of"].isna()
@@ -149,8 +149,8 @@ def renewal_accounts(
             "ready",
             "act",
         ]
-        first = bantc.sort_values("renewal_date").groupby("account_id").first()[cols].add_prefix("b_")
-        out = out.merge(first, left_on="account_id", right_index=True, how="left")
+        first = bantc.sort_values("renewal_date").groupby("account_id").first()[cols].add_prefix("b_").reset_index()
+        out = out.merge(first, on="account_id", how="left")
         out = out.rename(columns={f"b_{c}": c if c.startswith("bantc") else f"bantc_{c}" for c in cols})
     for extra in (stakeholders, notes, tenure):
         if extra is not None:
@@ -300,7 +300,7 @@ def risk_by_tier(priorities: pd.DataFrame) -> pd.DataFrame:
     tier = (
         priorities["health_tier"] if "health_tier" in priorities.columns else pd.Series(pd.NA, index=priorities.index)
     )
-    df = priorities.assign(health_tier=tier.astype("string").fillna("(not scored)"))
+    df = priorities.assign(health_tier=tier.astype("str").fillna("(not scored)"))
     out = df.groupby("health_tier", as_index=False).agg(
         accounts=("account_id", "size"),
         arr_renewing=("arr_renewing", "sum"),

@@ -85,7 +85,7 @@ def tenure_band_labels(edges: list[int]) -> list[str]:
 
 def _tenure_band(months: pd.Series, edges: list[int]) -> pd.Series:
     bins = [-np.inf, *edges, np.inf]
-    return pd.cut(months, bins=bins, labels=tenure_band_labels(edges), right=False).astype("string")
+    return pd.cut(months, bins=bins, labels=tenure_band_labels(edges), right=False).astype("str")
 
 
 def churn_events(
@@ -139,9 +139,9 @@ def churn_events(
     else:
         out["churned_at"], out["reason"] = pd.NaT, pd.NA
     out["churned_at"] = out["churned_at"].fillna(out["churn_month"])
-    out["reason"] = out["reason"].astype("string").fillna(NOT_RECORDED)
+    out["reason"] = out["reason"].astype("str").fillna(NOT_RECORDED)
     out["first_month"] = out["account_id"].map(first)
-    out["cohort"] = out["first_month"].dt.year.astype("Int64").astype("string")
+    out["cohort"] = out["first_month"].dt.year.astype("Int64").astype("str")
     delta = (out["churn_month"].dt.year - out["first_month"].dt.year) * 12 + (
         out["churn_month"].dt.month - out["first_month"].dt.month
     )
@@ -298,7 +298,7 @@ def segment_churn_risk(
     rate = per["mean"].where(per["size"] >= min_accounts, overall)
     out = accounts[["account_id"]].copy()
     out["health_score"] = np.nan
-    out["health_tier"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out["health_tier"] = pd.Series(pd.NA, index=out.index, dtype="str")
     out["churn_probability"] = accounts["segment"].map(rate).fillna(overall).to_numpy(dtype="float64")
     out["scorecard"] = f"segment logo churn {first:%Y-%m} to {last:%Y-%m} (fallback: no health score)"
     return out
@@ -336,9 +336,9 @@ def forecast_base(
     now = active_on(as_of)
     renewal = now["end_date"] + pd.Timedelta(days=1)
     opening = now[(renewal > as_of) & (renewal <= q1)].assign(renewal_date=renewal)
-    dept = subscriptions["department"].astype("string").fillna("")
+    dept = subscriptions["department"].astype("str").fillna("")
     signed = subscriptions.assign(_d=dept)[["account_id", "_d", "start_date"]].drop_duplicates()
-    opening = opening.assign(_d=opening["department"].astype("string").fillna("")).merge(
+    opening = opening.assign(_d=opening["department"].astype("str").fillna("")).merge(
         signed.rename(columns={"start_date": "renewal_date"}).assign(_signed=True),
         on=["account_id", "_d", "renewal_date"],
         how="left",

@@ -153,7 +153,7 @@ def lines_known_at(subscriptions: pd.DataFrame, *, as_of: pd.Timestamp, data_as_
 
 
 def _dept_key(s: pd.Series) -> pd.Series:
-    return s.astype("string").fillna("").str.strip()
+    return s.astype("str").fillna("").str.strip()
 
 
 def renewal_lines(subscriptions: pd.DataFrame, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
@@ -274,7 +274,7 @@ def schedule_status(
     as_of = pd.Timestamp(as_of).normalize()
     base = calendar
     if only_with_csm and "csm" in base.columns:
-        base = base[base["csm"].notna() & (base["csm"].astype("string").str.strip() != "")]
+        base = base[base["csm"].notna() & (base["csm"].astype("str").str.strip() != "")]
     base = base.drop_duplicates(["account_id", "renewal_date"])[["account_id", "renewal_date", "schedule_start"]]
     grid = base.merge(
         pd.DataFrame(
@@ -360,7 +360,7 @@ def bantc_readiness(
     )
     out["bantc_due"] = (out["renewal_date"] - as_of).dt.days <= params.due_days
     for dim in BANTC_DIMENSIONS:  # answers of a previous cycle do not describe this renewal
-        out[dim] = out[dim].astype("string").where(in_cycle.to_numpy())
+        out[dim] = out[dim].astype("str").where(in_cycle.to_numpy())
     before = out[["account_id"]].merge(
         previous[list(BANTC_DIMENSIONS)], left_on="account_id", right_index=True, how="left"
     )
@@ -383,7 +383,7 @@ def _names(mask: pd.DataFrame) -> pd.Series:
     return pd.Series(
         [", ".join(c for c, v in zip(mask.columns, row, strict=True) if v) for row in mask.to_numpy()],
         index=mask.index,
-        dtype="string",
+        dtype="str",
     )
 
 
@@ -415,8 +415,9 @@ def calendar_export(
     dates = ["renewal_date", "decision_deadline", "department_contact", "schedule_start", "schedule_end"]
     dates += ["next_due", "bantc_assessed_at"]
     out = jp_dates(out, dates)
-    drop = [c for c in ("signed", "days_to_renewal") if c in out.columns and not out[c].astype(bool).any()]
-    return out.drop(columns=drop)
+    if "signed" in out.columns and not out["signed"].to_numpy(dtype=bool, na_value=False).any():
+        out = out.drop(columns="signed")  # only worth a column when some renewals are signed in advance
+    return out
 
 
 def arr_by_week(calendar: pd.DataFrame, risk: pd.DataFrame) -> pd.DataFrame:
@@ -426,7 +427,7 @@ def arr_by_week(calendar: pd.DataFrame, risk: pd.DataFrame) -> pd.DataFrame:
     Returns week, outcome ("expected to renew", "at risk"), arr, for a stacked chart.
     """
     p = risk.drop_duplicates("account_id").set_index("account_id")["churn_probability"].astype("float64")
-    prob = calendar["account_id"].map(p).fillna(p.mean()).fillna(0.0)
+    prob = calendar["account_id"].map(p).astype("float64").fillna(p.mean()).fillna(0.0)
     week = calendar["renewal_date"].dt.to_period("W-SUN").dt.start_time
     df = pd.DataFrame(
         {"week": week, "at risk": calendar["arr"] * prob, "expected to renew": calendar["arr"] * (1 - prob)}
@@ -450,7 +451,7 @@ def bantc_answers(readiness: pd.DataFrame) -> pd.DataFrame:
     Returns dimension, answer, renewals, share.
     """
     long = readiness.melt(value_vars=list(BANTC_DIMENSIONS), var_name="dimension", value_name="answer")
-    long["answer"] = long["answer"].astype("string").fillna("none")
+    long["answer"] = long["answer"].astype("str").fillna("none")
     out = long.groupby(["dimension", "answer"], as_index=False).size().rename(columns={"size": "renewals"})
     out["share"] = out["renewals"] / out.groupby("dimension")["renewals"].transform("sum")
     out["_o"] = out["dimension"].map({d: i for i, d in enumerate(BANTC_DIMENSIONS)})
