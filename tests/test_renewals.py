@@ -348,3 +348,19 @@ def test_charts_state_the_finding(calendar: pd.DataFrame) -> None:
         == "budget is the most frequent BANTC risk: 20% of upcoming renewals"
     )
     plt.close("all")
+
+
+def test_nothing_renewing_gives_empty_tables_not_errors() -> None:
+    later = ts("2028-06-01")  # after every contract's end
+    calendar = renewal_calendar(SUBS, ACCOUNTS, CAL, PARAMS, as_of=later)
+    steps = schedule_status(calendar, ACTS, PARAMS.steps, CAL, as_of=later)
+    readiness = bantc_readiness(calendar, BANTC, PARAMS.bantc, as_of=later)
+    renewing = renewal_accounts(calendar, schedule=schedule_summary(steps), bantc=readiness)
+    priorities = prioritise(
+        renewing, pd.DataFrame(columns=["account_id", "churn_probability"]), CAL, PARAMS.priority, as_of=later
+    )
+    assert calendar.empty and steps.empty and readiness.empty and priorities.empty
+    assert arr_by_week(calendar, pd.DataFrame({"account_id": ["A"], "churn_probability": [0.1]})).empty
+    assert renewal_figures(calendar, priorities, steps=steps, readiness=readiness)["arr_renewing"] == 0
+    assert all(consistency_checks(calendar, CAL, PARAMS, priorities).values())
+    assert calendar_export(calendar, schedule=schedule_summary(steps), bantc=readiness).empty
