@@ -197,13 +197,13 @@ class Scorecard(StrictModel):
         Columns are the raw measures; a text measure's columns are summed into one.
         """
         z = self.standardized(frame)
-        per_input = pd.DataFrame(0.0, index=frame.index, columns=[i.key for i in self.inputs])
+        ppl = self.points_per_log_odds()
+        measure_of = {i.key: i.measure for i in self.inputs}
+        points = {m: np.zeros(len(frame)) for m in self.measures}
         for t in self.terms:
             for k, d in zip(t.inputs, t.directions, strict=True):
-                per_input[k] += t.coef * d * z[k].to_numpy() / (len(t.inputs) * t.sd)
-        per_input = -self.points_per_log_odds() * per_input
-        by_measure = {i.key: i.measure for i in self.inputs}
-        return per_input.T.groupby(by_measure).sum().T.reindex(columns=self.measures)
+                points[measure_of[k]] -= ppl * t.coef * d * z[k].to_numpy() / (len(t.inputs) * t.sd)
+        return pd.DataFrame(points, index=frame.index)
 
     def weights(self) -> pd.DataFrame:
         """Effective weight of each input per standard deviation (log-odds), with its interval and term.
