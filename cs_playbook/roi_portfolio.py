@@ -30,6 +30,7 @@ __all__ = [
     "model_overview",
     "facts_overview",
     "focus_account",
+    "portfolio_sentence",
 ]
 
 TIERS = ["GOOD", "NORMAL", "BAD", "unknown"]
@@ -360,3 +361,23 @@ def focus_account(table: pd.DataFrame, models: dict[str, CompiledModel]) -> str 
     own = modeled[modeled["model"] == modeled["account_id"]]
     pick = own if len(own) else modeled
     return None if pick.empty else str(pick.sort_values("arr", ascending=False)["account_id"].iloc[0])
+
+
+def portfolio_sentence(figures: dict[str, float | int | None], currency: str) -> str:
+    """The portfolio in two sentences an executive can quote (Markdown)."""
+    if not figures["accounts_modeled"]:
+        return "No account has a complete ROI case yet: see the accounts without one below."
+    payback = figures["payback_month_median"]
+    return (
+        f"In the base case the median account gets **{fmt_pct(figures['roi_base_median'], digits=0)}** back on what it "
+        f"spends, and {fmt_pct(figures['share_roi_base_positive'], digits=0)} of accounts get more than they pay. Across "
+        f"modeled accounts the product is worth **{fmt_money(figures['benefit_annual_base'], currency)} a year** once "
+        f"adopted ({fmt_money(figures['cost_reduction_annual_base'], currency)} in cost reduction, "
+        f"{fmt_money(figures['revenue_increase_annual_base'], currency)} in gross profit from revenue increase) against "
+        f"{fmt_money(figures['arr_modeled'], currency)} of ARR; "
+        + (
+            f"the median case pays back in month {payback:.0f}."
+            if payback is not None
+            else "the median case does not pay back."
+        )
+    )

@@ -21,7 +21,13 @@ from cs_playbook.revenue import monthly_mrr
 from cs_playbook.roi_cashflow import cash_flows, discount_factors, irr, npv, payback_month, subscription_schedule
 from cs_playbook.roi_facts import bind_inputs, contract_terms
 from cs_playbook.roi_model import RoiParams, assign_models, compile_models, unused_account_models
-from cs_playbook.roi_portfolio import consistency_checks, evaluate_portfolio, portfolio_figures, roi_by_tier
+from cs_playbook.roi_portfolio import (
+    consistency_checks,
+    evaluate_portfolio,
+    portfolio_figures,
+    portfolio_sentence,
+    roi_by_tier,
+)
 from cs_playbook.usage import account_usage
 
 AS_OF = pd.Timestamp("2026-10-31")
@@ -560,3 +566,7 @@ def test_charts_state_the_numbers_behind_them(world: dict) -> None:
     assert charts.realized_vs_projected(res.table).get_title().startswith("0 accounts realize")
     assert "Median ROI 379%" in charts.roi_by_tier_bars(roi_by_tier(res.table)).get_title()
     plt.close("all")
+    sentence = portfolio_sentence(portfolio_figures(res.table), "JPY")
+    assert "**379%**" in sentence and "pays back in month 3" in sentence and "¥120.0K a year" in sentence
+    nothing = portfolio_figures(res.table[res.table["status"] != "modeled"])
+    assert portfolio_sentence(nothing, "JPY").startswith("No account has a complete ROI case")

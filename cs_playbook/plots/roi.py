@@ -128,6 +128,9 @@ def roi_by_tier_bars(by_tier: pd.DataFrame, *, ax: plt.Axes | None = None) -> pl
     """Median base-case ROI per health tier (roi_portfolio.roi_by_tier), labelled with accounts."""
     ax = new_ax(ax, figsize=(7, 4))
     df = by_tier.dropna(subset=["roi_base_median"])
+    if df.empty:
+        ax.set_title("No account has a complete ROI case")
+        return ax
     sns.barplot(df, x="health_tier", y="roi_base_median", hue="health_tier", palette=TIER_PALETTE, legend=False, ax=ax)
     for i, row in enumerate(df.itertuples()):
         below = row.roi_base_median < 0
