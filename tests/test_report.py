@@ -12,7 +12,7 @@ import pytest
 
 from cs_playbook.cli import main
 from cs_playbook.errors import CsPlaybookError
-from cs_playbook.report import run_report
+from cs_playbook.report import run_report, to_html
 
 PARAMS_CELL = 'quarter: str = ""\ndata_source: str = ""\nparams_dir: str = ""\noutput_dir: str = ""'
 
@@ -144,3 +144,33 @@ def test_bad_data_exits_2_without_traceback_and_writes_nothing(tmp_path: Path) -
     assert "subscriptions.csv" in proc.stderr and "end_date must not be before start_date" in proc.stderr
     assert "value must be >= 0" in proc.stderr and "line 2" in proc.stderr
     assert not reports.exists() or not any(reports.iterdir())
+
+
+def test_report_html_renders_headings_paragraphs_and_tables_but_no_scripts(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("display(...)")
+    code.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/markdown": "In **2026Q3** <img src=x onerror=alert(1)>"}),
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "text/html": '<style type="text/css">#T_1 td {text-align: right;}</style>'
+                '<table id="T_1"><thead><tr><th>account</th></tr></thead><tbody><tr><td>&lt;b&gt;Acme</td></tr>'
+                '</tbody></table><script>alert(2)</script><a href="javascript:alert(3)">x</a>'
+            },
+        ),
+        nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}),
+    ]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title\n\n## Section\n\nOne sentence of prose."), code]
+    executed = tmp_path / "nb.ipynb"
+    nbformat.write(nb, executed)
+    to_html(executed, tmp_path / "nb.html")
+    page = (tmp_path / "nb.html").read_text(encoding="utf-8")
+    # Layout survives sanitizing: real tags, not escaped text.
+    assert '<h2 id="Section">' in page and "<p>One sentence of prose.</p>" in page
+    assert "<strong>2026Q3</strong>" in page and "<th>account</th>" in page and "#T_1 td" in page
+    assert "&lt;h2" not in page and "&lt;p&gt;" not in page and "&lt;th" not in page
+    assert 'src="data:image/png;base64,iVBORw0KGgo="' in page
+    # Customer text stays text; scripts, handlers and javascript: links are removed.
+    assert "&lt;b&gt;Acme" in page
+    assert "onerror" not in page and "<script>alert" not in page and "javascript:" not in page
