@@ -53,7 +53,8 @@ def excel_safe(df: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         if pd.api.types.is_string_dtype(out[col]) or out[col].dtype == object:
             s = out[col]
-            risky = s.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_PREFIXES))
+            # astype(bool): on an empty string column, map() keeps the string dtype, which has no any().
+            risky = s.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_PREFIXES)).astype(bool)
             if risky.any():
                 out[col] = s.where(~risky, "'" + s.astype("string"))
     return out
