@@ -40,3 +40,4 @@ def test_table_writes_csv_with_bom_and_xlsx_and_summary_lists_them(tmp_path: Pat
     assert summary["figures"] == {"auc": 0.81, "missing": None, "n": 3}
     assert summary["exports"] == ["targets.csv", "targets.xlsx"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert all(p.stat().st_mode & 0o044 for p in tmp_path.iterdir())  # readable by the team, not owner-only
