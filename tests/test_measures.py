@@ -334,3 +334,11 @@ def test_demo_measures_depend_only_on_the_past(demo_ds) -> None:
         events=ev.filter(ev.event_time < day),
     )
     pd.testing.assert_frame_equal(full, account_measures(cut, obs))
+
+
+def test_docs_list_every_measure() -> None:
+    from cs_playbook.config import PROJ_ROOT
+
+    text = (PROJ_ROOT / "docs" / "health-score.md").read_text(encoding="utf-8")
+    missing = [m for m in MEASURES if f"| `{m}` |" not in text]
+    assert not missing, f"docs/health-score.md does not describe {missing}"
