@@ -154,7 +154,7 @@ class MonteCarloParams(StrictModel):
 class OnePagerParams(StrictModel):
     """Which accounts get a one-page summary in the printable HTML."""
 
-    max_accounts: int = Field(0, ge=0)  # 0: every account with a complete model, else the largest ARR first
+    max_accounts: int = Field(100, ge=0)  # 0: every account with a complete model, else the largest ARR first
     top_inputs: int = Field(5, ge=1, le=20)  # inputs shown in the sensitivity bars
 
 
