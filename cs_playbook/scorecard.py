@@ -447,8 +447,12 @@ def fit_logistic(
 
     # 1. inputs
     specs: dict[str, MeasureScaling] = {}
+    empty, constant = [], []
     for m in measures:
         col = data[m]
+        if col.isna().all():
+            empty.append(readable(m))
+            continue
         if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
             levels = col.astype("string").value_counts()
             for level in levels.index[1:]:
@@ -458,7 +462,7 @@ def fit_logistic(
                     if v.std() > 1e-9:
                         specs[spec.key] = spec.model_copy(update={"mean": float(v.mean()), "sd": float(v.std())})
             if len(levels) < 2:
-                notes.append(f"{readable(m)} takes a single value in the training data: left out.")
+                constant.append(readable(m))
             continue
         spec = prepare_measure(
             col.astype("float64"),
@@ -467,9 +471,13 @@ def fit_logistic(
             clip_quantiles=clip_quantiles,
         )
         if spec is None:
-            notes.append(f"{readable(m)} is constant or empty in the training data: left out.")
+            constant.append(readable(m))
             continue
         specs[spec.key] = spec
+    if empty:
+        notes.append(f"No values in the training data, left out: {', '.join(empty)}.")
+    if constant:
+        notes.append(f"The same value for every observation (constant), left out: {', '.join(constant)}.")
     if not specs:
         return base_rate_only("No measure varies in the training data: the scorecard falls back to the base rate.")
     z = pd.DataFrame({k: s.standardize(data[s.measure]) for k, s in specs.items()}, index=data.index)

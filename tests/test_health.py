@@ -171,7 +171,7 @@ def test_fit_recovers_signs_transforms_and_groups(rng) -> None:
     df = synthetic(rng)
     sc = fit_logistic(df, outcome="expanded", measures=["x1", "x2", "x3", "flat", "plan"])
     assert sc.fallback is None and sc.outcome == "expanded"
-    assert any("flat" in w and "constant" in w for w in sc.warnings)
+    assert any("constant" in w and w.endswith(": flat.") for w in sc.warnings)
     assert any("x1 + x2" in w for w in sc.warnings)
     inputs = {i.key: i for i in sc.inputs}
     assert inputs["x3"].transform == "log1p" and inputs["x1"].transform == "none"
@@ -388,3 +388,36 @@ def test_calibrated_score_beats_the_rules_scorecard_out_of_time(medium) -> None:
         n_boot=300,
     )
     assert c["auc_a"] > c["auc_b"] and c["share_a_better"] > 0.9, c
+
+
+# -- the notebook on degenerate data ---------------------------------------------------------------------------
+
+
+def test_notebook_warns_and_falls_back_without_optional_tables_and_with_few_churns(demo_ds, tmp_path: Path) -> None:
+    """Only accounts and subscriptions of 25 accounts: no usage or CRM measures, too few churns to fit."""
+    import json
+
+    from cs_playbook.config import NOTEBOOKS_DIR
+    from cs_playbook.report import run_report
+
+    data = tmp_path / "crm"
+    data.mkdir()
+    keep = demo_ds.accounts["account_id"].head(25)
+    demo_ds.accounts[demo_ds.accounts["account_id"].isin(keep)].to_csv(data / "accounts.csv", index=False)
+    subs = demo_ds.subscriptions[demo_ds.subscriptions["account_id"].isin(keep)]
+    subs.to_csv(data / "subscriptions.csv", index=False, date_format="%Y-%m-%d")
+    run = run_report(
+        None,
+        data_source=str(data),
+        reports_dir=tmp_path / "reports",
+        notebooks_dir=NOTEBOOKS_DIR,
+        only=["01_health_score_calibration"],
+        progress=False,
+    )
+    assert run.ok, [(nb.error, nb.failed_source) for nb in run.notebooks]
+    summary = json.loads((run.path / "01_health_score_calibration" / "summary.json").read_text(encoding="utf-8"))
+    warnings = " ".join(summary["warnings"])
+    assert "optional table events is not in the data" in warnings and "bantc is not in the data" in warnings
+    assert "falls back to the base rate" in warnings and "rules scorecard stays in use" in warnings
+    assert summary["figures"]["calibrated_fallback"] is not None
+    assert (run.path / "01_health_score_calibration" / "health_scores.csv").exists()
