@@ -5,7 +5,7 @@
   date) and its outcome: churned by the next renewal or within the horizon (`churn_outcomes`),
   and the ARR lost. Only observations whose outcome window has closed by the cut-off are used
   for fitting.
-- Today's score (`rules_score`): the hand-weighted scorecard of params/health_score.yaml, as
+- Today's score (`rules_scorecard.rules_score`): the hand-weighted scorecard of params/health_score.yaml, as
   commercial CS tools define it (measures, weights, bands -> points, 0-100, tiers).
 - The calibrated score (`calibrate`): `scorecard.fit_logistic` on the observations, tiers chosen
   by a rule from params (target churn rate per tier, or the BAD-tier capacity of the CSM team).
@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from cs_playbook.churn_outcomes import churn_outcomes
-from cs_playbook.errors import CsPlaybookError, ParamsError
+from cs_playbook.errors import CsPlaybookError
 from cs_playbook.evaluation import quarter_folds, rolling_backtest
 from cs_playbook.io import Dataset
 from cs_playbook.measures import (
@@ -39,29 +38,40 @@ from cs_playbook.measures import (
     observation_grid,
     renewal_observations,
 )
-from cs_playbook.params import StrictModel, UsageParams, load_params, params_dir, read_yaml
-from cs_playbook.scorecard import Scorecard, TierThresholds, assign_tiers, fit_logistic, fit_one_variable
+from cs_playbook.params import StrictModel, UsageParams, load_params, params_dir
+from cs_playbook.rules_scorecard import (
+    RulesScorecard,
+    rules_contributions,
+    rules_points,
+    rules_probability,
+    rules_score,
+    rules_tiers,
+)
+from cs_playbook.scorecard import fit_logistic, fit_one_variable
+from cs_playbook.scorecard_model import Scorecard, TierLabels, TierThresholds, assign_tiers, load_scorecard
 from cs_playbook.usage import account_usage
 
 __all__ = [
     "HealthParams",
-    "RulesScorecard",
     "TierRule",
     "PROMOTED_FILE",
     "build_observations",
-    "rules_points",
-    "rules_score",
-    "rules_contributions",
-    "rules_tiers",
     "choose_tiers",
     "calibrate",
     "backtest",
     "measures_on",
-    "rules_probability",
     "current_risk",
-    "load_scorecard",
     "promoted_scorecard",
     "promote_scorecard",
+    # today's rules scorecard and the scorecard loader, defined in rules_scorecard / scorecard_model
+    "RulesScorecard",
+    "TierLabels",
+    "rules_points",
+    "rules_score",
+    "rules_contributions",
+    "rules_probability",
+    "rules_tiers",
+    "load_scorecard",
 ]
 
 PROMOTED_FILE = "health_scorecard.yaml"
@@ -85,56 +95,6 @@ class MeasureWindows(StrictModel):
     nps_max_age_days: int = Field(365, ge=1)
     stakeholder_max_age_days: int = Field(365, ge=1)
     bantc_max_age_days: int = Field(180, ge=1)
-
-
-class TierLabels(StrictModel):
-    """Words shown for the three tiers (e.g. 良好 / 普通 / 要注意)."""
-
-    good: str = "GOOD"
-    normal: str = "NORMAL"
-    bad: str = "BAD"
-
-
-class Band(StrictModel):
-    """Points for values in [min, max) (either bound may be left out)."""
-
-    min: float | None = None
-    max: float | None = None
-    points: float = Field(ge=0, le=100)
-
-
-class RuleMeasure(StrictModel):
-    """One measure of the rules scorecard: its weight and how its values earn points."""
-
-    measure: str
-    label: str = ""
-    weight: float = Field(gt=0)
-    bands: list[Band] = Field(min_length=1)
-    missing_points: float = Field(50, ge=0, le=100)
-
-    @field_validator("measure")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in MEASURES or v == "segment":
-            raise ValueError(
-                f"unknown measure {v!r}; numeric measures: {', '.join(m for m in MEASURES if m != 'segment')}"
-            )
-        return v
-
-
-class RulesScorecard(StrictModel):
-    """The hand-weighted scorecard in use today: weighted points out of 100, tier thresholds."""
-
-    name: str = "rules"
-    measures: list[RuleMeasure] = Field(min_length=1)
-    good_from: float = Field(70, ge=0, le=100)
-    bad_below: float = Field(40, ge=0, le=100)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RulesScorecard:
-        if self.bad_below > self.good_from:
-            raise ValueError("bad_below must not be above good_from")
-        return self
 
 
 class CalibrationParams(StrictModel):
@@ -229,67 +189,6 @@ def build_observations(
     for col in ("window_end", "observed", "churned", "arr_lost"):
         m[col] = y[col].to_numpy()
     return m
-
-
-# -- today's rules scorecard -----------------------------------------------------------------------------------
-
-
-def rules_points(measures: pd.DataFrame, rules: RulesScorecard) -> pd.DataFrame:
-    """Points (0-100) each measure earns under the rules: the first band the value falls in, else missing_points."""
-    out = {}
-    for rm in rules.measures:
-        v = (
-            measures[rm.measure].to_numpy(dtype="float64")
-            if rm.measure in measures.columns
-            else np.full(len(measures), np.nan)
-        )
-        pts = np.full(len(v), np.nan)
-        for band in rm.bands:
-            inside = ~np.isnan(v) & np.isnan(pts)
-            if band.min is not None:
-                inside &= v >= band.min
-            if band.max is not None:
-                inside &= v < band.max
-            pts[inside] = band.points
-        out[rm.measure] = np.where(np.isnan(pts), rm.missing_points, pts)
-    return pd.DataFrame(out, index=measures.index)
-
-
-def rules_score(measures: pd.DataFrame, rules: RulesScorecard) -> np.ndarray:
-    """The rules scorecard's 0-100 health score: weighted average of the measures' points."""
-    pts = rules_points(measures, rules)
-    w = np.array([rm.weight for rm in rules.measures])
-    return pts.to_numpy() @ w / w.sum()
-
-
-def rules_contributions(measures: pd.DataFrame, rules: RulesScorecard) -> pd.DataFrame:
-    """Score points each measure loses against full marks (<= 0) under the rules, per row."""
-    pts = rules_points(measures, rules)
-    total = sum(rm.weight for rm in rules.measures)
-    return pd.DataFrame(
-        {rm.measure: rm.weight / total * (pts[rm.measure] - 100) for rm in rules.measures}, index=measures.index
-    )
-
-
-def rules_probability(history: pd.DataFrame, rules: RulesScorecard) -> Callable[[np.ndarray], np.ndarray]:
-    """Churn probability of a rules score: a one-variable logistic fit of the observed churn on the score.
-
-    `history` is build_observations output; rows without an observed outcome are left out.
-    """
-    known = history[history["churned"].notna()]
-    a, b = fit_one_variable(rules_score(known, rules), known["churned"])
-
-    def probability(score: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-(a + b * np.asarray(score, dtype="float64"))))
-
-    return probability
-
-
-def rules_tiers(rules: RulesScorecard, labels: TierLabels) -> TierThresholds:
-    """The rules scorecard's tier thresholds with the configured labels."""
-    return TierThresholds(
-        good_from=rules.good_from, bad_below=rules.bad_below, rule="rules scorecard thresholds", **labels.model_dump()
-    )
 
 
 # -- calibration ------------------------------------------------------------------------------------------------
@@ -462,17 +361,6 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
 
 
 # -- promotion and current risk ---------------------------------------------------------------------------------
-
-
-def load_scorecard(path: str | Path) -> Scorecard:
-    """A scorecard YAML (written by the calibration notebook); errors name the file and key."""
-    path = Path(path)
-    data = read_yaml(path)
-    try:
-        return Scorecard.model_validate(data)
-    except ValidationError as err:
-        lines = [f"- {'.'.join(str(p) for p in e['loc']) or '<top level>'}: {e['msg']}" for e in err.errors()]
-        raise ParamsError(f"{path}: not a valid scorecard\n" + "\n".join(lines)) from err
 
 
 def promoted_scorecard(params_dir_: str | Path | None = None) -> Scorecard | None:

@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from cs_playbook.evaluation import evaluate
-from cs_playbook.health import HealthParams, rules_contributions, rules_score, rules_tiers
+from cs_playbook.health import HealthParams
 from cs_playbook.measures import MEASURE_LABELS
-from cs_playbook.scorecard import Scorecard, assign_tiers
+from cs_playbook.rules_scorecard import rules_contributions, rules_score, rules_tiers
+from cs_playbook.scorecard_model import Scorecard, assign_tiers
 
 __all__ = [
     "tier_table",
@@ -370,5 +371,5 @@ def consistency_checks(
         "arr_at_risk_at_most_arr": bool((scored["arr_at_risk"] <= scored["arr"] + 1e-6).all()),
         "tiers_do_not_overlap": bool((ordered["min"].shift(-1).dropna() >= ordered["max"].iloc[:-1].to_numpy()).all()),
         "fit_uses_no_observation_of_the_quarter": bool(last is None or pd.Timestamp(last) < fit_before),
-        "migration_counts_every_account_once": bool(int(migration.to_numpy().sum()) >= len(scored)),
+        "migration_counts_every_account_once": bool(int(migration.drop(columns=GONE).to_numpy().sum()) == len(scored)),
     }
