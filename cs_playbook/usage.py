@@ -91,7 +91,9 @@ def aggregate_usage(events: ibis.Table, params: UsageParams, *, grain: str = "mo
 def seats_by_period(subscriptions: pd.DataFrame, periods: pd.DatetimeIndex, *, grain: str = "month") -> pd.DataFrame:
     """Seats held per account at each period's end (lines active on its last day).
 
-    Returns columns account_id, period_start, seats.
+    Seats are summed over departments within a product, and the account holds the largest of those
+    product totals: seat-based add-ons (Analytics on the same 50 users) are not extra seats. Without
+    a `product` column every line counts as one product. Returns columns account_id, period_start, seats.
     """
     subs = subscriptions.dropna(subset=["seats"])
     if subs.empty or len(periods) == 0:
@@ -107,14 +109,17 @@ def seats_by_period(subscriptions: pd.DataFrame, periods: pd.DatetimeIndex, *, g
     end = subs["end_date"].fillna(pd.Timestamp.max.normalize()).to_numpy()[:, None]
     active = (start <= ends.to_numpy()[None, :]) & (end >= ends.to_numpy()[None, :])
     line_idx, period_idx = np.nonzero(active)
+    products = subs["product"].astype("str").to_numpy() if "product" in subs.columns else np.full(len(subs), "")
     held = pd.DataFrame(
         {
             "account_id": subs["account_id"].to_numpy()[line_idx],
             "period_start": periods.to_numpy()[period_idx],
+            "product": products[line_idx],
             "seats": subs["seats"].to_numpy(dtype="float64")[line_idx],
         }
     )
-    return held.groupby(["account_id", "period_start"], as_index=False)["seats"].sum()
+    per_product = held.groupby(["account_id", "period_start", "product"], as_index=False)["seats"].sum()
+    return per_product.groupby(["account_id", "period_start"], as_index=False)["seats"].max()
 
 
 def _complete_grid(df: pd.DataFrame, grain: str) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pytest
 
 from cs_playbook.errors import ParamsError
 from cs_playbook.params import UsageParams, load_params
-from cs_playbook.usage import account_usage
+from cs_playbook.usage import account_usage, seats_by_period
 
 
 @pytest.fixture
@@ -116,3 +116,23 @@ def test_usage_on_the_demo_company(demo_ds) -> None:
     assert u["seat_utilization"].dropna().between(0, 1.5).all()
     total = int(demo_ds.events.count().to_pandas())
     assert int(u["events_total"].sum()) == total  # every event lands in one account-month
+
+
+def test_seats_are_the_largest_product_total_not_add_ons_counted_again() -> None:
+    # 営業部 40 + 人事部 10 Platform seats, and Analytics on 30 of the same users: 50 seats, not 80.
+    subs = pd.DataFrame(
+        {
+            "account_id": ["A", "A", "A", "B"],
+            "department": ["営業部", "人事部", "営業部", None],
+            "product": ["Platform", "Platform", "Analytics", "Platform"],
+            "start_date": pd.to_datetime(["2024-01-01"] * 4),
+            "end_date": pd.to_datetime(["2024-12-31", "2024-01-31", "2024-12-31", "2024-12-31"]),
+            "seats": [40.0, 10.0, 30.0, 5.0],
+        }
+    )
+    got = seats_by_period(subs, pd.DatetimeIndex(["2024-01-01", "2024-02-01"])).set_index(
+        ["account_id", "period_start"]
+    )
+    assert got.loc[("A", pd.Timestamp("2024-01-01")), "seats"] == 50  # 40 + 10 Platform
+    assert got.loc[("A", pd.Timestamp("2024-02-01")), "seats"] == 40  # 人事部 ended in January
+    assert got.loc[("B", pd.Timestamp("2024-01-01")), "seats"] == 5
