@@ -349,7 +349,7 @@ def headline(figures: dict, *, currency: str, labels: list[str]) -> dict[str, st
     good, bad = labels[0], labels[-1]
     if good in rates and bad in rates:
         out[f"Churn {bad} vs {good}"] = f"{fmt_pct(rates[bad], digits=0)} vs {fmt_pct(rates[good], digits=0)}"
-    out["ARR at risk"] = fmt_money(figures["arr_at_risk"], currency)
+    out["ARR at risk (all accounts)"] = fmt_money(figures["arr_at_risk"], currency)
     return out
 
 

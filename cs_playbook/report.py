@@ -33,7 +33,7 @@ from cs_playbook.io import load_dataset
 from cs_playbook.outputs import to_jsonable
 from cs_playbook.revenue import last_complete_quarter, quarter_bounds
 
-__all__ = ["NotebookResult", "RunResult", "discover_notebooks", "run_report", "KERNEL_NAME"]
+__all__ = ["NotebookResult", "RunResult", "discover_notebooks", "notebook_title", "run_report", "KERNEL_NAME"]
 
 KERNEL_NAME = "cs-playbook"
 DEFAULT_TIMEOUT = 1800
@@ -66,6 +66,7 @@ class NotebookResult:
     failed_cell: int | None = None  # index in the executed notebook (papermill's injected cell counts)
     failed_source: str | None = None  # first line of the failing cell's code
     summary: dict[str, Any] | None = None
+    title: str = ""  # the notebook's own title, for index.html
 
 
 @dataclass
@@ -85,6 +86,17 @@ class RunResult:
     def failed(self) -> list[NotebookResult]:
         """The notebooks that failed."""
         return [nb for nb in self.notebooks if nb.status != "ok"]
+
+
+def notebook_title(path: Path) -> str:
+    """The title of a report notebook: its first '# ' heading up to any ':' (else its file name)."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "markdown")
+        heading = next(ln for ln in first.source.splitlines() if ln.startswith("# "))
+        return heading[2:].split(":", 1)[0].strip()
+    except (StopIteration, OSError, ValueError):
+        return path.stem.split("_", 1)[-1].replace("_", " ").capitalize()
 
 
 def discover_notebooks(directory: Path = NOTEBOOKS_DIR, only: list[str] | None = None) -> list[Path]:
@@ -339,7 +351,7 @@ def render_index(quarter: str, as_of: str, results: list[NotebookResult], source
     cards = []
     for r in results:
         s = r.summary or {}
-        title = html.escape(r.name.split("_", 1)[-1].replace("_", " ").title())
+        title = html.escape(r.title or r.name)
         rows = "".join(
             f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
             for k, v in (s.get("headline") or {}).items()
@@ -361,7 +373,12 @@ def render_index(quarter: str, as_of: str, results: list[NotebookResult], source
         cards.append(
             f'<section class="card"><h2><a href="{html.escape(r.name)}/{html.escape(r.name)}.html">{title}</a></h2>'
             f"{status}<table>{rows}</table>"
-            + (f'<ul class="warn">{warn}</ul>' if warn else "")
+            + (
+                f'<details class="warn"><summary>{len(s.get("warnings") or [])} note(s) on this analysis</summary>'
+                f"<ul>{warn}</ul></details>"
+                if warn
+                else ""
+            )
             + (f'<p class="exports">Exports: {exports}</p>' if exports else "")
             + f'<p class="meta">{r.duration_s:.0f} s</p></section>'
         )
@@ -381,7 +398,8 @@ h1 {{ margin-bottom: .2rem; }} .sub {{ color: #666; margin-top: 0; }}
 .card h2 {{ font-size: 1.1rem; margin: 0 0 .5rem; }} .card a {{ color: #1a5fb4; text-decoration: none; }}
 table {{ border-collapse: collapse; width: 100%; }} th {{ text-align: left; font-weight: normal; color: #555; padding: 2px 8px 2px 0; }}
 td {{ text-align: right; font-weight: 600; font-variant-numeric: tabular-nums; }}
-.failed {{ color: #b00020; font-weight: 600; }} .warn {{ color: #8a6d00; font-size: .9rem; }}
+.failed {{ color: #b00020; font-weight: 600; }} .warn {{ color: #8a6d00; font-size: .9rem; margin-top: .5rem; }}
+.warn summary {{ cursor: pointer; }}
 .exports, .meta {{ font-size: .85rem; color: #666; }}
 @media print {{ .card {{ break-inside: avoid; }} }}
 </style></head><body>
@@ -455,6 +473,7 @@ def run_report(
             out_nb = out_dir / nb_path.name
             params = {"quarter": q, "data_source": source_path, "params_dir": str(pdir), "output_dir": str(out_dir)}
             res = _execute(nb_path, out_nb, params, timeout, kernel)
+            res.title = notebook_title(nb_path)
             res.summary = _read_summary(out_dir)
             if res.status == "ok" and res.summary is None:
                 res.status, res.error = "failed", "the notebook wrote no summary.json"

@@ -80,6 +80,7 @@ def test_successful_run_publishes_quarter_with_manifest_index_and_code_free_html
     assert all(n["duration_s"] > 0 for n in manifest["notebooks"])
     index = (run.path / "index.html").read_text()
     assert "Quarter seen" in index and "2026Q2" in index
+    assert ">Test notebook</a></h2>" in index  # each card carries its notebook's own title
     page = (run.path / "00_good" / "00_good.html").read_text()
     assert "visible output" in page
     assert "json.dumps" not in page  # code hidden for business readers
