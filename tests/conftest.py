@@ -18,31 +18,36 @@ import pytest
 from cs_playbook.config import DATA_ENV_VAR, PROJ_ROOT
 
 SMALL_DEMO = {"n_accounts": 300, "n_events": 400_000, "seed": 7}
+# Enough churn and expansion events for the statistical tests (fitted signs, out-of-time AUC and lift).
+MEDIUM_DEMO = {"n_accounts": 1500, "n_events": 600_000, "seed": 7}
 
 
-def _demo_sources_hash() -> str:
+def _demo_sources_hash(spec: dict) -> str:
     import cs_playbook.demo as demo
 
-    root = Path(demo.__file__).parent if Path(demo.__file__).name == "__init__.py" else Path(demo.__file__)
-    files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
-    h = hashlib.sha256(repr(SMALL_DEMO).encode())
-    for f in files:
+    h = hashlib.sha256(repr(spec).encode())
+    for f in sorted(Path(demo.__file__).parent.rglob("*.py")):
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 
-def small_demo_path() -> Path:
-    """The cached small demo company, generated on first use."""
+def cached_demo(name: str, spec: dict) -> Path:
+    """A demo company cached in .cache/ by its size and the generator's source, generated on first use."""
     from cs_playbook.demo import generate_demo
 
-    path = PROJ_ROOT / ".cache" / f"demo-small-{_demo_sources_hash()}"
+    path = PROJ_ROOT / ".cache" / f"demo-{name}-{_demo_sources_hash(spec)}"
     path.parent.mkdir(parents=True, exist_ok=True)
     # One generator at a time: parallel test sessions wait for the first one's company.
     with open(path.parent / f"{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (path / "accounts.csv").exists():
-            generate_demo(path, **SMALL_DEMO)
+            generate_demo(path, **spec)
     return path
+
+
+def small_demo_path() -> Path:
+    """The cached small demo company (the test session's default data)."""
+    return cached_demo("small", SMALL_DEMO)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def demo_dir() -> Path:
-    """Folder of the small demo company (300 accounts, 150k events)."""
+    """Folder of the small demo company (300 accounts, 400k events)."""
     return Path(os.environ[DATA_ENV_VAR])
 
 
@@ -61,6 +66,14 @@ def demo_ds(demo_dir: Path):
     from cs_playbook.io import load_dataset
 
     return load_dataset(str(demo_dir))
+
+
+@pytest.fixture(scope="session")
+def medium_demo_ds():
+    """A 1,500-account demo company, loaded: for the tests that fit and validate models on it."""
+    from cs_playbook.io import load_dataset
+
+    return load_dataset(str(cached_demo("medium", MEDIUM_DEMO)))
 
 
 @pytest.fixture

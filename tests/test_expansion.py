@@ -570,37 +570,12 @@ def test_outlook_inputs_condition_expansion_on_staying() -> None:
 
 # ---------- the demo company ----------
 
-MEDIUM_DEMO = {"n_accounts": 1500, "n_events": 600_000, "seed": 7}  # the same cache as tests/test_health.py
-
-
-def _medium_demo_path():
-    """The medium demo company, generated once per generator version and shared with the health tests."""
-    import fcntl
-    import hashlib
-    from pathlib import Path
-
-    import cs_playbook.demo as demo
-    from cs_playbook.config import PROJ_ROOT
-    from cs_playbook.demo import generate_demo
-
-    h = hashlib.sha256(repr(MEDIUM_DEMO).encode())
-    for f in sorted(Path(demo.__file__).parent.rglob("*.py")):
-        h.update(f.read_bytes())
-    path = PROJ_ROOT / ".cache" / f"demo-medium-{h.hexdigest()[:12]}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f"{path.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (path / "accounts.csv").exists():
-            generate_demo(path, **MEDIUM_DEMO)
-    return path
-
 
 @pytest.fixture(scope="module")
-def medium_model() -> dict:
+def medium_model(medium_demo_ds) -> dict:
     from cs_playbook.expansion_model import backtest_propensity, fit_propensity, propensity_panel
-    from cs_playbook.io import load_dataset
 
-    ds = load_dataset(str(_medium_demo_path()))
+    ds = medium_demo_ds
     params = load_params("expansion", ExpansionParams)
     panel = propensity_panel(ds, params, score_date=pd.Timestamp("2026-10-01"))
     preds, summary = backtest_propensity(panel, params, last_quarter="2026Q3")

@@ -4,8 +4,6 @@ rules scorecard out of time."""
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 import yaml
 
 from cs_playbook.cli import main
-from cs_playbook.config import PARAMS_DIR, PROJ_ROOT
+from cs_playbook.config import PARAMS_DIR
 from cs_playbook.errors import CsPlaybookError
 from cs_playbook.evaluation import compare_auc
 from cs_playbook.health import (
@@ -109,8 +107,6 @@ def test_a_base_rate_scorecard_cannot_be_promoted(params_copy: Path, tmp_path: P
 
 # -- the medium demo company: documented drivers and the comparison with today's score -----------------------------
 
-MEDIUM_DEMO = {"n_accounts": 1500, "n_events": 600_000, "seed": 7}
-
 # Direction of each measure on churn documented in docs/demo-company.md ("The hidden health and what it drives").
 DOCUMENTED = {
     "active_user_share": -1,
@@ -134,27 +130,9 @@ DOCUMENTED = {
 }
 
 
-def _medium_demo() -> Path:
-    import cs_playbook.demo as demo
-    from cs_playbook.demo import generate_demo
-
-    h = hashlib.sha256(repr(MEDIUM_DEMO).encode())
-    for f in sorted(Path(demo.__file__).parent.rglob("*.py")):
-        h.update(f.read_bytes())
-    path = PROJ_ROOT / ".cache" / f"demo-medium-{h.hexdigest()[:12]}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f"{path.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (path / "accounts.csv").exists():
-            generate_demo(path, **MEDIUM_DEMO)
-    return path
-
-
 @pytest.fixture(scope="module")
-def medium() -> dict:
-    from cs_playbook.io import load_dataset
-
-    ds = load_dataset(str(_medium_demo()))
+def medium(medium_demo_ds) -> dict:
+    ds = medium_demo_ds
     params = load_params("health_score", HealthParams)
     obs = build_observations(ds, params, cutoff=T("2026-09-30"))
     sc = calibrate(obs, params, fit_before=T("2026-07-01"))
