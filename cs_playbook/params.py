@@ -24,6 +24,7 @@ __all__ = [
     "read_yaml",
     "load_params",
     "params_dir",
+    "error_lines",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -120,10 +121,15 @@ def load_params(
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            key = ".".join(str(p) for p in e["loc"]) or "<top level>"
-            got = e.get("input")
-            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-            lines.append(f"- {key}: {e['msg']}{shown}")
-        raise ParamsError(f"{path}: invalid parameters\n" + "\n".join(lines)) from err
+        raise ParamsError(f"{path}: invalid parameters\n" + "\n".join(error_lines(err))) from err
+
+
+def error_lines(err: ValidationError, *, prefix: str = "") -> list[str]:
+    """One line per pydantic error: the dotted key (after `prefix`), the message and the value given."""
+    lines = []
+    for e in err.errors():
+        key = prefix + (".".join(str(p) for p in e["loc"]) or "<top level>")
+        got = e.get("input")
+        shown = "" if isinstance(got, dict | list) or e["type"] == "missing" else f" (got {got!r})"
+        lines.append(f"- {key}: {e['msg']}{shown}")
+    return lines

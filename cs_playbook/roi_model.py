@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from cs_playbook.errors import ParamsError
 from cs_playbook.formula import Formula, FormulaError, Unit, parse_unit, topological_order
-from cs_playbook.params import StrictModel
+from cs_playbook.params import StrictModel, error_lines
 
 __all__ = [
     "SOURCES",
@@ -264,12 +264,7 @@ def resolve_model(params: RoiParams, where: str) -> ModelSpec:
     try:
         return ModelSpec.model_validate(merged)
     except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            key = ".".join(str(p) for p in e["loc"]) or "<model>"
-            got = e.get("input")
-            shown = "" if isinstance(got, dict | list) or e["type"] == "missing" else f" (got {got!r})"
-            lines.append(f"- {where}.{key}: {e['msg']}{shown}")
+        lines = error_lines(err, prefix=f"{where}.")
         raise ParamsError(f"{PARAMS_FILE}: model {where} is invalid\n" + "\n".join(lines)) from err
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import Field, ValidationError
 
 from cs_playbook.errors import ParamsError
-from cs_playbook.params import StrictModel, read_yaml
+from cs_playbook.params import StrictModel, error_lines, read_yaml
 
 __all__ = [
     "LN2",
@@ -240,5 +240,4 @@ def load_scorecard(path: str | Path) -> Scorecard:
     try:
         return Scorecard.model_validate(data)
     except ValidationError as err:
-        lines = [f"- {'.'.join(str(p) for p in e['loc']) or '<top level>'}: {e['msg']}" for e in err.errors()]
-        raise ParamsError(f"{path}: not a valid scorecard\n" + "\n".join(lines)) from err
+        raise ParamsError(f"{path}: not a valid scorecard\n" + "\n".join(error_lines(err))) from err
