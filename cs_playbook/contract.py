@@ -22,6 +22,8 @@ __all__ = [
     "TableSpec",
     "TABLES",
     "REQUIRED_TABLES",
+    "BANTC_DIMENSIONS",
+    "RENEWAL_STEPS",
     "EVENT_COLUMNS",
     "coerce_table",
     "check_table",
@@ -71,6 +73,9 @@ class TableSpec:
 
 
 RATING = ("ok", "risk", "unknown")
+# The columns of a BANTC assessment, and the activity types that record the five renewal-schedule steps.
+BANTC_DIMENSIONS = ("budget", "authority", "need", "timeframe", "competitor")
+RENEWAL_STEPS = ("power_map", "usage_review", "dissatisfaction_check", "renewal_intent", "upsell_proposal")
 
 TABLES: dict[str, TableSpec] = {
     spec.name: spec

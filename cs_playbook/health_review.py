@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from cs_playbook.contract import BANTC_DIMENSIONS
 from cs_playbook.evaluation import evaluate
 from cs_playbook.health import HealthParams
 from cs_playbook.measures import MEASURE_LABELS
@@ -221,7 +222,7 @@ def disagreements(scored: pd.DataFrame, now: pd.DataFrame, params: HealthParams)
     rv, labels = params.review, params.tier_labels
     m = now.set_index("account_id")
     risk: dict[str, pd.Series] = {}
-    for dim in ("budget", "authority", "need", "timeframe", "competitor"):
+    for dim in BANTC_DIMENSIONS:
         risk[f"BANTC {dim} risk"] = m[f"bantc_{dim}_risk"] == 1
     risk["champion lost"] = m["champion_lost"] == 1
     risk["NPS detractor"] = m["nps_score"] <= rv.nps_detractor_max

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cs_playbook.activities import MEETING_TYPES
+from cs_playbook.contract import BANTC_DIMENSIONS, RENEWAL_STEPS
 from cs_playbook.io import Dataset
 from cs_playbook.params import UsageParams, load_params
 from cs_playbook.usage import account_usage
@@ -22,7 +23,6 @@ from cs_playbook.usage import account_usage
 __all__ = [
     "MEASURES",
     "MEASURE_LABELS",
-    "RENEWAL_STEPS",
     "observation_grid",
     "renewal_observations",
     "data_start",
@@ -30,8 +30,6 @@ __all__ = [
     "account_measures",
 ]
 
-RENEWAL_STEPS = ("power_map", "usage_review", "dissatisfaction_check", "renewal_intent", "upsell_proposal")
-BANTC_DIMENSIONS = ("budget", "authority", "need", "timeframe", "competitor")
 SEVERE = ("high", "critical")
 
 # Every column account_measures returns besides account_id and obs_date: what it means and where it comes from.

@@ -40,11 +40,10 @@ from cs_playbook.business_days import (
 )
 from cs_playbook.churn_prevention import PriorityParams
 from cs_playbook.churn_review import ChurnReviewParams, ForecastParams
+from cs_playbook.contract import BANTC_DIMENSIONS, RENEWAL_STEPS
 from cs_playbook.params import StrictModel
 
 __all__ = [
-    "STEP_TYPES",
-    "BANTC_DIMENSIONS",
     "ScheduleStep",
     "BantcParams",
     "RenewalParams",
@@ -65,8 +64,6 @@ __all__ = [
     "consistency_checks",
 ]
 
-STEP_TYPES = ("power_map", "usage_review", "dissatisfaction_check", "renewal_intent", "upsell_proposal")
-BANTC_DIMENSIONS = ("budget", "authority", "need", "timeframe", "competitor")
 COMPANY_WIDE = "(company-wide)"
 
 
@@ -83,7 +80,7 @@ def _default_steps() -> list[ScheduleStep]:
     labels.append("up/cross-sell proposed")
     return [
         ScheduleStep(activity_type=t, label=lab, due_business_day=2 * (i + 1))
-        for i, (t, lab) in enumerate(zip(STEP_TYPES, labels, strict=True))
+        for i, (t, lab) in enumerate(zip(RENEWAL_STEPS, labels, strict=True))
     ]
 
 
