@@ -34,3 +34,15 @@ def test_stored_without_outputs_and_titled(path) -> None:
     for c in nb.cells:
         if c.cell_type == "code" and "nbval-check-output" not in c.metadata.get("tags", []):
             assert not c.outputs, f"{path.name}: stored outputs make diffs unreadable"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_consistency_checks_are_compared_by_nbval(path) -> None:
+    # nbval --nbval-lax compares only tagged cells that keep an output: an empty one is never checked.
+    nb = nbformat.read(path, as_version=4)
+    checks = [c for c in nb.cells if "nbval-check-output" in c.metadata.get("tags", [])]
+    assert checks, f"{path.name}: no consistency-check cell tagged nbval-check-output"
+    for c in checks:
+        assert c.execution_count is not None and c.outputs, f"{path.name}: the check cell keeps no expected output"
+        text = "".join(o.get("text", "") for o in c.outputs)
+        assert "True" in text and "False" not in text
