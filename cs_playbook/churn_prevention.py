@@ -10,17 +10,23 @@ stakeholders re-confirmed after a year.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
 from cs_playbook.activities import MEETING_TYPES, meetings_without_notes
 from cs_playbook.business_days import BusinessCalendar, business_days_after, jp_date
-from cs_playbook.errors import CsPlaybookError
+from cs_playbook.churn_review import segment_churn_risk
+from cs_playbook.errors import CsPlaybookError, ParamsError
+from cs_playbook.health import current_risk
+from cs_playbook.io import Dataset
 from cs_playbook.params import StrictModel
 
 __all__ = [
     "PriorityParams",
+    "churn_risk",
     "stakeholder_freshness",
     "notes_missing_by_account",
     "account_tenure",
@@ -49,6 +55,37 @@ class PriorityParams(StrictModel):
         if not 0 < lo <= hi <= self.act_now_business_days:
             raise ValueError("follow_up_business_days must be 0 < from <= to <= act_now_business_days")
         return self
+
+
+def churn_risk(
+    ds: Dataset,
+    monthly: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp,
+    params_dir: str | Path | None = None,
+    fallback_months: int = 12,
+    fallback_min_accounts: int = 20,
+) -> tuple[pd.DataFrame, str | None]:
+    """Churn probability per account as known at `as_of`, and a warning when it is only a fallback.
+
+    The health score's (`health.current_risk`: account_id, health_score, health_tier,
+    churn_probability, scorecard); when it cannot score the accounts (bad params still raise),
+    each segment's logo churn over the trailing `fallback_months` (`churn_review.segment_churn_risk`).
+    """
+    try:
+        return current_risk(ds, params_dir=params_dir, as_of=as_of), None
+    except ParamsError:
+        raise
+    except CsPlaybookError as err:
+        note = (
+            f"The health score could not score the accounts at {as_of:%Y/%m/%d} ({err}). Each segment's logo churn "
+            f"over the trailing {fallback_months} months is used instead: priorities within a segment then follow "
+            "ARR and fit."
+        )
+        fallback = segment_churn_risk(
+            monthly, ds.accounts, as_of=as_of, months=fallback_months, min_accounts=fallback_min_accounts
+        )
+        return fallback, note
 
 
 def stakeholder_freshness(

@@ -54,6 +54,7 @@ __all__ = [
     "renewal_calendar",
     "schedule_status",
     "schedule_summary",
+    "renewal_totals",
     "bantc_readiness",
     "jp_dates",
     "calendar_export",
@@ -324,6 +325,16 @@ def schedule_summary(steps: pd.DataFrame) -> pd.DataFrame:
     out = out.merge(over, on=keys, how="left").merge(todo, on=keys, how="left")
     out["overdue_steps"] = out["overdue_steps"].fillna("")
     return out.astype({"steps_done": "int64", "steps_overdue": "int64"})
+
+
+def renewal_totals(calendar: pd.DataFrame) -> pd.DataFrame:
+    """One row per renewal (account and date) from the calendar's department lines.
+
+    Returns account_id, renewal_date, account_name, csm, arr (summed over the departments renewing that day).
+    """
+    return calendar.groupby(["account_id", "renewal_date"], as_index=False).agg(
+        account_name=("account_name", "first"), csm=("csm", "first"), arr=("arr", "sum")
+    )
 
 
 def bantc_readiness(

@@ -239,3 +239,35 @@ def test_fit_averages_the_health_history() -> None:
     # An account not scored back then uses the periods it was scored in.
     partial = prioritise(acc, now, CAL, P, as_of=AS_OF, risk_history=[before.iloc[:1]]).set_index("account_id")
     assert partial.loc["recent", "fit"] == pytest.approx(0.5 * 1.0)
+
+
+def test_churn_risk_comes_from_the_health_score(demo_ds) -> None:
+    from cs_playbook.churn_prevention import churn_risk
+    from cs_playbook.revenue import monthly_mrr
+
+    risk, note = churn_risk(demo_ds, monthly_mrr(demo_ds.subscriptions), as_of=demo_ds.as_of)
+    assert note is None and set(risk["scorecard"]) == {"rules"}
+    assert risk["account_id"].is_unique and risk["churn_probability"].between(0, 1).all()
+
+
+def test_churn_risk_falls_back_to_segment_churn_and_says_so(demo_ds, monkeypatch) -> None:
+    import cs_playbook.churn_prevention as cp
+    from cs_playbook.errors import ParamsError
+    from cs_playbook.revenue import monthly_mrr
+
+    monthly = monthly_mrr(demo_ds.subscriptions)
+
+    def cannot_score(*args, **kwargs):
+        raise CsPlaybookError("no churn in the history")
+
+    monkeypatch.setattr(cp, "current_risk", cannot_score)
+    risk, note = cp.churn_risk(demo_ds, monthly, as_of=demo_ds.as_of, fallback_months=12)
+    assert "no churn in the history" in note and "trailing 12 months" in note
+    assert risk["health_score"].isna().all() and risk["churn_probability"].between(0, 1).all()
+
+    def bad_params(*args, **kwargs):
+        raise ParamsError("params/health_score.yaml: invalid parameters")
+
+    monkeypatch.setattr(cp, "current_risk", bad_params)
+    with pytest.raises(ParamsError):  # a typo in params is the analyst's to fix, not a reason to fall back
+        cp.churn_risk(demo_ds, monthly, as_of=demo_ds.as_of)

@@ -364,3 +364,23 @@ def test_nothing_renewing_gives_empty_tables_not_errors() -> None:
     assert renewal_figures(calendar, priorities, steps=steps, readiness=readiness)["arr_renewing"] == 0
     assert all(consistency_checks(calendar, CAL, PARAMS, priorities).values())
     assert calendar_export(calendar, schedule=schedule_summary(steps), bantc=readiness).empty
+
+
+def test_renewal_totals_add_the_departments_renewing_together() -> None:
+    from cs_playbook.renewals import renewal_totals
+
+    cal = pd.DataFrame(
+        {
+            "account_id": ["A", "A", "A", "B"],
+            "renewal_date": pd.to_datetime(["2027-01-04", "2027-01-04", "2027-04-01", "2027-01-04"]),
+            "department": ["営業部", "人事部", "営業部", ""],
+            "account_name": ["株式会社A", "株式会社A", "株式会社A", "B社"],
+            "csm": ["中村", "中村", "中村", None],
+            "arr": [1_200_000.0, 600_000.0, 300_000.0, 50_000.0],
+        }
+    )
+    got = renewal_totals(cal).set_index(["account_id", "renewal_date"])
+    assert len(got) == 3
+    assert got.loc[("A", pd.Timestamp("2027-01-04")), "arr"] == 1_800_000
+    assert got.loc[("A", pd.Timestamp("2027-04-01")), "arr"] == 300_000
+    assert got.loc[("B", pd.Timestamp("2027-01-04")), "account_name"] == "B社"
