@@ -126,25 +126,31 @@ def weights_forest(weights: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.
     return ax
 
 
-def fold_auc(summary: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
-    """AUC with its interval per out-of-time fold and model (evaluation.backtest_summary)."""
-    ax = new_ax(ax, figsize=(9, 4))
-    folds = list(dict.fromkeys(summary["fold"]))
-    models = list(dict.fromkeys(summary["model"]))
+def _auc_intervals(frame: pd.DataFrame, by: str, ax: plt.Axes) -> list[str]:
+    """AUC points with interval bars per `by` value and model, models side by side; returns the `by` order."""
+    groups = list(dict.fromkeys(frame[by]))
+    models = list(dict.fromkeys(frame["model"]))
     width = 0.8 / max(len(models), 1)
     for i, model in enumerate(models):
-        d = summary[summary["model"] == model].set_index("fold").reindex(folds)
-        x = np.arange(len(folds)) + (i - (len(models) - 1) / 2) * width
+        d = frame[frame["model"] == model].set_index(by).reindex(groups)
+        x = np.arange(len(groups)) + (i - (len(models) - 1) / 2) * width
         err = [(d["auc"] - d["auc_lo"]).clip(lower=0), (d["auc_hi"] - d["auc"]).clip(lower=0)]
         ax.errorbar(x, d["auc"], yerr=err, fmt="o", capsize=4, label=model, color=MODEL_COLORS.get(model))
     ax.axhline(0.5, color="grey", ls=":", lw=1)
-    ax.set_xticks(np.arange(len(folds)), folds)
-    allrow = summary[summary["fold"] == "all"].set_index("model")["auc"]
-    head = ", ".join(f"{m} {allrow[m]:.2f}" for m in models if m in allrow)
-    ax.set_title(f"Out-of-time AUC per test quarter (all quarters: {head})")
-    ax.set_xlabel("Test quarter (model fitted on outcomes known before it)")
     ax.set_ylabel("AUC (0.5 = chance)")
     ax.legend(title=None)
+    return groups
+
+
+def fold_auc(summary: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """AUC with its interval per out-of-time fold and model (evaluation.backtest_summary)."""
+    ax = new_ax(ax, figsize=(9, 4))
+    folds = _auc_intervals(summary, "fold", ax)
+    ax.set_xticks(np.arange(len(folds)), folds)
+    allrow = summary[summary["fold"] == "all"].set_index("model")["auc"]
+    head = ", ".join(f"{m} {allrow[m]:.2f}" for m in dict.fromkeys(summary["model"]) if m in allrow)
+    ax.set_title(f"Out-of-time AUC per test quarter (all quarters: {head})")
+    ax.set_xlabel("Test quarter (model fitted on outcomes known before it)")
     return ax
 
 
@@ -254,24 +260,9 @@ def score_histogram(
 def segment_auc(figures: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
     """Out-of-time AUC per segment and model with intervals (health_review.segment_figures)."""
     ax = new_ax(ax, figsize=(9, 4))
-    segs = list(dict.fromkeys(figures["segment"]))
-    models = list(dict.fromkeys(figures["model"]))
-    width = 0.8 / max(len(models), 1)
-    for i, model in enumerate(models):
-        d = figures[figures["model"] == model].set_index("segment").reindex(segs)
-        x = np.arange(len(segs)) + (i - (len(models) - 1) / 2) * width
-        err = [(d["auc"] - d["auc_lo"]).clip(lower=0), (d["auc_hi"] - d["auc"]).clip(lower=0)]
-        ax.errorbar(x, d["auc"], yerr=err, fmt="o", capsize=4, label=model, color=MODEL_COLORS.get(model))
-    ax.axhline(0.5, color="grey", ls=":", lw=1)
-    ax.set_xticks(
-        np.arange(len(segs)),
-        [
-            f"{s}\n({int(n):,} obs)"
-            for s, n in zip(segs, figures.groupby("segment", sort=False)["n"].first().reindex(segs), strict=True)
-        ],
-    )
+    segs = _auc_intervals(figures, "segment", ax)
+    n = figures.groupby("segment", sort=False)["n"].first().reindex(segs)
+    ax.set_xticks(np.arange(len(segs)), [f"{s}\n({int(k):,} obs)" for s, k in zip(segs, n, strict=True)])
     ax.set_title("Out-of-time AUC per segment")
     ax.set_xlabel("Segment")
-    ax.set_ylabel("AUC (0.5 = chance)")
-    ax.legend(title=None)
     return ax
