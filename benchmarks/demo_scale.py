@@ -23,9 +23,9 @@ def _generate(out: str, events: int) -> dict:
 
 
 def _metrics(out: str) -> dict:
-    from cs_playbook.io import load_dataset
+    from cs_playbook.data.io import load_dataset
+    from cs_playbook.data.usage import account_usage
     from cs_playbook.params import UsageParams, load_params
-    from cs_playbook.usage import account_usage
 
     ds = load_dataset(out)
     usage = account_usage(ds.events, ds.subscriptions, load_params("usage_metrics", UsageParams))

@@ -1,7 +1,7 @@
 """Benchmark: scoring 1M account-observations with a fitted health scorecard, against naive row-by-row scoring.
 
 Run by hand: `python benchmarks/health_scoring.py [--rows 1000000] [--baseline-rows 50000]`. A scorecard is
-fitted (cs_playbook.scorecard.fit_logistic) on synthetic observations with every measure the calibration uses,
+fitted (cs_playbook.modeling.logistic.fit_logistic) on synthetic observations with every measure the calibration uses,
 then each implementation runs in its own process, so peak memory (max RSS) is measured separately:
 
 - vectorized: Scorecard.score, .probability and .contributions (the CSM export's drivers) over all rows;
@@ -120,7 +120,7 @@ def naive_scores(sc, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _child(kind: str, scorecard_path: str, rows: int, result_path: str) -> None:
-    from cs_playbook.health import load_scorecard
+    from cs_playbook.health.calibration import load_scorecard
 
     sc = load_scorecard(Path(scorecard_path))
     frame = make_observations(rows, seed=2)
@@ -152,7 +152,7 @@ def main() -> None:
 
     import yaml
 
-    from cs_playbook.scorecard import fit_logistic
+    from cs_playbook.modeling.logistic import fit_logistic
 
     t0 = time.perf_counter()
     train = make_observations(100_000, seed=1)

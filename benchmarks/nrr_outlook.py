@@ -44,7 +44,7 @@ def inputs(n: int, seed: int = 1) -> tuple[pd.DataFrame, dict]:
 
 
 def run(accounts: int, simulations: int, batch: int) -> dict:
-    from cs_playbook import nrr_outlook
+    from cs_playbook.expansion import outlook as nrr_outlook
 
     df, ratios = inputs(accounts)
     nrr_outlook.BATCH = batch
@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("--variant", choices=["batched", "all_at_once"], default=None)
     args = ap.parse_args()
     if args.variant:
-        from cs_playbook import nrr_outlook
+        from cs_playbook.expansion import outlook as nrr_outlook
 
         batch = nrr_outlook.BATCH if args.variant == "batched" else args.simulations
         print(json.dumps(run(args.accounts, args.simulations, batch)))

@@ -16,9 +16,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from cs_playbook.business_days import CalendarParams, business_calendar, business_days_before
 from cs_playbook.config import DEMO_DIR
-from cs_playbook.renewals import RenewalParams, renewal_deadlines
+from cs_playbook.renewals.business_days import CalendarParams, business_calendar, business_days_before
+from cs_playbook.renewals.calendar import RenewalParams, renewal_deadlines
 
 
 def _loop(dates: pd.Series, cal) -> list[pd.Timestamp]:
@@ -27,8 +27,11 @@ def _loop(dates: pd.Series, cal) -> list[pd.Timestamp]:
 
 
 def _pipeline() -> dict:
-    from cs_playbook import churn_prevention, churn_review, renewals, revenue
-    from cs_playbook.io import load_dataset
+    from cs_playbook.data import revenue
+    from cs_playbook.data.io import load_dataset
+    from cs_playbook.renewals import calendar as renewals
+    from cs_playbook.renewals import churn_review
+    from cs_playbook.renewals import prevention as churn_prevention
 
     if not (DEMO_DIR / "accounts.csv").exists():
         return {"pipeline": "skipped (no demo company in data/demo)"}

@@ -30,8 +30,8 @@ SHARES = [0.6, 0.25, 0.08, 0.07]
 def synthetic_portfolio(n_accounts: int, draws: int, seed: int = 1):
     """Inputs, models, terms and params for n synthetic accounts, bound through the real code path."""
     from cs_playbook.params import load_params
-    from cs_playbook.roi_facts import bind_inputs
-    from cs_playbook.roi_model import RoiParams, compile_models
+    from cs_playbook.roi.facts import bind_inputs
+    from cs_playbook.roi.model import RoiParams, compile_models
 
     rng = np.random.default_rng(seed)
     params = load_params("roi", RoiParams, overrides={"monte_carlo": {"draws": draws}})
@@ -65,7 +65,7 @@ def synthetic_portfolio(n_accounts: int, draws: int, seed: int = 1):
 
 def per_draw_loop(inputs, models, terms, params, account_ids, draws: int, seed: int) -> dict[str, float]:
     """The straightforward way: scalar draws, one model evaluation and one cash-flow table per draw."""
-    from cs_playbook.roi_cashflow import cash_flows, npv
+    from cs_playbook.roi.cashflow import cash_flows, npv
 
     rng = np.random.default_rng(seed)
     arr = terms.set_index("account_id")["arr"]
@@ -105,7 +105,7 @@ def per_draw_loop(inputs, models, terms, params, account_ids, draws: int, seed: 
 
 
 def worker(kind: str, n_accounts: int, draws: int, subset: int, subset_draws: int) -> dict:
-    from cs_playbook import roi
+    from cs_playbook.roi import scenarios as roi
 
     inputs, models, terms, params = synthetic_portfolio(n_accounts, draws)
     ids = sorted(inputs["account_id"].unique())[:subset]

@@ -65,12 +65,12 @@ def make_events(folder: Path, n_events: int, n_accounts: int = 2000, seed: int =
 
 
 def run_engine(folder: Path) -> pd.DataFrame:
-    """cs_playbook.usage.aggregate_usage on DuckDB, reading the Parquet files in place."""
+    """cs_playbook.data.usage.aggregate_usage on DuckDB, reading the Parquet files in place."""
     import duckdb
     import ibis
 
+    from cs_playbook.data.usage import aggregate_usage
     from cs_playbook.params import UsageMetric, UsageParams
-    from cs_playbook.usage import aggregate_usage
 
     con = duckdb.connect()
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{folder.as_posix()}/*.parquet')")

@@ -12,7 +12,7 @@ __all__ = ["main"]
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from cs_playbook.report import run_report
+    from cs_playbook.runner.run import run_report
 
     run = run_report(
         args.quarter,
@@ -54,7 +54,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from cs_playbook.io import load_dataset
+    from cs_playbook.data.io import load_dataset
 
     ds = load_dataset(args.data, params_dir=args.params)
     print(f"Source {ds.source}: the data meets the contract (as of {ds.as_of:%Y-%m-%d}, currency {ds.currency}).")
@@ -68,7 +68,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from cs_playbook.health import PROMOTED_FILE, load_scorecard, promote_scorecard
+    from cs_playbook.health.calibration import PROMOTED_FILE, load_scorecard, promote_scorecard
     from cs_playbook.params import params_dir
 
     if args.revert:

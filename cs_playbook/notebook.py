@@ -15,10 +15,10 @@ import pandas as pd
 from pydantic import BaseModel
 
 from cs_playbook.config import REPORTS_DIR, resolve_path
-from cs_playbook.io import Dataset, load_dataset
+from cs_playbook.data.io import Dataset, load_dataset
 from cs_playbook.outputs import Outputs
 from cs_playbook.params import load_params, params_dir
-from cs_playbook.revenue import last_complete_quarter, quarter_bounds
+from cs_playbook.quarters import last_complete_quarter, quarter_bounds
 
 __all__ = ["Context", "setup", "PARAMETERS_CELL"]
 

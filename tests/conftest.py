@@ -63,7 +63,7 @@ def demo_dir() -> Path:
 @pytest.fixture(scope="session")
 def demo_ds(demo_dir: Path):
     """The small demo company loaded and validated."""
-    from cs_playbook.io import load_dataset
+    from cs_playbook.data.io import load_dataset
 
     return load_dataset(str(demo_dir))
 
@@ -71,7 +71,7 @@ def demo_ds(demo_dir: Path):
 @pytest.fixture(scope="session")
 def medium_demo_ds():
     """A 1,500-account demo company, loaded: for the tests that fit and validate models on it."""
-    from cs_playbook.io import load_dataset
+    from cs_playbook.data.io import load_dataset
 
     return load_dataset(str(cached_demo("medium", MEDIUM_DEMO)))
 

@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_playbook.business_days import (
+from cs_playbook.errors import CsPlaybookError, ParamsError
+from cs_playbook.params import StrictModel, load_params
+from cs_playbook.renewals.business_days import (
     CalendarParams,
     business_calendar,
     business_days_after,
@@ -36,8 +38,6 @@ from cs_playbook.business_days import (
     roll_back,
     roll_forward,
 )
-from cs_playbook.errors import CsPlaybookError, ParamsError
-from cs_playbook.params import StrictModel, load_params
 
 JP = business_calendar(CalendarParams(), years=(2025, 2028))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cs_playbook.churn_outcomes import churn_dates, churn_outcomes
+from cs_playbook.health.outcomes import churn_dates, churn_outcomes
 
 T = pd.Timestamp
 

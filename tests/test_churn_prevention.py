@@ -10,8 +10,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cs_playbook.business_days import CalendarParams, business_calendar
-from cs_playbook.churn_prevention import (
+from cs_playbook.errors import CsPlaybookError
+from cs_playbook.renewals.business_days import CalendarParams, business_calendar
+from cs_playbook.renewals.prevention import (
     PriorityParams,
     account_tenure,
     notes_missing_by_account,
@@ -21,7 +22,6 @@ from cs_playbook.churn_prevention import (
     risk_by_tier,
     stakeholder_freshness,
 )
-from cs_playbook.errors import CsPlaybookError
 
 AS_OF = pd.Timestamp("2026-11-20")
 CAL = business_calendar(CalendarParams(), years=(2025, 2027))
@@ -242,8 +242,8 @@ def test_fit_averages_the_health_history() -> None:
 
 
 def test_churn_risk_comes_from_the_health_score(demo_ds) -> None:
-    from cs_playbook.churn_prevention import churn_risk
-    from cs_playbook.revenue import monthly_mrr
+    from cs_playbook.data.revenue import monthly_mrr
+    from cs_playbook.renewals.prevention import churn_risk
 
     risk, note = churn_risk(demo_ds, monthly_mrr(demo_ds.subscriptions), as_of=demo_ds.as_of)
     assert note is None and set(risk["scorecard"]) == {"rules"}
@@ -251,9 +251,9 @@ def test_churn_risk_comes_from_the_health_score(demo_ds) -> None:
 
 
 def test_churn_risk_falls_back_to_segment_churn_and_says_so(demo_ds, monkeypatch) -> None:
-    import cs_playbook.churn_prevention as cp
+    import cs_playbook.renewals.prevention as cp
+    from cs_playbook.data.revenue import monthly_mrr
     from cs_playbook.errors import ParamsError
-    from cs_playbook.revenue import monthly_mrr
 
     monthly = monthly_mrr(demo_ds.subscriptions)
 

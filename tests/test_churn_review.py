@@ -5,7 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cs_playbook.churn_review import (
+from cs_playbook.data.revenue import monthly_mrr, net_revenue_retention, quarter_bounds
+from cs_playbook.errors import CsPlaybookError
+from cs_playbook.renewals.calendar import lines_known_at
+from cs_playbook.renewals.churn_review import (
     WinbackParams,
     churn_breakdown,
     churn_events,
@@ -19,9 +22,6 @@ from cs_playbook.churn_review import (
     tenure_band_labels,
     winback_candidates,
 )
-from cs_playbook.errors import CsPlaybookError
-from cs_playbook.renewals import lines_known_at
-from cs_playbook.revenue import monthly_mrr, net_revenue_retention, quarter_bounds
 
 
 def subs(*rows: tuple) -> pd.DataFrame:

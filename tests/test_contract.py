@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cs_playbook.config import PROJ_ROOT
-from cs_playbook.contract import TABLES, check_references, validate_table
+from cs_playbook.data.contract import TABLES, check_references, validate_table
 
 
 def raw(**cols: list) -> pd.DataFrame:

@@ -8,9 +8,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cs_playbook.contract import TABLES
+from cs_playbook.data.contract import TABLES
+from cs_playbook.data.revenue import monthly_mrr, mrr_movements
 from cs_playbook.demo import generate_demo
-from cs_playbook.revenue import monthly_mrr, mrr_movements
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from cs_playbook.errors import CsPlaybookError
-from cs_playbook.evaluation import (
+from cs_playbook.modeling.evaluation import (
     auc_ci,
     backtest_summary,
     brier_score,

@@ -9,14 +9,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cs_playbook.data.revenue import monthly_mrr
 from cs_playbook.errors import CsPlaybookError, ParamsError
-from cs_playbook.expansion import (
+from cs_playbook.expansion.outcomes import (
     PLAYS,
     ExpansionParams,
     expansion_outcomes,
     line_states,
 )
-from cs_playbook.expansion_plays import (
+from cs_playbook.expansion.outlook import (
+    actual_retention,
+    movement_ratios,
+    outlook_summary,
+    renewal_quarter,
+    simulate_outlook,
+)
+from cs_playbook.expansion.plays import (
     CSQL_COLUMNS,
     best_plays,
     capacity_cut,
@@ -25,16 +33,8 @@ from cs_playbook.expansion_plays import (
     play_options,
     play_reasons,
 )
-from cs_playbook.nrr_outlook import (
-    actual_retention,
-    movement_ratios,
-    outlook_summary,
-    renewal_quarter,
-    simulate_outlook,
-)
+from cs_playbook.expansion.whitespace import seat_headroom, usage_trend, whitespace, whitespace_summary
 from cs_playbook.params import load_params
-from cs_playbook.revenue import monthly_mrr
-from cs_playbook.whitespace import seat_headroom, usage_trend, whitespace, whitespace_summary
 
 PRODUCTS = {
     "Platform": {"pricing": "per_seat", "role": "base", "list_price": 18000},
@@ -472,7 +472,7 @@ def test_actual_retention_last_four_quarters(demo_ds) -> None:
 
 
 def test_expansion_signals_renewal_window_poc_and_eligibility(demo_ds) -> None:
-    from cs_playbook.expansion_model import expansion_signals
+    from cs_playbook.expansion.model import expansion_signals
 
     params = load_params("expansion", ExpansionParams)
     pocs = demo_ds.get("pocs")
@@ -501,8 +501,8 @@ def test_expansion_signals_renewal_window_poc_and_eligibility(demo_ds) -> None:
 
 
 def test_predict_uses_play_models_or_the_share_of_past_expansions() -> None:
-    from cs_playbook.expansion_model import PropensityModel
-    from cs_playbook.scorecard import Scorecard
+    from cs_playbook.expansion.model import PropensityModel
+    from cs_playbook.modeling.logistic import Scorecard
 
     base = Scorecard(outcome="expanded", intercept=0.0, base_rate=0.5)  # log-odds 0 -> p 0.5
     seat = Scorecard(outcome="seat_upsell", intercept=np.log(0.3 / 0.7), base_rate=0.3)
@@ -526,8 +526,8 @@ def test_predict_uses_play_models_or_the_share_of_past_expansions() -> None:
 
 
 def test_window_probabilities_move_the_renewal_to_its_window() -> None:
-    from cs_playbook.expansion_model import PropensityModel, window_probabilities
-    from cs_playbook.scorecard import MeasureScaling, Scorecard, Term
+    from cs_playbook.expansion.model import PropensityModel, window_probabilities
+    from cs_playbook.modeling.logistic import MeasureScaling, Scorecard, Term
 
     # a model that only knows renewal_in_window: log-odds -2 + 4 x (standardized 0/1 with mean 0.5, sd 0.5)
     spec = MeasureScaling(measure="renewal_in_window", mean=0.5, sd=0.5)
@@ -560,7 +560,7 @@ def test_outlook_inputs_condition_expansion_on_staying() -> None:
         }
     )
     renewals = pd.DataFrame({"account_id": ["A", "B"], "renewal_quarter": [2, 1]})
-    from cs_playbook.nrr_outlook import outlook_inputs as build
+    from cs_playbook.expansion.outlook import outlook_inputs as build
 
     inp = build(current, risk, windows, renewals).set_index("account_id")
     assert inp.loc["A", "p_expansion_1"] == pytest.approx(0.4 / 0.8)  # P(expansion) / P(staying through the renewal)
@@ -573,7 +573,7 @@ def test_outlook_inputs_condition_expansion_on_staying() -> None:
 
 @pytest.fixture(scope="module")
 def medium_model(medium_demo_ds) -> dict:
-    from cs_playbook.expansion_model import backtest_propensity, fit_propensity, propensity_panel
+    from cs_playbook.expansion.model import backtest_propensity, fit_propensity, propensity_panel
 
     ds = medium_demo_ds
     params = load_params("expansion", ExpansionParams)
@@ -597,7 +597,7 @@ def test_propensity_top_decile_lift_out_of_time_is_well_above_1(medium_model) ->
 
 
 def test_documented_drivers_of_expansion_come_out_with_the_right_sign(medium_model) -> None:
-    from cs_playbook.expansion_model import DEFAULT_SIGNALS, driver_table
+    from cs_playbook.expansion.model import DEFAULT_SIGNALS, driver_table
 
     d = driver_table(medium_model["model"].overall, signals=DEFAULT_SIGNALS).set_index("signal")
     documented = d[(d["expected"] != "") & d["in_model"].astype(bool)]
@@ -609,9 +609,9 @@ def test_documented_drivers_of_expansion_come_out_with_the_right_sign(medium_mod
 
 
 def test_a_churn_risk_account_is_never_a_top_target(demo_ds) -> None:
-    from cs_playbook import health
-    from cs_playbook.expansion_model import fit_propensity, propensity_panel, scoring_frame
-    from cs_playbook.expansion_plays import rank_targets
+    from cs_playbook.expansion.model import fit_propensity, propensity_panel, scoring_frame
+    from cs_playbook.expansion.plays import rank_targets
+    from cs_playbook.health import calibration
 
     params = load_params("expansion", ExpansionParams)
     q_end = pd.Timestamp("2026-09-30")
@@ -620,7 +620,7 @@ def test_a_churn_risk_account_is_never_a_top_target(demo_ds) -> None:
     frame = scoring_frame(demo_ds, params, score_date=score_date)
     probs = pd.concat([frame[["account_id"]], fit_propensity(panel, params).predict(frame)], axis=1)
     ws = whitespace(demo_ds.accounts, demo_ds.subscriptions, params, as_of=q_end)
-    risk = health.current_risk(demo_ds, as_of=q_end)
+    risk = calibration.current_risk(demo_ds, as_of=q_end)
     cut = rank_targets(ws, probs, risk, demo_ds.accounts, frame, params)
     guard = params.guard
     risky = set(
@@ -646,7 +646,7 @@ def test_a_churn_risk_account_is_never_a_top_target(demo_ds) -> None:
 
 
 def test_whitespace_by_segment_counts_the_employee_cap_once() -> None:
-    from cs_playbook.expansion_report import whitespace_by_segment
+    from cs_playbook.expansion.summary import whitespace_by_segment
 
     ws, _, _ = small_targets()
     acc = accounts(("A", "smb", 10), ("B", "smb", 10), ("C", "enterprise", 10), ("D", "smb", 10))
@@ -662,7 +662,7 @@ def test_whitespace_by_segment_counts_the_employee_cap_once() -> None:
 
 
 def test_outcome_rates_and_summary_figures() -> None:
-    from cs_playbook.expansion_report import consistency_checks, headline, outcome_rates, summary_figures
+    from cs_playbook.expansion.summary import consistency_checks, headline, outcome_rates, summary_figures
 
     panel = pd.DataFrame(
         {
@@ -769,7 +769,7 @@ def test_charts_state_their_numbers() -> None:
 
 
 def test_too_few_expansions_fall_back_to_the_base_rate() -> None:
-    from cs_playbook.expansion_model import fit_propensity
+    from cs_playbook.expansion.model import fit_propensity
 
     n = 40
     panel = pd.DataFrame(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cs_playbook.errors import CsPlaybookError
-from cs_playbook.formula import Formula, FormulaError, Unit, parse_unit, topological_order
+from cs_playbook.roi.formula import Formula, FormulaError, Unit, parse_unit, topological_order
 
 
 def test_units_parse_with_plurals_conversions_and_percent() -> None:

@@ -15,8 +15,7 @@ import yaml
 from cs_playbook.cli import main
 from cs_playbook.config import PARAMS_DIR
 from cs_playbook.errors import CsPlaybookError
-from cs_playbook.evaluation import compare_auc
-from cs_playbook.health import (
+from cs_playbook.health.calibration import (
     PROMOTED_FILE,
     HealthParams,
     TierLabels,
@@ -28,8 +27,9 @@ from cs_playbook.health import (
     current_risk,
     promote_scorecard,
 )
+from cs_playbook.modeling.evaluation import compare_auc
+from cs_playbook.modeling.logistic import Scorecard
 from cs_playbook.params import load_params
-from cs_playbook.scorecard import Scorecard
 
 T = pd.Timestamp
 
@@ -177,7 +177,7 @@ def test_notebook_warns_and_falls_back_without_optional_tables_and_with_few_chur
     import json
 
     from cs_playbook.config import NOTEBOOKS_DIR
-    from cs_playbook.report import run_report
+    from cs_playbook.runner.run import run_report
 
     data = tmp_path / "crm"
     data.mkdir()

@@ -12,8 +12,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from cs_playbook import health, health_review  # noqa: E402
-from cs_playbook.evaluation import calibration_curve, lift_table  # noqa: E402
+from cs_playbook.health import (
+    calibration,  # noqa: E402
+    review,  # noqa: E402
+)
+from cs_playbook.modeling.evaluation import calibration_curve, lift_table  # noqa: E402
 from cs_playbook.params import load_params  # noqa: E402
 from cs_playbook.plots import health as charts  # noqa: E402
 
@@ -21,8 +24,8 @@ ORDER = ["GOOD", "NORMAL", "BAD"]
 
 
 @pytest.fixture(scope="module")
-def hp() -> health.HealthParams:
-    return load_params("health_score", health.HealthParams)
+def hp() -> calibration.HealthParams:
+    return load_params("health_score", calibration.HealthParams)
 
 
 def test_tier_table_by_hand() -> None:
@@ -35,7 +38,7 @@ def test_tier_table_by_hand() -> None:
             "arr_lost": [100.0, 100.0, 10.0, 0.0, np.nan],
         }
     )
-    t = health_review.tier_table(df, tier_col="tier", order=ORDER).set_index("tier")
+    t = review.tier_table(df, tier_col="tier", order=ORDER).set_index("tier")
     assert t.loc["BAD", "observations"] == 3 and t.loc["BAD", "accounts"] == 2
     assert t.loc["BAD", "churn_rate"] == pytest.approx(2 / 3) and t.loc["BAD", "share"] == 0.75
     assert t.loc["BAD", "arr_lost_share"] == pytest.approx(210 / 250)
@@ -52,19 +55,19 @@ def test_current_tiers_and_migration_by_hand() -> None:
         }
     )
     scored["arr_at_risk"] = scored["arr"] * scored["churn_probability"]
-    cur = health_review.current_tiers(scored, order=ORDER).set_index("tier")
+    cur = review.current_tiers(scored, order=ORDER).set_index("tier")
     assert cur.loc["BAD", "arr_at_risk"] == pytest.approx(50 + 60) and cur.loc["BAD", "arr_share"] == pytest.approx(0.4)
     before = pd.DataFrame({"account_id": ["A", "B", "C"], "health_tier": ["GOOD", "BAD", "NORMAL"]})
-    m = health_review.migration_matrix(before, scored[["account_id", "health_tier"]], order=ORDER)
+    m = review.migration_matrix(before, scored[["account_id", "health_tier"]], order=ORDER)
     assert m.loc["GOOD", "BAD"] == 1 and m.loc["BAD", "BAD"] == 1
-    assert m.loc["NORMAL", health_review.GONE] == 1 and m.loc[health_review.NEW, "GOOD"] == 1
+    assert m.loc["NORMAL", review.GONE] == 1 and m.loc[review.NEW, "GOOD"] == 1
     assert int(m.to_numpy().sum()) == 4
 
 
 def test_top_drivers_by_size_either_way() -> None:
     contrib = pd.DataFrame({"nps_score": [-8.0, 1.0], "champion": [2.0, -0.5], "tickets": [3.0, 0.0]})
     measures = pd.DataFrame({"nps_score": [3.0, 9.0], "champion": [1.0, 0.0], "tickets": [7.0, 0.0]})
-    d = health_review.top_drivers(contrib, measures)
+    d = review.top_drivers(contrib, measures)
     assert d.loc[0, ["driver_1", "driver_2", "driver_3"]].tolist() == [
         "Latest NPS",
         "Support tickets (90 days)",
@@ -103,7 +106,7 @@ def test_disagreements_by_hand(hp) -> None:
             "arr": [1.0, 2.0, 3.0, 4.0],
         }
     )
-    r = health_review.disagreements(scored, now, hp).set_index("account_id")
+    r = review.disagreements(scored, now, hp).set_index("account_id")
     assert list(r.index) == ["bad_healthy", "good_risky"]
     assert r.loc["good_risky", "signals"] == "NPS detractor"
     assert r.loc["bad_healthy", "signals"] == "NPS promoter; champion engaged; executive access; BANTC all clear"
@@ -111,11 +114,11 @@ def test_disagreements_by_hand(hp) -> None:
 
 def test_comparison_sentence_says_how_sure() -> None:
     better = {"auc_a": 0.8, "auc_b": 0.75, "diff": 0.05, "lo": 0.01, "hi": 0.09, "share_a_better": 0.99}
-    assert health_review.comparison_sentence(better).startswith("The calibrated score predicts churn better")
-    assert "99% of the resamples" in health_review.comparison_sentence(better)
+    assert review.comparison_sentence(better).startswith("The calibrated score predicts churn better")
+    assert "99% of the resamples" in review.comparison_sentence(better)
     unclear = better | {"lo": -0.01}
-    assert health_review.comparison_sentence(unclear).startswith("No clear difference")
-    assert "not enough" in health_review.comparison_sentence({"diff": np.nan})
+    assert review.comparison_sentence(unclear).startswith("No clear difference")
+    assert "not enough" in review.comparison_sentence({"diff": np.nan})
 
 
 def test_observation_summary_by_hand() -> None:
@@ -126,27 +129,27 @@ def test_observation_summary_by_hand() -> None:
             "churned": [1.0, 0.0, np.nan, np.nan],
         }
     )
-    s = health_review.observation_summary(obs, fit_before=pd.Timestamp("2025-04-01")).set_index("quarter")
+    s = review.observation_summary(obs, fit_before=pd.Timestamp("2025-04-01")).set_index("quarter")
     assert s.loc["2025Q1", "churn_rate"] == 0.5 and bool(s.loc["2025Q1", "used_for_fit"])
     assert s.loc["2025Q2", "outcome_known"] == 0 and not s.loc["2025Q2", "used_for_fit"]
 
 
 def test_csm_export_and_checks_on_the_demo(demo_ds, hp) -> None:
     day = pd.Timestamp("2026-09-30")
-    now = health.measures_on(demo_ds, hp, day=day)
-    history = health.build_observations(demo_ds, hp, cutoff=day)
-    prob = health.rules_probability(history, hp.rules_scorecard)
-    scored = health_review.scored_accounts(now, demo_ds.accounts, hp, scorecard=None, rules_calibration=prob)
+    now = calibration.measures_on(demo_ds, hp, day=day)
+    history = calibration.build_observations(demo_ds, hp, cutoff=day)
+    prob = calibration.rules_probability(history, hp.rules_scorecard)
+    scored = review.scored_accounts(now, demo_ds.accounts, hp, scorecard=None, rules_calibration=prob)
     assert len(scored) == len(now) and scored["account_name"].notna().all()
     assert np.allclose(scored["arr_at_risk"], scored["churn_probability"] * scored["arr"])
     assert scored["arr_at_risk"].is_monotonic_decreasing
     assert (scored[["driver_1_points", "driver_2_points", "driver_3_points"]] <= 0).all().all()  # points lost
     assert set(scored["scorecard"]) == {"rules"}
-    sc = health.calibrate(history, hp, fit_before=pd.Timestamp("2026-07-01"), current=now)
-    migration = health_review.migration_matrix(
+    sc = calibration.calibrate(history, hp, fit_before=pd.Timestamp("2026-07-01"), current=now)
+    migration = review.migration_matrix(
         scored[["account_id", "health_tier"]], scored[["account_id", "health_tier"]], order=ORDER
     )
-    checks = health_review.consistency_checks(
+    checks = review.consistency_checks(
         scored, active_accounts=len(now), migration=migration, scorecard=sc, fit_before=pd.Timestamp("2026-07-01")
     )
     assert all(checks.values()), checks

@@ -8,8 +8,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from cs_playbook.data.io import load_dataset
 from cs_playbook.errors import DataContractError
-from cs_playbook.io import load_dataset
 
 ACCOUNTS = pd.DataFrame(
     {

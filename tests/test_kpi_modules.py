@@ -7,9 +7,9 @@ import ibis
 import pandas as pd
 import pytest
 
-from cs_playbook.activities import meetings_without_notes, notes_compliance
-from cs_playbook.adoption import feature_adoption
-from cs_playbook.coverage import CoverageParams, assign_touch_model, csm_coverage
+from cs_playbook.data.activities import meetings_without_notes, notes_compliance
+from cs_playbook.data.adoption import feature_adoption
+from cs_playbook.data.coverage import CoverageParams, assign_touch_model, csm_coverage
 
 BANDS = CoverageParams.model_validate(
     {

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_playbook.measure_review import (
+from cs_playbook.health.measure_review import (
     correlation_matrix,
     decile_rates,
     measure_groups,

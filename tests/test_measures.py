@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_playbook.io import Dataset
-from cs_playbook.measures import (
+from cs_playbook.data.io import Dataset
+from cs_playbook.data.measures import (
     MEASURE_LABELS,
     MEASURES,
     account_measures,

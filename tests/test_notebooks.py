@@ -7,7 +7,7 @@ import pytest
 from papermill.translators import PythonTranslator
 
 from cs_playbook.config import NOTEBOOKS_DIR
-from cs_playbook.report import discover_notebooks
+from cs_playbook.runner.run import discover_notebooks
 
 NOTEBOOKS = discover_notebooks(NOTEBOOKS_DIR)
 EXPECTED = ["quarter", "data_source", "params_dir", "output_dir"]

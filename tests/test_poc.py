@@ -12,19 +12,19 @@ import pytest
 from scipy import stats
 
 from cs_playbook.cli import main
+from cs_playbook.data.io import load_dataset
 from cs_playbook.errors import DataContractError, ParamsError
-from cs_playbook.io import load_dataset
 from cs_playbook.params import load_params
-from cs_playbook.poc import PocParams, StatusRules, check_poc_tables, is_event_metric, pocs_as_of
-from cs_playbook.poc_portfolio import (
+from cs_playbook.poc.criteria import PocParams, StatusRules, check_poc_tables, is_event_metric, pocs_as_of
+from cs_playbook.poc.portfolio import (
     closed_history,
     conversion_summary,
     level_probability,
     rank_candidates,
     similar_accounts,
 )
-from cs_playbook.poc_report import consistency_checks, summary_figures, track_pocs
-from cs_playbook.poc_tracking import (
+from cs_playbook.poc.summary import consistency_checks, summary_figures, track_pocs
+from cs_playbook.poc.tracking import (
     criterion_status,
     next_actions,
     poc_verdicts,
@@ -33,7 +33,7 @@ from cs_playbook.poc_tracking import (
     track_criteria,
     verdict_of,
 )
-from cs_playbook.poc_usage import criterion_series, poc_windows
+from cs_playbook.poc.usage import criterion_series, poc_windows
 
 RULES = StatusRules()
 T = pd.Timestamp

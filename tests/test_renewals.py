@@ -9,12 +9,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cs_playbook.business_days import CalendarParams, business_calendar, business_days_between, is_business_day
-from cs_playbook.churn_prevention import account_tenure, prioritise, renewal_accounts
-from cs_playbook.churn_review import segment_churn_risk
+from cs_playbook.data.revenue import monthly_mrr
 from cs_playbook.errors import ParamsError
 from cs_playbook.params import load_params
-from cs_playbook.renewals import (
+from cs_playbook.renewals.business_days import CalendarParams, business_calendar, business_days_between, is_business_day
+from cs_playbook.renewals.calendar import (
     BantcParams,
     RenewalParams,
     arr_by_week,
@@ -32,7 +31,8 @@ from cs_playbook.renewals import (
     schedule_status,
     schedule_summary,
 )
-from cs_playbook.revenue import monthly_mrr
+from cs_playbook.renewals.churn_review import segment_churn_risk
+from cs_playbook.renewals.prevention import account_tenure, prioritise, renewal_accounts
 
 AS_OF = pd.Timestamp("2026-11-20")
 CAL = business_calendar(CalendarParams(), years=(2024, 2028))
@@ -367,7 +367,7 @@ def test_nothing_renewing_gives_empty_tables_not_errors() -> None:
 
 
 def test_renewal_totals_add_the_departments_renewing_together() -> None:
-    from cs_playbook.renewals import renewal_totals
+    from cs_playbook.renewals.calendar import renewal_totals
 
     cal = pd.DataFrame(
         {

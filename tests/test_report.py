@@ -12,7 +12,7 @@ import pytest
 
 from cs_playbook.cli import main
 from cs_playbook.errors import CsPlaybookError
-from cs_playbook.report import run_report, to_html
+from cs_playbook.runner.run import run_report, to_html
 
 PARAMS_CELL = 'quarter: str = ""\ndata_source: str = ""\nparams_dir: str = ""\noutput_dir: str = ""'
 

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_playbook.errors import CsPlaybookError, ParamsError
-from cs_playbook.revenue import (
+from cs_playbook.data.revenue import (
     arr_by,
     cohort_retention,
     last_complete_quarter,
@@ -17,6 +16,7 @@ from cs_playbook.revenue import (
     net_revenue_retention,
     quarter_bounds,
 )
+from cs_playbook.errors import CsPlaybookError, ParamsError
 
 
 def subs(*rows: tuple) -> pd.DataFrame:

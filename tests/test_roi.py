@@ -13,22 +13,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_playbook import roi
+from cs_playbook.data.revenue import monthly_mrr
+from cs_playbook.data.usage import account_usage
 from cs_playbook.errors import CsPlaybookError, ParamsError
-from cs_playbook.formula import FormulaError
 from cs_playbook.params import UsageParams, load_params
-from cs_playbook.revenue import monthly_mrr
-from cs_playbook.roi_cashflow import cash_flows, discount_factors, irr, npv, payback_month, subscription_schedule
-from cs_playbook.roi_facts import bind_inputs, contract_terms
-from cs_playbook.roi_model import RoiParams, assign_models, compile_models, unused_account_models
-from cs_playbook.roi_portfolio import (
+from cs_playbook.roi import scenarios
+from cs_playbook.roi.cashflow import cash_flows, discount_factors, irr, npv, payback_month, subscription_schedule
+from cs_playbook.roi.facts import bind_inputs, contract_terms
+from cs_playbook.roi.formula import FormulaError
+from cs_playbook.roi.model import RoiParams, assign_models, compile_models, unused_account_models
+from cs_playbook.roi.portfolio import (
     consistency_checks,
     evaluate_portfolio,
     portfolio_figures,
     portfolio_sentence,
     roi_by_tier,
 )
-from cs_playbook.usage import account_usage
 
 AS_OF = pd.Timestamp("2026-10-31")
 
@@ -174,9 +174,9 @@ def test_scenarios_against_hand_computed_values(world: dict) -> None:
 def test_closed_form_npv_equals_month_by_month_cash_flows(world: dict) -> None:
     params = make_params(discount_rate=0.12, subscription_billing="monthly", horizon_months=24, ramp=[0.2, 0.6])
     models, res = evaluate(world, params)
-    cf = roi.account_cash_flows(res.inputs, models, res.terms, params, "A", scenario_values=res.scenario_values)
+    cf = scenarios.account_cash_flows(res.inputs, models, res.terms, params, "A", scenario_values=res.scenario_values)
     sc = res.scenarios.set_index(["account_id", "scenario"])
-    for scenario in roi.SCENARIOS:
+    for scenario in scenarios.SCENARIOS:
         flows = cf.loc[cf["scenario"] == scenario, "net"].to_numpy()
         row = sc.loc[("A", scenario)]
         assert row["npv"] == pytest.approx(npv(flows, 0.12), rel=1e-10)
@@ -205,13 +205,13 @@ def test_tornado_swings_by_hand(world: dict) -> None:
 def test_monte_carlo_is_reproducible_and_per_account(world: dict) -> None:
     params = make_params()
     models, res = evaluate(world, params)
-    a = roi.monte_carlo(res.inputs, models, res.terms, params, draws=3000, seed=7)
-    b = roi.monte_carlo(res.inputs, models, res.terms, params, draws=3000, seed=7)
-    c = roi.monte_carlo(res.inputs, models, res.terms, params, draws=3000, seed=8)
+    a = scenarios.monte_carlo(res.inputs, models, res.terms, params, draws=3000, seed=7)
+    b = scenarios.monte_carlo(res.inputs, models, res.terms, params, draws=3000, seed=7)
+    c = scenarios.monte_carlo(res.inputs, models, res.terms, params, draws=3000, seed=8)
     pd.testing.assert_frame_equal(a, b)
     assert a["roi_p50"].iloc[0] != c["roi_p50"].iloc[0]
     # The same account's draws do not depend on which other accounts are simulated.
-    alone = roi.simulate_account(res.inputs, models, res.terms, params, "A", draws=3000, seed=7)
+    alone = scenarios.simulate_account(res.inputs, models, res.terms, params, "A", draws=3000, seed=7)
     assert np.percentile(alone["roi"], 50) == pytest.approx(a.set_index("account_id").at["A", "roi_p50"])
 
 
@@ -220,7 +220,7 @@ def test_monte_carlo_converges_to_the_base_case(world: dict) -> None:
     models, res = evaluate(world, params)
     base_roi = res.scenarios.set_index(["account_id", "scenario"]).at[("A", "base"), "roi"]
     collapsed = res.inputs.assign(low=res.inputs["base"], high=res.inputs["base"])
-    sim = roi.monte_carlo(collapsed, models, res.terms, params, draws=500).set_index("account_id")
+    sim = scenarios.monte_carlo(collapsed, models, res.terms, params, draws=500).set_index("account_id")
     for col in ("roi_p10", "roi_p50", "roi_p90", "roi_mean"):
         assert sim.at["A", col] == pytest.approx(base_roi, rel=1e-12)
     assert sim.at["A", "p_roi_positive"] == 1.0
@@ -230,7 +230,7 @@ def test_monte_carlo_converges_to_the_base_case(world: dict) -> None:
             low=res.inputs["base"] - eps * (res.inputs["base"] - res.inputs["low"]),
             high=res.inputs["base"] + eps * (res.inputs["high"] - res.inputs["base"]),
         )
-        s = roi.monte_carlo(shrunk, models, res.terms, params, draws=4000).set_index("account_id").loc["A"]
+        s = scenarios.monte_carlo(shrunk, models, res.terms, params, draws=4000).set_index("account_id").loc["A"]
         errors.append(abs(s["roi_p50"] - base_roi))
         spreads.append(s["roi_p90"] - s["roi_p10"])
     assert errors[0] > errors[1] > errors[2] and errors[2] < 0.01 * base_roi
@@ -247,7 +247,7 @@ def test_monte_carlo_draws_follow_the_stated_distribution(world: dict, dist: str
         low=np.where(res.inputs["input"] == "value_per_user", res.inputs["low"], res.inputs["base"]),
         high=np.where(res.inputs["input"] == "value_per_user", res.inputs["high"], res.inputs["base"]),
     )
-    draws = roi.simulate_account(only_value, models, res.terms, params, "A", draws=20_000, seed=3)
+    draws = scenarios.simulate_account(only_value, models, res.terms, params, "A", draws=20_000, seed=3)
     # benefit total = 10 users x value x 11.5 months: its mean reveals the mean of the input's draws
     assert (draws["benefit_total"] / (10 * 11.5)).mean() == pytest.approx(mean, rel=0.005)
     assert draws["benefit_total"].min() >= 10 * 800 * 11.5 and draws["benefit_total"].max() <= 10 * 2000 * 11.5
@@ -308,8 +308,8 @@ def test_measured_input_follows_the_usage_data(demo_ds) -> None:
     users2 = inp2[inp2["input"] == "active_users"].set_index("account_id")["base"]
     assert users2[acc] < users1[acc]
     assert users2.drop(acc).equals(users1.drop(acc))
-    roi1 = roi.scenarios(inp1[inp1["account_id"] == acc], models, terms, params)
-    roi2 = roi.scenarios(inp2[inp2["account_id"] == acc], models, terms, params)
+    roi1 = scenarios.scenarios(inp1[inp1["account_id"] == acc], models, terms, params)
+    roi2 = scenarios.scenarios(inp2[inp2["account_id"] == acc], models, terms, params)
     assert roi2.loc[roi2["scenario"] == "base", "npv"].iloc[0] < roi1.loc[roi1["scenario"] == "base", "npv"].iloc[0]
 
 
@@ -523,7 +523,7 @@ def test_errors_are_project_errors() -> None:
 
 
 def test_one_pager_is_escaped_printable_and_plain(world: dict) -> None:
-    from cs_playbook.roi_onepager import fmt_amount, fmt_value, render_one_pagers
+    from cs_playbook.roi.onepager import fmt_amount, fmt_value, render_one_pagers
 
     template = copy.deepcopy(TEMPLATE)
     template["scenario"] = "<script>alert(1)</script> 作業時間を削減する"
@@ -555,11 +555,13 @@ def test_charts_state_the_numbers_behind_them(world: dict) -> None:
 
     params = make_params()
     models, res = evaluate(world, params)
-    flows = roi.account_cash_flows(res.inputs, models, res.terms, params, "A", scenario_values=res.scenario_values)
+    flows = scenarios.account_cash_flows(
+        res.inputs, models, res.terms, params, "A", scenario_values=res.scenario_values
+    )
     assert charts.cumulative_cash_flow(flows).get_title().startswith("The base case pays back in month 3")
     top = res.tornado[res.tornado["account_id"] == "A"]
     assert "value_per_user" in charts.tornado_chart(top).get_title()
-    draws = roi.simulate_account(res.inputs, models, res.terms, params, "A", draws=500)
+    draws = scenarios.simulate_account(res.inputs, models, res.terms, params, "A", draws=500)
     share = (draws["roi"] > 0).mean()
     assert f"{share * 100:.0f}% of 500 simulated cases" in charts.simulation_histogram(draws).get_title()
     assert charts.roi_vs_arr(res.table).get_title() == "Median ROI 379%; 0 of 1 accounts are below zero"

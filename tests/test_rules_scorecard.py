@@ -10,9 +10,9 @@ import pytest
 
 from cs_playbook.config import PARAMS_DIR
 from cs_playbook.errors import ParamsError
-from cs_playbook.health import HealthParams
+from cs_playbook.health.calibration import HealthParams
+from cs_playbook.health.rules import RulesScorecard, rules_contributions, rules_points, rules_score
 from cs_playbook.params import load_params
-from cs_playbook.rules_scorecard import RulesScorecard, rules_contributions, rules_points, rules_score
 
 
 def test_rules_scorecard_by_hand() -> None:

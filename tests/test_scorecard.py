@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from cs_playbook.errors import CsPlaybookError, ParamsError
-from cs_playbook.evaluation import roc_auc
-from cs_playbook.scorecard import fit_logistic, load_scorecard
+from cs_playbook.modeling.evaluation import roc_auc
+from cs_playbook.modeling.logistic import fit_logistic, load_scorecard
 
 
 def synthetic(rng: np.random.Generator, n: int = 4000) -> pd.DataFrame:

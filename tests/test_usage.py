@@ -7,9 +7,9 @@ import ibis
 import pandas as pd
 import pytest
 
+from cs_playbook.data.usage import account_usage, seats_by_period
 from cs_playbook.errors import ParamsError
 from cs_playbook.params import UsageParams, load_params
-from cs_playbook.usage import account_usage, seats_by_period
 
 
 @pytest.fixture

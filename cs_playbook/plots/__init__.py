@@ -11,9 +11,10 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import seaborn as sns
 
+from cs_playbook.formatting import fmt_money, fmt_pct
+
 __all__ = ["use_style", "fmt_money", "fmt_pct", "money_axis", "pct_axis", "new_ax", "PALETTE", "TIER_COLORS"]
 
-CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
 PALETTE = "deep"
 TIER_COLORS = {"GOOD": "#2e7d32", "NORMAL": "#f9a825", "BAD": "#c62828"}
 
@@ -31,26 +32,6 @@ def use_style() -> None:
     plt.rcParams["axes.titlesize"] = "large"
     plt.rcParams["figure.dpi"] = 100
     plt.rcParams["axes.unicode_minus"] = False
-
-
-def fmt_money(value: float, currency: str = "JPY", *, digits: int = 1) -> str:
-    """Compact money: ¥12.3M, ¥850K, $1.2B; negative values keep their sign."""
-    if value is None or value != value:
-        return "n/a"
-    sym = CURRENCY_SYMBOLS.get(currency.upper(), currency.upper() + " ")
-    sign = "-" if value < 0 else ""
-    v = abs(float(value))
-    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if v >= div:
-            return f"{sign}{sym}{v / div:.{digits}f}{unit}"
-    return f"{sign}{sym}{v:,.0f}"
-
-
-def fmt_pct(value: float, *, digits: int = 1, signed: bool = False) -> str:
-    """A share as a percentage: 0.953 -> '95.3%'."""
-    if value is None or value != value:
-        return "n/a"
-    return f"{value * 100:+.{digits}f}%" if signed else f"{value * 100:.{digits}f}%"
 
 
 def money_axis(ax: plt.Axes, currency: str = "JPY", *, axis: str = "y") -> plt.Axes:

@@ -14,8 +14,8 @@ import pandas as pd
 import seaborn as sns
 
 from cs_playbook.plots import fmt_money, fmt_pct, money_axis, new_ax, pct_axis
-from cs_playbook.poc import parse_metric
-from cs_playbook.poc_tracking import format_value
+from cs_playbook.poc.criteria import parse_metric
+from cs_playbook.poc.tracking import format_value
 
 __all__ = [
     "STATUS_COLORS",

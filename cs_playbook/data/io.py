@@ -1,0 +1,405 @@
+"""Loaders: read the contract's tables from a folder of CSV/Parquet files or a DuckDB file.
+
+Small tables (accounts, subscriptions, ...) come back as validated pandas DataFrames. Raw
+events never enter pandas: they stay a lazy Ibis table on a DuckDB connection, checked and
+aggregated inside the engine (see `usage`). Every problem in every table is collected in
+one pass and raised together as a `DataContractError`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io as _io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import ibis
+import pandas as pd
+
+from cs_playbook.config import DATA_ENV_VAR, DEMO_DIR, PROJ_ROOT, resolve_path
+from cs_playbook.data.contract import (
+    EVENT_COLUMNS,
+    REQUIRED_TABLES,
+    TABLES,
+    check_references,
+    validate_table,
+)
+from cs_playbook.data.poc_tables import check_poc_tables
+from cs_playbook.errors import CsPlaybookError, DataContractError, Problem
+from cs_playbook.params import DataParams, load_params
+
+__all__ = ["Dataset", "read_csv_any_encoding", "detect_encoding", "load_dataset", "resolve_source"]
+
+SMALL_TABLES = [name for name in TABLES if name != "events"]
+ENCODINGS = ("utf-8-sig", "cp932")
+SNIFF_BYTES = 1 << 20
+
+
+@dataclass
+class Dataset:
+    """The validated input of one run: small tables in pandas, events lazily in DuckDB."""
+
+    source: str
+    as_of: pd.Timestamp
+    currency: str
+    tables: dict[str, pd.DataFrame]
+    files: dict[str, str]
+    con: ibis.BaseBackend
+    events: ibis.Table | None = None
+    missing_optional: list[str] = field(default_factory=list)
+
+    def get(self, name: str) -> pd.DataFrame | None:
+        """A small table, or None when the optional table is absent."""
+        return self.tables.get(name)
+
+    def has(self, name: str) -> bool:
+        """Whether the table is present (events included)."""
+        return self.events is not None if name == "events" else name in self.tables
+
+    @property
+    def accounts(self) -> pd.DataFrame:
+        """The accounts table (always present)."""
+        return self.tables["accounts"]
+
+    @property
+    def subscriptions(self) -> pd.DataFrame:
+        """The subscriptions table (always present)."""
+        return self.tables["subscriptions"]
+
+
+def detect_encoding(data: bytes) -> str:
+    """'utf-8-sig' for UTF-8 with or without BOM, else 'cp932' (Shift_JIS as Excel writes it)."""
+    try:
+        data.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError as err:
+        # A multi-byte character cut at the sniff boundary is still UTF-8.
+        if err.start >= len(data) - 3 and len(data) >= SNIFF_BYTES:
+            return "utf-8-sig"
+    try:
+        data.decode("cp932")
+        return "cp932"
+    except UnicodeDecodeError as err:
+        if err.start >= len(data) - 2 and len(data) >= SNIFF_BYTES:
+            return "cp932"
+        raise
+
+
+def read_csv_any_encoding(path: Path) -> pd.DataFrame:
+    """Read a CSV export as text columns, whether UTF-8, UTF-8 with BOM or CP932 (Shift_JIS)."""
+    data = path.read_bytes()
+    text = None
+    for enc in ENCODINGS:
+        try:
+            text = data.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        raise UnicodeDecodeError("csv", data[:0], 0, 0, "neither UTF-8 nor CP932 (Shift_JIS)")
+    return pd.read_csv(_io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
+
+
+def _find_table_path(folder: Path, name: str) -> Path | None:
+    """<name>.csv, <name>.parquet, or a folder <name>/ of such files."""
+    for candidate in (folder / f"{name}.parquet", folder / f"{name}.csv", folder / name):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _read_small(path: Path) -> pd.DataFrame:
+    """One small table from a CSV or Parquet file, or a folder of them, as raw columns."""
+    if path.is_dir():
+        parts = sorted(
+            p for p in path.iterdir() if p.suffix in (".csv", ".parquet") and not p.name.startswith((".", "_"))
+        )
+        if not parts:
+            return pd.DataFrame()
+        return pd.concat([_read_small(p) for p in parts], ignore_index=True)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return read_csv_any_encoding(path)
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(PROJ_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def resolve_source(source: str | None = None, params: DataParams | None = None) -> Path:
+    """The data source path: explicit argument, then $CS_PLAYBOOK_DATA, then params/data.yaml."""
+    chosen = source or os.environ.get(DATA_ENV_VAR) or (params.source if params else "demo")
+    if chosen == "demo":
+        return DEMO_DIR
+    return resolve_path(chosen)
+
+
+def _ensure_demo(path: Path, params: DataParams) -> None:
+    """Generate the demo company when the demo source is chosen and not there yet."""
+    if (path / "accounts.csv").exists():
+        return
+    from cs_playbook.demo import generate_demo
+
+    d = params.demo
+    generate_demo(path, n_accounts=d.accounts, n_events=d.events, seed=d.seed, end_date=str(d.end_date), progress=True)
+
+
+def _apply_rename(raw: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
+    raw = raw.rename(columns=lambda c: str(c).strip().lstrip("\ufeff"))
+    return raw.rename(columns=mapping) if mapping else raw
+
+
+def _convert_currency(subs: pd.DataFrame, params: DataParams, file: str | None) -> tuple[pd.DataFrame, list[Problem]]:
+    """ARR in the reporting currency; a currency without a rate in params is a problem."""
+    cur = subs["currency"].astype("string").str.upper()
+    rates = {k.upper(): v for k, v in params.fx_rates.items()}
+    rates[params.reporting_currency.upper()] = 1.0
+    unknown = ~cur.isin(list(rates)) & cur.notna()
+    if unknown.any():
+        codes = ", ".join(sorted(cur[unknown].unique()))
+        ex = tuple(
+            f"subscription_id={s}: currency={c}"
+            for s, c in subs.loc[unknown, ["subscription_id", "currency"]].head(3).itertuples(index=False)
+        )
+        return subs, [
+            Problem(
+                "subscriptions",
+                "currency",
+                f"currency {codes} has no rate in params/data.yaml fx_rates (reporting currency {params.reporting_currency})",
+                int(unknown.sum()),
+                ex,
+                file,
+            )
+        ]
+    out = subs.copy()
+    out["arr"] = out["arr"] * cur.map(rates).astype("float64")
+    out["currency"] = params.reporting_currency.upper()
+    return out, []
+
+
+def _events_relation(con: duckdb.DuckDBPyConnection, path: Path | None, db_table: bool) -> tuple[str, list[str]]:
+    """SQL for the raw events relation and its column names (a view over files or the db table)."""
+    if db_table:
+        sql = "SELECT * FROM events"
+    elif path.is_dir():
+        parquet = sorted(path.glob("**/*.parquet"))
+        csvs = sorted(path.glob("**/*.csv"))
+        if parquet:
+            sql = f"SELECT * FROM read_parquet('{path.as_posix()}/**/*.parquet', union_by_name=true)"
+        elif csvs:
+            files = ", ".join(f"'{_utf8_copy(p).as_posix()}'" for p in csvs)
+            sql = f"SELECT * FROM read_csv([{files}], all_varchar=true, header=true, union_by_name=true)"
+        else:
+            return "", []
+    elif path.suffix == ".parquet":
+        sql = f"SELECT * FROM read_parquet('{path.as_posix()}')"
+    else:
+        sql = f"SELECT * FROM read_csv('{_utf8_copy(path).as_posix()}', all_varchar=true, header=true)"
+    cur = con.execute(f"SELECT * FROM ({sql}) LIMIT 0")
+    cols = [d[0] for d in cur.description]
+    cur.fetchall()
+    return sql, cols
+
+
+def _utf8_copy(path: Path) -> Path:
+    """The CSV itself when UTF-8; else a streamed UTF-8 copy in .cache/ (DuckDB reads UTF-8 only)."""
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    enc = detect_encoding(head)
+    if enc == "utf-8-sig" and not head.startswith(codecs.BOM_UTF8):
+        return path
+    stat = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    out = PROJ_ROOT / ".cache" / "utf8" / f"{path.stem}-{key}.csv"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        with path.open("r", encoding=enc, newline="") as src, tmp.open("w", encoding="utf-8", newline="") as dst:
+            while chunk := src.read(1 << 22):
+                dst.write(chunk)
+        tmp.replace(out)
+    return out
+
+
+def _check_events(
+    con: duckdb.DuckDBPyConnection, sql: str, cols: list[str], account_ids: pd.Series, file: str
+) -> tuple[str | None, list[Problem]]:
+    """Check raw events inside DuckDB; return SQL of the typed events view, or None, and problems."""
+    missing = [c for c in EVENT_COLUMNS if c not in cols]
+    if missing:
+        return None, [
+            Problem("events", c, "required column is missing", 0, (f"columns found: {', '.join(cols)}",), file)
+            for c in missing
+        ]
+    con.register("_contract_account_ids", pd.DataFrame({"account_id": account_ids.astype(str)}))
+    typed = (
+        "SELECT trim(CAST(account_id AS VARCHAR)) AS account_id, trim(CAST(user_id AS VARCHAR)) AS user_id, "
+        "TRY_CAST(event_time AS TIMESTAMP) AS event_time, trim(CAST(event_type AS VARCHAR)) AS event_type, "
+        f"CAST(event_time AS VARCHAR) AS _raw_time FROM ({sql})"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _events_typed AS {typed}")
+    rules = {
+        "account_id": ("value is empty", "account_id IS NULL OR account_id = ''"),
+        "user_id": ("value is empty", "user_id IS NULL OR user_id = ''"),
+        "event_type": ("value is empty", "event_type IS NULL OR event_type = ''"),
+        "event_time": (
+            "value is not a date-time",
+            "event_time IS NULL AND _raw_time IS NOT NULL AND trim(_raw_time) <> ''",
+        ),
+        "event_time ": ("value is empty", "_raw_time IS NULL OR trim(_raw_time) = ''"),
+        "account_id ": (
+            "unknown account_id (not in accounts)",
+            "account_id NOT IN (SELECT account_id FROM _contract_account_ids) AND account_id <> ''",
+        ),
+    }
+    selects = ", ".join(f"count(*) FILTER (WHERE {cond}) AS c{i}" for i, (_, cond) in enumerate(rules.values()))
+    counts = con.execute(f"SELECT count(*) AS n, {selects} FROM _events_typed").fetchall()[0]
+    problems = []
+    if counts[0] == 0:
+        problems.append(Problem("events", "*", "table is empty (no data rows)", 0, (), file))
+    for i, (column, (rule, cond)) in enumerate(rules.items()):
+        n_bad = counts[i + 1]
+        if n_bad:
+            rows = con.execute(
+                f"SELECT account_id, user_id, _raw_time, event_type FROM _events_typed WHERE {cond} LIMIT 3"
+            ).fetchall()
+            ex = tuple(f"account_id={a!r}, user_id={u!r}, event_time={t!r}, event_type={e!r}" for a, u, t, e in rows)
+            problems.append(Problem("events", column.strip(), rule, int(n_bad), ex, file))
+    view = "SELECT account_id, user_id, event_time, event_type FROM _events_typed"
+    return view, problems
+
+
+def _as_of(params: DataParams, tables: dict[str, pd.DataFrame], events_max: pd.Timestamp | None) -> pd.Timestamp:
+    """The data's as-of date: from params, else the latest event or activity in the data."""
+    if params.as_of:
+        return pd.Timestamp(params.as_of).normalize()
+    if events_max is not None and not pd.isna(events_max):
+        return pd.Timestamp(events_max).normalize()
+    candidates = [
+        tables[t][c].max()
+        for t, c in (("activities", "occurred_at"), ("tickets", "opened_at"), ("surveys", "responded_at"))
+        if t in tables
+    ]
+    candidates.append(tables["subscriptions"]["start_date"].max())
+    return pd.Timestamp(max(c for c in candidates if not pd.isna(c))).normalize()
+
+
+def load_dataset(source: str | None = None, *, params_dir: str | Path | None = None) -> Dataset:
+    """Load and validate every table of the source; raise DataContractError listing all problems."""
+    params = load_params("data", DataParams, directory=params_dir)
+    path = resolve_source(source, params)
+    if path == DEMO_DIR or (source or os.environ.get(DATA_ENV_VAR) or params.source) == "demo":
+        _ensure_demo(path, params)
+    if not path.exists():
+        raise CsPlaybookError(f"Data source not found: {path} (set `source` in params/data.yaml or pass --data)")
+
+    is_db = path.is_file() and path.suffix in (".duckdb", ".db", ".ddb")
+    raw_con = duckdb.connect(str(path), read_only=True) if is_db else duckdb.connect()
+    db_tables = (
+        {r[0] for r in raw_con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if is_db
+        else set()
+    )
+
+    problems: list[Problem] = []
+    tables: dict[str, pd.DataFrame] = {}
+    files: dict[str, str] = {}
+    for name in SMALL_TABLES:
+        spec = TABLES[name]
+        if is_db:
+            if name not in db_tables:
+                continue
+            file, line_offset = f"{path.name}:{name}", None
+            try:
+                raw = raw_con.execute(f'SELECT * FROM "{name}"').df()
+            except duckdb.Error as err:
+                problems.append(Problem(name, "*", f"cannot read table: {err}", 0, (), file))
+                continue
+        else:
+            found = _find_table_path(path, name)
+            if found is None:
+                continue
+            file, line_offset = _rel(found), (2 if found.suffix == ".csv" else None)
+            try:
+                raw = _read_small(found)
+            except UnicodeDecodeError:
+                problems.append(Problem(name, "*", "file is neither UTF-8 nor CP932 (Shift_JIS) text", 0, (), file))
+                continue
+            except pd.errors.EmptyDataError:
+                problems.append(Problem(name, "*", "file is empty", 0, (), file))
+                continue
+            except (pd.errors.ParserError, ValueError, OSError) as err:
+                problems.append(Problem(name, "*", f"cannot read file: {str(err).strip()}", 0, (), file))
+                continue
+        files[name] = file
+        raw = _apply_rename(raw, params.rename.get(name, {}))
+        parsed, found_problems = validate_table(raw, spec, file=file, line_offset=line_offset)
+        problems += found_problems
+        tables[name] = parsed[[c for c in spec.column_names if c in parsed.columns]] if not parsed.empty else parsed
+
+    for name in REQUIRED_TABLES:
+        if name not in tables and name not in files:
+            where = f"table {name} in {path.name}" if is_db else f"{name}.csv or {name}.parquet in {_rel(path)}"
+            problems.append(Problem(name, "*", f"required table is missing (expected {where})", 0, (), None))
+
+    if (
+        "subscriptions" in tables
+        and "currency" in tables["subscriptions"].columns
+        and not tables["subscriptions"].empty
+    ):
+        tables["subscriptions"], cur_problems = _convert_currency(
+            tables["subscriptions"], params, files.get("subscriptions")
+        )
+        problems += cur_problems
+
+    ref_ready = {k: v for k, v in tables.items() if not v.empty}
+    problems += check_references(ref_ready, files)
+    problems += check_poc_tables(ref_ready, files)
+
+    # Events: checked and typed inside DuckDB, never loaded into pandas.
+    events_sql, events_file = None, None
+    if is_db and "events" in db_tables:
+        events_file = f"{path.name}:events"
+        sql, cols = _events_relation(raw_con, None, db_table=True)
+    else:
+        found = None if is_db else _find_table_path(path, "events")
+        sql, cols = _events_relation(raw_con, found, db_table=False) if found is not None else ("", [])
+        events_file = _rel(found) if found is not None else None
+    if sql and "accounts" in tables and "account_id" in tables["accounts"].columns:
+        try:
+            events_sql, ev_problems = _check_events(raw_con, sql, cols, tables["accounts"]["account_id"], events_file)
+        except duckdb.Error as err:
+            events_sql, ev_problems = (
+                None,
+                [Problem("events", "*", f"cannot read events: {str(err).splitlines()[0]}", 0, (), events_file)],
+            )
+        problems += ev_problems
+        files["events"] = events_file
+
+    if problems:
+        raw_con.close()
+        raise DataContractError(problems, source=_rel(path))
+
+    con = ibis.duckdb.from_connection(raw_con)
+    events, events_max = None, None
+    if events_sql:
+        raw_con.execute(f"CREATE OR REPLACE TEMP VIEW events_clean AS {events_sql}")
+        events = con.table("events_clean")
+        events_max = raw_con.execute("SELECT max(event_time) FROM events_clean").fetchall()[0][0]
+    missing = [n for n in TABLES if not (n in tables or (n == "events" and events is not None))]
+    return Dataset(
+        source=_rel(path),
+        as_of=_as_of(params, tables, events_max),
+        currency=params.reporting_currency.upper(),
+        tables=tables,
+        files=files,
+        con=con,
+        events=events,
+        missing_optional=missing,
+    )

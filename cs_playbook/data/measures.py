@@ -1,0 +1,528 @@
+"""Account measures on observation dates: what a health score or a propensity model could know that day.
+
+An observation is an account and a date (`obs_date`). Every measure is computed only from data
+dated strictly before `obs_date` (the day before is the last day it sees), so a model fitted on
+past observations never learns from its own outcome. The same table feeds the churn health score
+(`health`, `scorecard`) and any other outcome (expansion propensity): nothing here is
+churn-specific. Usage comes from `usage.account_usage`, computed in the database engine; raw
+events never enter pandas. An optional table that is absent leaves its measures empty (NaN).
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from cs_playbook.data.activities import MEETING_TYPES
+from cs_playbook.data.contract import BANTC_DIMENSIONS, RENEWAL_STEPS
+from cs_playbook.data.io import Dataset
+from cs_playbook.data.usage import account_usage
+from cs_playbook.params import UsageParams, load_params
+
+__all__ = [
+    "MEASURES",
+    "MEASURE_LABELS",
+    "observation_grid",
+    "renewal_observations",
+    "data_start",
+    "contract_state",
+    "account_measures",
+]
+
+SEVERE = ("high", "critical")
+
+# Every column account_measures returns besides account_id and obs_date: what it means and where it comes from.
+# "window" is `window_days` (default 90) days before obs_date; "month" is the last calendar month that ended
+# before obs_date.
+MEASURES: dict[str, str] = {
+    "segment": "Account segment (accounts.segment), text.",
+    "employees": "Employee count (accounts.employees).",
+    "has_csm": "1 when the account has an owning CSM (accounts.csm), else 0.",
+    "arr": "ARR of the contract lines active the day before obs_date (subscriptions).",
+    "seats": "Seats held the day before obs_date: the largest seat total of any one product (add-ons on the same seats are not added up).",
+    "products": "Distinct products held the day before obs_date.",
+    "departments": "Distinct contracting departments the day before obs_date (0 for a company-wide contract).",
+    "tenure_days": "Days since the account's first contract line started.",
+    "days_to_renewal": "Days from obs_date to the next renewal (the day after the earliest end_date of the active lines); NaN when open-ended.",
+    "auto_renew": "1 when every active line renews automatically, else 0.",
+    "events": "Usage events in the month (usage metric of kind count without event_types).",
+    "active_users": "Distinct active users in the month (usage metric of kind distinct_users).",
+    "active_days": "Days with any usage in the month (usage metric of kind distinct_days).",
+    "feature_breadth": "Distinct event types (features) used in the month (usage metric of kind distinct_event_types).",
+    "events_per_seat": "Activity per seat: events in the month / seats.",
+    "events_per_active_user": "Usage intensity: events in the month / active users.",
+    "active_user_share": "Seat utilization: active users in the month / seats.",
+    "usage_trend_1m": "Usage trend: events in the month / events the month before - 1 (NaN when that was 0).",
+    "usage_trend_3m": "Usage trend: events in the month / events three months before - 1 (NaN when that was 0).",
+    "active_users_trend_3m": "Active users in the month / active users three months before - 1.",
+    "days_since_last_activity": "Days from the last day with any event to obs_date; with no event yet, days since the later of contract start and the first event in the data.",
+    "tickets": "Support tickets opened in the window.",
+    "severe_tickets": "Tickets of severity high or critical opened in the window.",
+    "severe_ticket_share": "severe_tickets / tickets (NaN without tickets).",
+    "open_tickets": "Tickets opened before obs_date and not closed before it.",
+    "nps_score": "Latest NPS answer (0-10) before obs_date, within nps_max_age_days (default 365).",
+    "nps_age_days": "Age in days of that answer.",
+    "touchpoints": "CSM activities of any type in the window (activities).",
+    "meetings": "Meetings (meeting, qbr, ebr, onboarding) in the window.",
+    "renewal_steps": "Renewal-schedule steps (power_map ... upsell_proposal) done in the window.",
+    "champion": "1 when the latest stakeholder snapshot (within stakeholder_max_age_days, default 365) has a champion.",
+    "exec_access": "1 when that snapshot has direct access to the decision maker.",
+    "success_plan": "1 when that snapshot has an agreed success plan.",
+    "champion_lost": "1 when the latest snapshot has no champion but the one before it had.",
+    "stakeholder_age_days": "Age in days of the latest stakeholder snapshot.",
+    "bantc_budget_risk": "1 when the latest BANTC assessment (within bantc_max_age_days, default 180) marks budget at risk.",
+    "bantc_authority_risk": "1 when it marks authority at risk.",
+    "bantc_need_risk": "1 when it marks need at risk.",
+    "bantc_timeframe_risk": "1 when it marks timeframe at risk.",
+    "bantc_competitor_risk": "1 when it marks a competitor risk.",
+    "bantc_risk_count": "Number of BANTC dimensions at risk (0-5).",
+    "bantc_unknown_count": "Number of BANTC dimensions answered unknown.",
+    "bantc_age_days": "Age in days of that assessment.",
+}
+
+# Short readable names for charts and CSM exports.
+MEASURE_LABELS: dict[str, str] = {
+    "segment": "Segment",
+    "employees": "Employees",
+    "has_csm": "Has a CSM",
+    "arr": "ARR",
+    "seats": "Seats",
+    "products": "Products held",
+    "departments": "Departments contracted",
+    "tenure_days": "Tenure (days)",
+    "days_to_renewal": "Days to renewal",
+    "auto_renew": "Auto-renews",
+    "events": "Events last month",
+    "active_users": "Active users last month",
+    "active_days": "Active days last month",
+    "feature_breadth": "Feature breadth",
+    "events_per_seat": "Activity per seat",
+    "events_per_active_user": "Events per active user",
+    "active_user_share": "Seat utilization",
+    "usage_trend_1m": "Usage trend (1 month)",
+    "usage_trend_3m": "Usage trend (3 months)",
+    "active_users_trend_3m": "Active-user trend (3 months)",
+    "days_since_last_activity": "Days since last activity",
+    "tickets": "Support tickets (90 days)",
+    "severe_tickets": "High/critical tickets (90 days)",
+    "severe_ticket_share": "High/critical ticket share",
+    "open_tickets": "Open tickets",
+    "nps_score": "Latest NPS",
+    "nps_age_days": "NPS answer age (days)",
+    "touchpoints": "CSM touchpoints (90 days)",
+    "meetings": "Meetings (90 days)",
+    "renewal_steps": "Renewal steps done (90 days)",
+    "champion": "Champion",
+    "exec_access": "Executive access",
+    "success_plan": "Success plan",
+    "champion_lost": "Champion lost",
+    "stakeholder_age_days": "Stakeholder record age (days)",
+    "bantc_budget_risk": "BANTC budget risk",
+    "bantc_authority_risk": "BANTC authority risk",
+    "bantc_need_risk": "BANTC need risk",
+    "bantc_timeframe_risk": "BANTC timeframe risk",
+    "bantc_competitor_risk": "BANTC competitor risk",
+    "bantc_risk_count": "BANTC risks",
+    "bantc_unknown_count": "BANTC unknowns",
+    "bantc_age_days": "BANTC assessment age (days)",
+}
+
+_TABLE_OF = {
+    "tickets": ("tickets", "severe_tickets", "severe_ticket_share", "open_tickets"),
+    "surveys": ("nps_score", "nps_age_days"),
+    "activities": ("touchpoints", "meetings", "renewal_steps"),
+    "stakeholders": ("champion", "exec_access", "success_plan", "champion_lost", "stakeholder_age_days"),
+    "bantc": tuple(f"bantc_{d}_risk" for d in BANTC_DIMENSIONS)
+    + ("bantc_risk_count", "bantc_unknown_count", "bantc_age_days"),
+    "events": (
+        "events",
+        "active_users",
+        "active_days",
+        "feature_breadth",
+        "events_per_seat",
+        "events_per_active_user",
+        "active_user_share",
+        "usage_trend_1m",
+        "usage_trend_3m",
+        "active_users_trend_3m",
+        "days_since_last_activity",
+    ),
+}
+
+
+def _observations(observations: pd.DataFrame) -> pd.DataFrame:
+    """account_id (text) and obs_date (normalized timestamp) of the caller's frame, index reset."""
+    obs = observations[["account_id", "obs_date"]].copy().reset_index(drop=True)
+    obs["account_id"] = obs["account_id"].astype("string")
+    obs["obs_date"] = pd.to_datetime(obs["obs_date"]).astype("datetime64[ns]").dt.normalize()
+    return obs
+
+
+def _active_mask(subs: pd.DataFrame, day: pd.Timestamp | np.ndarray) -> np.ndarray:
+    """Lines active on `day` (start_date <= day <= end_date, end_date empty = open-ended)."""
+    end = subs["end_date"].fillna(pd.Timestamp.max.normalize()).to_numpy()
+    return (subs["start_date"].to_numpy() <= day) & (end >= day)
+
+
+def observation_grid(
+    subscriptions: pd.DataFrame, *, start: pd.Timestamp, end: pd.Timestamp, freq: str = "MS"
+) -> pd.DataFrame:
+    """One observation per account and date of a regular grid, for accounts that were customers the day before.
+
+    Dates run from `start` to `end` at `freq` (default month starts). An account is observed on a
+    date when one of its contract lines was active on the day before (the last day the measures
+    see; at month starts this is the month-end snapshot of the MRR convention). Returns account_id,
+    obs_date sorted by date then account.
+    """
+    dates = pd.date_range(pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize(), freq=freq)
+    subs = subscriptions.dropna(subset=["start_date"])
+    frames = []
+    for d in dates:
+        active = _active_mask(subs, (d - pd.Timedelta(days=1)).to_datetime64())
+        ids = pd.unique(subs.loc[active, "account_id"])
+        frames.append(pd.DataFrame({"account_id": ids, "obs_date": d}))
+    if not frames:
+        return pd.DataFrame({"account_id": pd.Series(dtype="string"), "obs_date": pd.Series(dtype="datetime64[ns]")})
+    out = pd.concat(frames, ignore_index=True)
+    out["account_id"] = out["account_id"].astype("string")
+    out["obs_date"] = out["obs_date"].astype("datetime64[ns]")
+    return out.sort_values(["obs_date", "account_id"]).reset_index(drop=True)
+
+
+def renewal_observations(
+    subscriptions: pd.DataFrame,
+    *,
+    lead_days: int,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """One observation `lead_days` before each renewal date of each account.
+
+    A renewal date is the day after a line's end_date. The observation is kept when the account was
+    a customer the day before it and obs_date lies in [start, end]. Returns account_id, obs_date,
+    renewal_date.
+    """
+    subs = subscriptions.dropna(subset=["start_date", "end_date"])
+    ren = pd.DataFrame(
+        {"account_id": subs["account_id"].astype("string"), "renewal_date": subs["end_date"] + pd.Timedelta(days=1)}
+    ).drop_duplicates()
+    ren["obs_date"] = (ren["renewal_date"] - pd.Timedelta(days=int(lead_days))).astype("datetime64[ns]")
+    if start is not None:
+        ren = ren[ren["obs_date"] >= pd.Timestamp(start)]
+    if end is not None:
+        ren = ren[ren["obs_date"] <= pd.Timestamp(end)]
+    state = contract_state(subscriptions, ren[["account_id", "obs_date"]])
+    ren = ren.reset_index(drop=True)[state["active"].to_numpy()]
+    return (
+        ren[["account_id", "obs_date", "renewal_date"]].sort_values(["obs_date", "account_id"]).reset_index(drop=True)
+    )
+
+
+def data_start(ds: Dataset) -> pd.Timestamp:
+    """The first day of activity data (events, tickets, surveys, activities): where measures have history."""
+    candidates = []
+    if ds.events is not None:
+        first = ds.events.event_time.min().to_pandas()
+        if first is not None and not pd.isna(first):
+            candidates.append(pd.Timestamp(first))
+    for table, col in (("tickets", "opened_at"), ("surveys", "responded_at"), ("activities", "occurred_at")):
+        df = ds.get(table)
+        if df is not None and len(df):
+            candidates.append(pd.Timestamp(df[col].min()))
+    if not candidates:
+        return pd.Timestamp(ds.subscriptions["start_date"].min()).normalize()
+    return min(candidates).normalize()
+
+
+def contract_state(subscriptions: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
+    """The contract of each observation's account on the day before obs_date.
+
+    Returns account_id, obs_date, active (any line active that day), arr, seats (largest seat total
+    of one product), products, departments, auto_renew (1 when every active line auto-renews),
+    first_start (first line ever), next_renewal (day after the earliest end_date of the active
+    lines), all_renewed_by (day after the latest one: when every current line has come up for
+    renewal; NaT when a line is open-ended), one row per observation in the input order.
+    """
+    obs = _observations(observations)
+    obs["_row"] = np.arange(len(obs))
+    subs = subscriptions.dropna(subset=["start_date"]).copy()
+    subs["account_id"] = subs["account_id"].astype("string")
+    firsts = subs.groupby("account_id")["start_date"].min().rename("first_start")
+    lines = obs.merge(subs, on="account_id", how="inner")
+    day = lines["obs_date"] - pd.Timedelta(days=1)
+    on = (lines["start_date"] <= day) & (lines["end_date"].isna() | (lines["end_date"] >= day))
+    lines = lines[on.to_numpy()].copy()
+    lines["renews"] = lines["end_date"] + pd.Timedelta(days=1)
+    lines["open_ended"] = lines["end_date"].isna()
+    lines["seats_f"] = pd.to_numeric(lines["seats"], errors="coerce").astype("float64")
+    lines["auto"] = lines["auto_renew"].astype("boolean").fillna(False).astype("float64")
+    dept = lines["department"].astype("string").str.strip()
+    lines["dept"] = dept.where(dept.fillna("") != "")
+    per_product = lines.groupby(["_row", "product"])["seats_f"].sum(min_count=1).groupby(level="_row").max()
+    g = lines.groupby("_row")
+    agg = pd.DataFrame(
+        {
+            "arr": g["arr"].sum(),
+            "products": g["product"].nunique(),
+            "departments": g["dept"].nunique(),
+            "auto_renew": g["auto"].min(),
+            "next_renewal": g["renews"].min(),
+            "all_renewed_by": g["renews"].max(),
+            "any_open": g["open_ended"].any(),
+        }
+    )
+    agg["seats"] = per_product
+    agg.loc[agg["any_open"], "all_renewed_by"] = pd.NaT
+    out = obs.join(agg, on="_row")
+    out["active"] = out["arr"].notna()
+    out["arr"] = out["arr"].fillna(0.0)
+    for c in ("products", "departments"):
+        out[c] = out[c].fillna(0).astype("int64")
+    out = out.join(firsts, on="account_id")
+    cols = [
+        "account_id",
+        "obs_date",
+        "active",
+        "arr",
+        "seats",
+        "products",
+        "departments",
+        "auto_renew",
+        "first_start",
+        "next_renewal",
+        "all_renewed_by",
+    ]
+    return out[cols]
+
+
+def _latest_before(
+    obs: pd.DataFrame, table: pd.DataFrame, time_col: str, columns: list[str], max_age_days: int | None
+) -> pd.DataFrame:
+    """For each observation, `columns` of the account's latest row with time_col < obs_date (and its age)."""
+    right = table[["account_id", time_col, *columns]].dropna(subset=[time_col]).copy()
+    right["account_id"] = right["account_id"].astype("string")
+    right[time_col] = right[time_col].astype("datetime64[ns]")
+    right = right.rename(columns={time_col: "_t"}).sort_values("_t", kind="stable")
+    left = obs[["_row", "account_id", "obs_date"]].sort_values("obs_date", kind="stable")
+    merged = pd.merge_asof(
+        left, right, left_on="obs_date", right_on="_t", by="account_id", allow_exact_matches=False, direction="backward"
+    )
+    merged["_age"] = (merged["obs_date"] - merged["_t"].dt.normalize()).dt.days.astype("float64")
+    if max_age_days is not None:
+        stale = merged["_age"] > max_age_days
+        merged.loc[stale, [*columns, "_age", "_t"]] = np.nan
+    return merged.set_index("_row").sort_index()
+
+
+def _count_before(obs: pd.DataFrame, times: pd.DataFrame, time_col: str, dates: pd.Series) -> np.ndarray:
+    """Rows of `times` of each observation's account with time < the observation's date in `dates`."""
+    right = times[["account_id", time_col]].dropna().copy()
+    right["account_id"] = right["account_id"].astype("string")
+    right["_t"] = right[time_col].astype("datetime64[ns]")
+    right = right.sort_values(["account_id", "_t"], kind="stable")
+    right["_cum"] = right.groupby("account_id").cumcount() + 1.0
+    right = right.sort_values("_t", kind="stable")[["account_id", "_t", "_cum"]]
+    left = pd.DataFrame({"_row": obs["_row"], "account_id": obs["account_id"], "_d": dates.astype("datetime64[ns]")})
+    left = left.sort_values("_d", kind="stable")
+    m = pd.merge_asof(
+        left, right, left_on="_d", right_on="_t", by="account_id", allow_exact_matches=False, direction="backward"
+    )
+    return m.set_index("_row").sort_index()["_cum"].fillna(0.0).to_numpy()
+
+
+def _count_in_window(obs: pd.DataFrame, times: pd.DataFrame, time_col: str, window_days: int) -> np.ndarray:
+    """Rows of `times` per observation with obs_date - window_days <= time < obs_date."""
+    start = obs["obs_date"] - pd.Timedelta(days=window_days)
+    return _count_before(obs, times, time_col, obs["obs_date"]) - _count_before(obs, times, time_col, start)
+
+
+def _usage_columns(params: UsageParams) -> dict[str, str | None]:
+    """Names of the usage metrics that play each role, found by kind (so renamed metrics still work)."""
+
+    def first(kind: str) -> str | None:
+        return next((m.name for m in params.metrics if m.kind == kind and not m.event_types), None)
+
+    return {
+        "events": first("count"),
+        "active_users": first("distinct_users"),
+        "active_days": first("distinct_days"),
+        "feature_breadth": first("distinct_event_types"),
+    }
+
+
+def _usage_measures(
+    obs: pd.DataFrame,
+    ds: Dataset,
+    state: pd.DataFrame,
+    usage: pd.DataFrame | None,
+    usage_params: UsageParams,
+) -> pd.DataFrame:
+    """Usage measures of the last complete month before each obs_date, and days since the last activity."""
+    out = pd.DataFrame(index=obs["_row"])
+    roles = _usage_columns(usage_params)
+    if usage is None:
+        usage = account_usage(ds.events, ds.subscriptions, usage_params)
+    month = (obs["obs_date"].dt.to_period("M") - 1).dt.to_timestamp().astype("datetime64[ns]")
+    key = pd.DataFrame({"_row": obs["_row"], "account_id": obs["account_id"], "period_start": month})
+    if len(usage):
+        u = usage.copy()
+        u["account_id"] = u["account_id"].astype("string")
+        u["period_start"] = u["period_start"].astype("datetime64[ns]")
+        first_month = u["period_start"].min()
+        keep = [c for c in {*roles.values()} if c]
+        trend = [f"{roles['events']}_chg_1", f"{roles['events']}_chg_3", f"{roles['active_users']}_chg_3"]
+        keep += [c for c in trend if c in u.columns]
+        row = key.merge(u[["account_id", "period_start", *keep]], on=["account_id", "period_start"], how="left")
+        row = row.set_index("_row").sort_index()
+        covered = (month >= first_month).to_numpy()
+    else:
+        row, covered = key.set_index("_row"), np.zeros(len(obs), dtype=bool)
+    for role, col in roles.items():
+        if col is None or col not in row.columns:
+            out[role] = np.nan
+            continue
+        # no usage row in a month the data covers means no events that month
+        out[role] = np.where(covered, row[col].astype("float64").fillna(0.0).to_numpy(), np.nan)
+    seats = state["seats"].astype("float64").where(state["seats"] > 0).to_numpy()
+    out["events_per_seat"] = out["events"].to_numpy() / seats
+    out["events_per_active_user"] = out["events"] / out["active_users"].where(out["active_users"] > 0)
+    out["active_user_share"] = out["active_users"].to_numpy() / seats
+    for name, col in (
+        ("usage_trend_1m", f"{roles['events']}_chg_1"),
+        ("usage_trend_3m", f"{roles['events']}_chg_3"),
+        ("active_users_trend_3m", f"{roles['active_users']}_chg_3"),
+    ):
+        out[name] = row[col].astype("float64").to_numpy() if col in row.columns else np.nan
+    out["days_since_last_activity"] = _days_since_last_event(obs, ds, state)
+    return out
+
+
+def _days_since_last_event(obs: pd.DataFrame, ds: Dataset, state: pd.DataFrame) -> np.ndarray:
+    """Days from the last day with an event (strictly before obs_date) to obs_date, as-of joined in the engine."""
+    ev = ds.events
+    days = ev.group_by([ev.account_id, ev.event_time.date().name("day")]).aggregate()
+    days = days.mutate(day=days.day.cast("timestamp"))
+    left = ibis.memtable(
+        pd.DataFrame(
+            {"_row": obs["_row"].to_numpy(), "account_id": obs["account_id"].astype(str), "obs_date": obs["obs_date"]}
+        )
+    )
+    joined = left.asof_join(days, on=left.obs_date > days.day, predicates=left.account_id == days.account_id)
+    last = joined.select("_row", "day").to_pandas().set_index("_row").sort_index()
+    last_day = pd.to_datetime(last["day"]).reindex(obs["_row"].to_numpy())
+    since = (obs["obs_date"].to_numpy() - last_day.to_numpy()) / np.timedelta64(1, "D")
+    first_event = pd.Timestamp(ev.event_time.min().to_pandas()).normalize()
+    seen_from = state["first_start"].where(state["first_start"] > first_event, first_event)
+    fallback = (obs["obs_date"] - seen_from).dt.days.clip(lower=0).to_numpy(dtype="float64")
+    return np.where(np.isnan(since), fallback, since)
+
+
+def account_measures(
+    ds: Dataset,
+    observations: pd.DataFrame,
+    *,
+    usage: pd.DataFrame | None = None,
+    usage_params: UsageParams | None = None,
+    params_dir: str | None = None,
+    window_days: int = 90,
+    nps_max_age_days: int = 365,
+    stakeholder_max_age_days: int = 365,
+    bantc_max_age_days: int = 180,
+) -> pd.DataFrame:
+    """Every measure of each observation, computed only from data dated strictly before its obs_date.
+
+    `observations` has account_id and obs_date (any other column is ignored). Returns one row per
+    observation, in the input order: account_id, obs_date, then the columns of `MEASURES` (each
+    documented there and in docs/health-score.md), all float except segment (text). Usage comes
+    from `usage.account_usage` (pass `usage` to reuse one already computed for the whole history;
+    otherwise it runs in the engine with params/usage_metrics.yaml). Measures of an optional table
+    that is absent are NaN; a present table with nothing for an account in the window gives 0.
+    """
+    obs = _observations(observations)
+    obs["_row"] = np.arange(len(obs))
+    out = obs[["account_id", "obs_date"]].copy()
+    state = contract_state(ds.subscriptions, obs)
+
+    acc = ds.accounts[["account_id", "segment", "employees", "csm"]].copy()
+    acc["account_id"] = acc["account_id"].astype("string")
+    acc = obs[["account_id"]].merge(acc, on="account_id", how="left")
+    out["segment"] = acc["segment"].astype("string").to_numpy()
+    out["employees"] = pd.to_numeric(acc["employees"], errors="coerce").astype("float64").to_numpy()
+    out["has_csm"] = acc["csm"].notna().astype("float64").to_numpy()
+    out["arr"] = state["arr"].to_numpy(dtype="float64")
+    out["seats"] = state["seats"].astype("float64").to_numpy()
+    out["products"] = state["products"].astype("float64").to_numpy()
+    out["departments"] = state["departments"].astype("float64").to_numpy()
+    out["tenure_days"] = (obs["obs_date"] - state["first_start"]).dt.days.astype("float64").to_numpy()
+    out["days_to_renewal"] = (state["next_renewal"] - obs["obs_date"]).dt.days.astype("float64").to_numpy()
+    out["auto_renew"] = state["auto_renew"].astype("float64").to_numpy()
+
+    for col in MEASURES:
+        if col not in out.columns:
+            out[col] = np.nan
+
+    if ds.has("events") and len(obs):
+        params = usage_params or load_params("usage_metrics", UsageParams, directory=params_dir)
+        u = _usage_measures(obs, ds, state, usage, params)
+        for col in _TABLE_OF["events"]:
+            out[col] = u[col].to_numpy()
+
+    tickets = ds.get("tickets")
+    if tickets is not None:
+        out["tickets"] = _count_in_window(obs, tickets, "opened_at", window_days)
+        severe = tickets[tickets["severity"].isin(SEVERE)]
+        out["severe_tickets"] = _count_in_window(obs, severe, "opened_at", window_days)
+        out["severe_ticket_share"] = out["severe_tickets"] / out["tickets"].where(out["tickets"] > 0)
+        opened = _count_before(obs, tickets, "opened_at", obs["obs_date"])
+        closed = _count_before(obs, tickets, "closed_at", obs["obs_date"])
+        out["open_tickets"] = opened - closed
+
+    surveys = ds.get("surveys")
+    if surveys is not None:
+        nps = _latest_before(obs, surveys, "responded_at", ["score"], nps_max_age_days)
+        out["nps_score"] = nps["score"].astype("float64").to_numpy()
+        out["nps_age_days"] = nps["_age"].to_numpy()
+
+    acts = ds.get("activities")
+    if acts is not None:
+        out["touchpoints"] = _count_in_window(obs, acts, "occurred_at", window_days)
+        meetings = acts[acts["activity_type"].isin(list(MEETING_TYPES))]
+        out["meetings"] = _count_in_window(obs, meetings, "occurred_at", window_days)
+        steps = acts[acts["activity_type"].isin(list(RENEWAL_STEPS))]
+        out["renewal_steps"] = _count_in_window(obs, steps, "occurred_at", window_days)
+
+    stake = ds.get("stakeholders")
+    if stake is not None:
+        s = stake.sort_values(["account_id", "as_of"]).copy()
+        s["prev_champion"] = s.groupby("account_id")["champion"].shift(1)
+        flags = ["champion", "exec_access", "success_plan", "prev_champion"]
+        for f in flags:
+            s[f] = s[f].astype("boolean").astype("float64")
+        latest = _latest_before(obs, s, "as_of", flags, stakeholder_max_age_days)
+        for f in ("champion", "exec_access", "success_plan"):
+            out[f] = latest[f].to_numpy()
+        lost = (latest["champion"] == 0) & (latest["prev_champion"] == 1)
+        out["champion_lost"] = np.where(latest["champion"].isna(), np.nan, lost.astype("float64"))
+        out["stakeholder_age_days"] = latest["_age"].to_numpy()
+
+    bantc = ds.get("bantc")
+    if bantc is not None:
+        b = bantc.copy()
+        for d in BANTC_DIMENSIONS:
+            answer = b[d].astype("string").str.lower()
+            b[f"bantc_{d}_risk"] = (answer == "risk").astype("float64")
+            b[f"_{d}_unknown"] = (answer == "unknown").astype("float64")
+        risk_cols = [f"bantc_{d}_risk" for d in BANTC_DIMENSIONS]
+        b["bantc_risk_count"] = b[risk_cols].sum(axis=1)
+        b["bantc_unknown_count"] = b[[f"_{d}_unknown" for d in BANTC_DIMENSIONS]].sum(axis=1)
+        cols = [*risk_cols, "bantc_risk_count", "bantc_unknown_count"]
+        latest = _latest_before(obs, b, "assessed_at", cols, bantc_max_age_days)
+        for c in cols:
+            out[c] = latest[c].to_numpy()
+        out["bantc_age_days"] = latest["_age"].to_numpy()
+
+    for col in MEASURES:
+        if col != "segment":
+            out[col] = out[col].astype("float64")
+    return out[["account_id", "obs_date", *MEASURES]]

@@ -1,0 +1,1 @@
+"""Expansion targeting: outcomes, whitespace, propensity, plays and the NRR outlook."""

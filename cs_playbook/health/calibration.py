@@ -1,0 +1,455 @@
+"""The account health score: observations and churn outcomes, today's rules scorecard, calibration, current risk.
+
+- Observations (`build_observations`): one row per account and date (month starts, or a fixed
+  lead before each renewal), its measures (`measures.account_measures`, data strictly before the
+  date) and its outcome: churned by the next renewal or within the horizon (`churn_outcomes`),
+  and the ARR lost. Only observations whose outcome window has closed by the cut-off are used
+  for fitting.
+- Today's score (`rules_scorecard.rules_score`): the hand-weighted scorecard of params/health_score.yaml, as
+  commercial CS tools define it (measures, weights, bands -> points, 0-100, tiers).
+- The calibrated score (`calibrate`): `scorecard.fit_logistic` on the observations, tiers chosen
+  by a rule from params (target churn rate per tier, or the BAD-tier capacity of the CSM team).
+- `current_risk(ds)`: every active account's score, tier and churn probability, with the promoted
+  scorecard (params/health_scorecard.yaml, written by `cs-playbook promote-scorecard`) when there
+  is one, else the rules scorecard calibrated to a probability on the observed history.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import Field, field_validator
+
+from cs_playbook.data.io import Dataset
+from cs_playbook.data.measures import (
+    MEASURE_LABELS,
+    MEASURES,
+    account_measures,
+    data_start,
+    observation_grid,
+    renewal_observations,
+)
+from cs_playbook.data.usage import account_usage
+from cs_playbook.errors import CsPlaybookError
+from cs_playbook.health.outcomes import churn_outcomes
+from cs_playbook.health.rules import (
+    RulesScorecard,
+    rules_contributions,
+    rules_points,
+    rules_probability,
+    rules_score,
+    rules_tiers,
+)
+from cs_playbook.modeling.evaluation import quarter_folds, rolling_backtest
+from cs_playbook.modeling.logistic import fit_logistic, fit_one_variable
+from cs_playbook.modeling.scorecard import Scorecard, TierLabels, TierThresholds, assign_tiers, load_scorecard
+from cs_playbook.params import StrictModel, UsageParams, load_params, params_dir
+
+__all__ = [
+    "HealthParams",
+    "TierRule",
+    "PROMOTED_FILE",
+    "build_observations",
+    "choose_tiers",
+    "calibrate",
+    "backtest",
+    "measures_on",
+    "current_risk",
+    "promoted_scorecard",
+    "promote_scorecard",
+    # today's rules scorecard and the scorecard loader, defined in rules_scorecard / scorecard_model
+    "RulesScorecard",
+    "TierLabels",
+    "rules_points",
+    "rules_score",
+    "rules_contributions",
+    "rules_probability",
+    "rules_tiers",
+    "load_scorecard",
+]
+
+PROMOTED_FILE = "health_scorecard.yaml"
+EVENT_KEY = ["account_id", "window_end"]
+
+
+class ObservationParams(StrictModel):
+    """Which observations the score is fitted on, and what counts as churn after each."""
+
+    mode: Literal["monthly", "renewal_lead"] = "monthly"
+    lead_days: int = Field(90, ge=1, le=365)
+    outcome_window: Literal["next_renewal", "horizon"] = "next_renewal"
+    horizon_months: int = Field(12, ge=1, le=36)
+    history_months: int = Field(3, ge=0, le=24)
+
+
+class MeasureWindows(StrictModel):
+    """Look-back windows of the measures (see measures.account_measures)."""
+
+    window_days: int = Field(90, ge=7, le=730)
+    nps_max_age_days: int = Field(365, ge=1)
+    stakeholder_max_age_days: int = Field(365, ge=1)
+    bantc_max_age_days: int = Field(180, ge=1)
+
+
+class CalibrationParams(StrictModel):
+    """How the calibrated scorecard is fitted (scorecard.fit_logistic)."""
+
+    measures: list[str] = Field(min_length=1)
+    transforms: dict[str, Literal["auto", "none", "log1p"]] = Field(default_factory=dict)
+    skew_threshold: float = Field(2.0, gt=0)
+    clip_quantiles: tuple[float, float] = (0.01, 0.99)
+    correlation_threshold: float = Field(0.7, gt=0, le=1)
+    regularization: Literal["none", "l1", "l2"] = "none"
+    strength: float = Field(1.0, gt=0)
+    min_events: int = Field(30, ge=5)
+    events_per_term: float = Field(10, ge=1)
+    drop_sign_flips: bool = True
+    ci_level: float = Field(0.95, gt=0.5, lt=1)
+    points_to_double_odds: float | None = Field(None, gt=0)
+    anchor_score: float = Field(50, ge=0, le=100)
+
+    @field_validator("measures")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        bad = [m for m in v if m not in MEASURES]
+        if bad:
+            raise ValueError(f"unknown measures {', '.join(bad)}; known: {', '.join(MEASURES)}")
+        return v
+
+
+class TierRule(StrictModel):
+    """How the calibrated score's tier thresholds are chosen."""
+
+    rule: Literal["target_churn", "capacity"] = "target_churn"
+    bad_min_churn_rate: float = Field(0.40, gt=0, lt=1)
+    good_max_churn_rate: float = Field(0.04, gt=0, lt=1)
+    bad_capacity_accounts: int = Field(100, ge=1)
+    good_share: float = Field(0.4, gt=0, lt=1)
+
+
+class BacktestParams(StrictModel):
+    """The out-of-time backtest: rolling quarterly folds and the bootstrap of the intervals."""
+
+    test_quarters: int = Field(4, ge=1, le=12)
+    bootstrap: int = Field(500, ge=50, le=10000)
+    seed: int = 0
+
+
+class ReviewParams(StrictModel):
+    """Signals that make a CSM review an account whose score disagrees with them."""
+
+    nps_detractor_max: int = Field(6, ge=0, le=10)
+    nps_promoter_min: int = Field(9, ge=0, le=10)
+    renewal_soon_days: int = Field(75, ge=1)
+    healthy_signals_min: int = Field(3, ge=1, le=4)
+
+
+class HealthParams(StrictModel):
+    """params/health_score.yaml."""
+
+    observations: ObservationParams = Field(default_factory=ObservationParams)
+    measure_windows: MeasureWindows = Field(default_factory=MeasureWindows)
+    tier_labels: TierLabels = Field(default_factory=TierLabels)
+    rules_scorecard: RulesScorecard
+    calibration: CalibrationParams
+    tiers: TierRule = Field(default_factory=TierRule)
+    backtest: BacktestParams = Field(default_factory=BacktestParams)
+    review: ReviewParams = Field(default_factory=ReviewParams)
+
+
+def build_observations(
+    ds: Dataset,
+    params: HealthParams,
+    *,
+    cutoff: pd.Timestamp | None = None,
+    usage: pd.DataFrame | None = None,
+    usage_params: UsageParams | None = None,
+) -> pd.DataFrame:
+    """The modelling table: observations up to `cutoff` (default the data's as-of date), measures and outcomes.
+
+    Returns account_id, obs_date, every measure (measures.MEASURES), window_end, observed, churned,
+    arr_lost. Outcomes count only what is known by `cutoff`; measures only data before obs_date.
+    """
+    cutoff = pd.Timestamp(cutoff if cutoff is not None else ds.as_of).normalize()
+    op = params.observations
+    first = (data_start(ds) + pd.DateOffset(months=op.history_months)).to_period("M").to_timestamp()
+    if op.mode == "monthly":
+        obs = observation_grid(ds.subscriptions, start=first, end=cutoff)
+    else:
+        obs = renewal_observations(ds.subscriptions, lead_days=op.lead_days, start=first, end=cutoff)
+    w = params.measure_windows
+    m = account_measures(ds, obs, usage=usage, usage_params=usage_params, **w.model_dump())
+    y = churn_outcomes(ds.subscriptions, obs, as_of=cutoff, window=op.outcome_window, horizon_months=op.horizon_months)
+    for col in ("window_end", "observed", "churned", "arr_lost"):
+        m[col] = y[col].to_numpy()
+    return m
+
+
+# -- calibration ------------------------------------------------------------------------------------------------
+
+
+def choose_tiers(
+    score: np.ndarray,
+    churned: np.ndarray,
+    rule: TierRule,
+    labels: TierLabels,
+    *,
+    current_scores: np.ndarray | None = None,
+) -> tuple[TierThresholds, list[str]]:
+    """Tier thresholds by the params rule, and any warnings.
+
+    target_churn: BAD is the largest group of lowest scores that churned at least
+    bad_min_churn_rate; GOOD the largest group of highest scores that churned at most
+    good_max_churn_rate (on the fitted observations). capacity: BAD holds the
+    bad_capacity_accounts lowest-scoring current accounts, GOOD the top good_share of them.
+    """
+    notes: list[str] = []
+    s = np.asarray(score, dtype="float64")
+    y = np.asarray(churned, dtype="float64")
+    ok = ~np.isnan(s) & ~np.isnan(y)
+    s, y = s[ok], y[ok]
+    if rule.rule == "capacity":
+        cur = np.sort(np.asarray(current_scores if current_scores is not None else s, dtype="float64"))
+        cur = cur[~np.isnan(cur)]
+        k = min(rule.bad_capacity_accounts, len(cur))
+        bad_below = float(cur[k]) if k < len(cur) else 100.0
+        good_from = float(np.quantile(cur, 1 - rule.good_share)) if len(cur) else 100.0
+        desc = f"capacity: {rule.bad_capacity_accounts} BAD accounts, top {rule.good_share:.0%} GOOD"
+    else:
+        order = np.argsort(s, kind="stable")
+        ss, yy = s[order], y[order]
+        n = len(ss)
+        k = np.arange(1, n + 1)
+        low_rate = np.cumsum(yy) / k
+        min_size = max(1, n // 100)
+        hit = np.nonzero((low_rate >= rule.bad_min_churn_rate) & (k >= min_size))[0]
+        if len(hit):
+            bad_below = float(ss[hit.max() + 1]) if hit.max() + 1 < n else 100.0
+        else:
+            bad_below = float(np.quantile(ss, 0.1)) if n else 0.0
+            notes.append(
+                f"No group of lowest scores churned at {rule.bad_min_churn_rate:.0%} or more: BAD is the lowest-scoring tenth."
+            )
+        high_rate = np.cumsum(yy[::-1]) / k
+        hit = np.nonzero((high_rate <= rule.good_max_churn_rate) & (k >= min_size))[0]
+        if len(hit):
+            good_from = float(ss[::-1][hit.max()])
+        else:
+            good_from = float(np.quantile(ss, 0.9)) if n else 100.0
+            notes.append(
+                f"No group of highest scores churned at {rule.good_max_churn_rate:.0%} or less: GOOD is the highest-scoring tenth."
+            )
+        desc = f"target churn: BAD churns >= {rule.bad_min_churn_rate:.0%}, GOOD <= {rule.good_max_churn_rate:.0%}"
+    good_from, bad_below = round(good_from, 1), round(bad_below, 1)
+    if bad_below > good_from:
+        bad_below = good_from
+        notes.append("The BAD and GOOD thresholds crossed: NORMAL is empty and BAD ends where GOOD starts.")
+    return TierThresholds(good_from=good_from, bad_below=bad_below, rule=desc, **labels.model_dump()), notes
+
+
+def _fit_params(params: HealthParams, name: str) -> dict:
+    c = params.calibration
+    return {
+        "outcome": "churned",
+        "measures": c.measures,
+        "transforms": c.transforms,
+        "skew_threshold": c.skew_threshold,
+        "clip_quantiles": c.clip_quantiles,
+        "correlation_threshold": c.correlation_threshold,
+        "regularization": c.regularization,
+        "strength": c.strength,
+        "min_events": c.min_events,
+        "events_per_term": c.events_per_term,
+        "event_key": EVENT_KEY,
+        "drop_sign_flips": c.drop_sign_flips,
+        "ci_level": c.ci_level,
+        "points_to_double_odds": c.points_to_double_odds,
+        "anchor_score": c.anchor_score,
+        "labels": {m: MEASURE_LABELS.get(m, m) for m in c.measures},
+        "name": name,
+    }
+
+
+def calibrate(
+    observations: pd.DataFrame,
+    params: HealthParams,
+    *,
+    fit_before: pd.Timestamp,
+    current: pd.DataFrame | None = None,
+    name: str = "calibrated",
+) -> Scorecard:
+    """The calibrated scorecard fitted on observed observations dated before `fit_before`, with tiers.
+
+    `current` (measures of the accounts scored now) is needed for the capacity tier rule. The
+    scorecard's `fitting` records the window, rows and events; `warnings` every fallback.
+    """
+    train = observations[observations["churned"].notna() & (observations["obs_date"] < fit_before)]
+    sc = fit_logistic(train, **_fit_params(params, name))
+    fitting = dict(sc.fitting)
+    if len(train):
+        fitting |= {
+            "first_observation": train["obs_date"].min().date().isoformat(),
+            "last_observation": train["obs_date"].max().date().isoformat(),
+            "accounts": int(train["account_id"].nunique()),
+            "observation_mode": params.observations.mode,
+            "outcome_window": params.observations.outcome_window,
+        }
+    notes = list(sc.warnings)
+    if sc.fallback is None:
+        cur = sc.score(current) if current is not None and len(current) else None
+        tiers, tier_notes = choose_tiers(
+            sc.score(train), train["churned"].to_numpy(), params.tiers, params.tier_labels, current_scores=cur
+        )
+        notes += tier_notes
+    else:
+        tiers = TierThresholds(
+            good_from=100, bad_below=0, rule="no model: every account NORMAL", **params.tier_labels.model_dump()
+        )
+    return sc.model_copy(update={"tiers": tiers, "fitting": fitting, "warnings": notes})
+
+
+def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: str) -> pd.DataFrame:
+    """Rolling out-of-time backtest of the calibrated and the rules scorecard, side by side.
+
+    Each of the last `backtest.test_quarters` quarters (up to `last_quarter`) is predicted by
+    models fitted on the outcomes known before it began; the rules score gets its probability from
+    a one-variable calibration on the same training rows, and the calibrated tiers their
+    thresholds from the same rule as the final fit. Returns the test observations with fold,
+    calibrated_probability, calibrated_score, calibrated_tier, calibrated_fallback,
+    rules_probability, rules_score, rules_tier.
+    """
+    rules = params.rules_scorecard
+    frame = observations.copy()
+    frame["rules_score"] = rules_score(frame, rules)
+    rules_thresholds = rules_tiers(rules, params.tier_labels)
+    folds = quarter_folds(
+        frame.loc[frame["churned"].notna(), "obs_date"], last_quarter=last_quarter, n=params.backtest.test_quarters
+    )
+
+    def fit(train: pd.DataFrame) -> tuple[Scorecard, tuple[float, float], pd.DataFrame]:
+        sc = fit_logistic(train, **_fit_params(params, "backtest"))
+        return sc, fit_one_variable(train["rules_score"], train["churned"]), train
+
+    def predict(model: tuple[Scorecard, tuple[float, float], pd.DataFrame], test: pd.DataFrame) -> pd.DataFrame:
+        sc, (a, b), train = model
+        score = sc.score(test)
+        if sc.fallback is None:
+            tiers, _ = choose_tiers(
+                sc.score(train), train["churned"].to_numpy(), params.tiers, params.tier_labels, current_scores=score
+            )
+            tier = assign_tiers(score, tiers)
+        else:
+            tier = np.full(len(test), params.tier_labels.normal, dtype=object)
+        return pd.DataFrame(
+            {
+                "calibrated_probability": sc.probability(test),
+                "calibrated_score": score,
+                "calibrated_tier": tier,
+                "calibrated_fallback": sc.fallback is not None,
+                "rules_probability": 1 / (1 + np.exp(-(a + b * test["rules_score"].to_numpy()))),
+                "rules_tier": assign_tiers(test["rules_score"], rules_thresholds),
+            }
+        )
+
+    return rolling_backtest(frame, fit=fit, predict=predict, folds=folds, outcome="churned")
+
+
+# -- promotion and current risk ---------------------------------------------------------------------------------
+
+
+def promoted_scorecard(params_dir_: str | Path | None = None) -> Scorecard | None:
+    """The promoted scorecard of the params folder, or None when the rules scorecard is in use."""
+    path = params_dir(params_dir_) / PROMOTED_FILE
+    return load_scorecard(path) if path.exists() else None
+
+
+def promote_scorecard(source: str | Path, params_dir_: str | Path | None = None) -> Path:
+    """Copy a reviewed scorecard YAML into the params folder, so the next runs score with it.
+
+    The file is validated first; it is written through a temporary file and renamed, so a failed
+    promotion leaves the previous scorecard in place. Returns the path written.
+    """
+    sc = load_scorecard(source)
+    if sc.fallback is not None or not sc.terms:
+        raise CsPlaybookError(
+            f"{source}: this scorecard has no fitted measures ({sc.fallback}); it cannot be promoted."
+        )
+    if sc.tiers is None:
+        raise CsPlaybookError(f"{source}: this scorecard has no tier thresholds; it cannot be promoted.")
+    target = params_dir(params_dir_) / PROMOTED_FILE
+    header = (
+        f"# Promoted health scorecard (from {Path(source).resolve()}).\n"
+        "# cs_playbook.health.calibration.current_risk and the reports score with it while this file exists;\n"
+        "# delete it (or run `cs-playbook promote-scorecard --revert`) to go back to the rules scorecard\n"
+        "# of health_score.yaml. Generated: edit by re-running the calibration, not by hand.\n"
+    )
+    body = yaml.safe_dump(sc.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        Path(tmp).write_text(header + body, encoding="utf-8")
+        Path(tmp).replace(target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def measures_on(
+    ds: Dataset,
+    params: HealthParams,
+    *,
+    day: pd.Timestamp,
+    usage: pd.DataFrame | None = None,
+    usage_params: UsageParams | None = None,
+) -> pd.DataFrame:
+    """Measures of every account with a contract line active on `day`, seeing the data up to and including `day`.
+
+    One row per account (obs_date = day + 1), columns of measures.account_measures.
+    """
+    day = pd.Timestamp(day).normalize()
+    nxt = day + pd.Timedelta(days=1)
+    obs = observation_grid(ds.subscriptions, start=nxt, end=nxt, freq="D")
+    return account_measures(ds, obs, usage=usage, usage_params=usage_params, **params.measure_windows.model_dump())
+
+
+def current_risk(
+    ds: Dataset, *, params_dir: str | Path | None = None, as_of: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Health score, tier and churn probability of every account with an active contract on `as_of`.
+
+    Scores with the promoted scorecard (params/health_scorecard.yaml) when there is one; otherwise
+    with the rules scorecard of params/health_score.yaml, whose churn_probability comes from a
+    one-variable logistic calibration of the rules score against the churn observed in the history
+    up to `as_of`. Returns account_id, health_score (0-100), health_tier (labels of params),
+    churn_probability, scorecard (the promoted scorecard's name, or "rules"); one row per account.
+    """
+    params = load_params("health_score", HealthParams, directory=params_dir)
+    day = pd.Timestamp(as_of if as_of is not None else ds.as_of).normalize()
+    usage_params = load_params("usage_metrics", UsageParams, directory=params_dir) if ds.has("events") else None
+    usage = account_usage(ds.events, ds.subscriptions, usage_params, end=day) if usage_params else None
+    now = measures_on(ds, params, day=day, usage=usage, usage_params=usage_params)
+    sc = promoted_scorecard(params_dir)
+    out = pd.DataFrame({"account_id": now["account_id"].astype("string")})
+    if sc is not None:
+        tiers = (sc.tiers or TierThresholds(good_from=100, bad_below=0)).model_copy(
+            update=params.tier_labels.model_dump()
+        )
+        out["health_score"] = sc.score(now)
+        out["health_tier"] = assign_tiers(out["health_score"], tiers)
+        out["churn_probability"] = sc.probability(now)
+        out["scorecard"] = sc.name
+        return out.sort_values("account_id").reset_index(drop=True)
+    history = build_observations(ds, params, cutoff=day, usage=usage, usage_params=usage_params)
+    calibration = rules_probability(history, params.rules_scorecard)
+    out["health_score"] = rules_score(now, params.rules_scorecard)
+    out["health_tier"] = assign_tiers(out["health_score"], rules_tiers(params.rules_scorecard, params.tier_labels))
+    out["churn_probability"] = calibration(out["health_score"].to_numpy())
+    out["scorecard"] = "rules"
+    return out.sort_values("account_id").reset_index(drop=True)

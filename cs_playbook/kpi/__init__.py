@@ -1,0 +1,1 @@
+"""Quarterly KPIs: NRR, GRR, MRR movements and their headline."""

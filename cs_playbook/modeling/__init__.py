@@ -1,0 +1,1 @@
+"""The shared modeling layer: logistic scorecards, the fitted scorecard artefact, model evaluation."""

@@ -1,0 +1,1 @@
+"""PoC success-criteria tracking: criteria, usage, projections and verdicts, portfolio."""

@@ -1,0 +1,1 @@
+"""Renewal management: business days, calendar, BANTC, churn prevention and churn review."""

@@ -1,0 +1,1 @@
+"""ROI scenario modeling: models, facts, cash flows, scenarios, portfolio and one-pagers."""

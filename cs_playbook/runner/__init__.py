@@ -1,0 +1,1 @@
+"""The quarterly run: papermill execution, report HTML, manifest, index, publish."""
