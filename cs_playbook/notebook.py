@@ -1,8 +1,10 @@
-"""What every notebook does first and last: load the run's data and params, then write summary.json.
+"""What every notebook does first and last: load the run's data, params and quarter state, then write summary.json.
 
 A notebook's `parameters` cell holds plain defaults (quarter, data_source, params_dir,
-output_dir); its next cell calls `setup(...)`, which resolves them here, in the package,
-where they are tested.
+output_dir, state_dir); its next cell calls `setup(...)`, which resolves them here, in the
+package, where they are tested. `ctx.state` is the quarter's shared state (`cs_playbook.state`):
+the runner's when it passes `state_dir`, else built here (and cached) by the same function, so a
+notebook opened alone in JupyterLab shows the same numbers as the quarterly run.
 """
 
 from __future__ import annotations
@@ -16,19 +18,32 @@ from pydantic import BaseModel
 
 from cs_playbook.config import REPORTS_DIR, resolve_path
 from cs_playbook.data.io import Dataset, load_dataset
+from cs_playbook.health.calibration import HealthParams
+from cs_playbook.modeling.scorecard import TierLabels
 from cs_playbook.outputs import Outputs
 from cs_playbook.params import load_params, params_dir
-from cs_playbook.quarters import last_complete_quarter, quarter_bounds
+from cs_playbook.state import QuarterState, load_state
 
-__all__ = ["Context", "setup", "PARAMETERS_CELL"]
+__all__ = ["Context", "setup", "PARAMETERS_CELL", "TIER_COLUMNS"]
 
 M = TypeVar("M", bound=BaseModel)
 
 # The parameters cell of every notebook (papermill parses the comments as help: no "=" in them).
+TIER_COLUMNS = (
+    "health_tier",
+    "tier",
+    "rules_tier",
+    "calibrated_tier",
+    "health_tier_before",
+    "tier_before",
+    "tier_after",
+)
+
 PARAMETERS_CELL = """quarter: str = ""  # reporting quarter like 2026Q3, empty means the last complete quarter in the data
 data_source: str = ""  # folder, .duckdb file or demo, empty means params/data.yaml or $CS_PLAYBOOK_DATA
 params_dir: str = ""  # folder of the YAML params, empty means the project params/ folder
-output_dir: str = ""  # folder for summary.json and exports, empty means reports/_lab/<notebook>/"""
+output_dir: str = ""  # folder for summary.json and exports, empty means reports/_lab/<notebook>/
+state_dir: str = ""  # folder of the quarter state written by the runner, empty means build it here (cached)"""
 
 
 @dataclass
@@ -36,13 +51,44 @@ class Context:
     """One notebook run: its quarter, dataset, params folder, outputs and warnings."""
 
     notebook: str
-    quarter: str
-    quarter_start: pd.Timestamp
-    quarter_end: pd.Timestamp
     ds: Dataset
+    state: QuarterState
     params_dir: Path
     out: Outputs
+    tier_labels: TierLabels
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def quarter(self) -> str:
+        """The reporting quarter, e.g. 2026Q3."""
+        return self.state.quarter
+
+    @property
+    def quarter_start(self) -> pd.Timestamp:
+        """The quarter's first day."""
+        return self.state.quarter_start
+
+    @property
+    def quarter_end(self) -> pd.Timestamp:
+        """The quarter's last day."""
+        return self.state.quarter_end
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """The report's as-of date, the same on every page (`state.report_as_of`)."""
+        return self.state.as_of
+
+    def tiers(self, df: pd.DataFrame, columns: tuple[str, ...] = TIER_COLUMNS) -> pd.DataFrame:
+        """`df` with its tier-code columns shown as the labels of params (for a table on the page)."""
+        out = df.copy()
+        for col in columns:
+            if col in out.columns:
+                out[col] = self.tier_labels.apply(out[col].astype("string"))
+        return out
+
+    def export(self, df: pd.DataFrame, name: str, *, xlsx: bool = True) -> Path:
+        """Write `df` as <name>.csv and <name>.xlsx, tier codes shown as the labels of params."""
+        return self.out.table(self.tiers(df), name, xlsx=xlsx)
 
     def params(self, name: str, model: type[M], **overrides: Any) -> M:
         """params/<name>.yaml of this run, validated into `model`."""
@@ -71,7 +117,9 @@ class Context:
             {
                 "notebook": self.notebook,
                 "quarter": self.quarter,
-                "as_of": self.ds.as_of,
+                "as_of": self.as_of,
+                "data_as_of": self.state.data_as_of,
+                "scorecard": self.state.scorecard,
                 "source": self.ds.source,
                 "headline": headline,
                 "figures": figures,
@@ -96,19 +144,21 @@ def setup(
     data_source: str = "",
     params_dir_: str = "",
     output_dir: str = "",
+    state_dir: str = "",
 ) -> Context:
-    """Resolve a notebook's parameters: load the data, pick the quarter, prepare the output folder."""
+    """Resolve a notebook's parameters: load the data and the quarter state, prepare the output folder."""
     pdir = params_dir(params_dir_ or None)
     ds = load_dataset(data_source or None, params_dir=pdir)
-    q = quarter.strip().upper() if quarter else last_complete_quarter(ds.as_of)
-    start, end = quarter_bounds(q)
+    state = load_state(ds, quarter=quarter, params_dir=pdir, state_dir=resolve_path(state_dir) if state_dir else None)
     out_dir = resolve_path(output_dir) if output_dir else REPORTS_DIR / "_lab" / notebook
-    return Context(
+    ctx = Context(
         notebook=notebook,
-        quarter=q,
-        quarter_start=start,
-        quarter_end=end,
         ds=ds,
+        state=state,
         params_dir=pdir,
         out=Outputs(out_dir),
+        tier_labels=load_params("health_score", HealthParams, directory=pdir).tier_labels,
     )
+    for note in state.warnings:
+        ctx.warn(note)
+    return ctx

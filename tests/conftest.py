@@ -80,3 +80,12 @@ def medium_demo_ds():
 def rng() -> np.random.Generator:
     """A seeded random generator for randomized tests."""
     return np.random.default_rng(20261124)
+
+
+@pytest.fixture(scope="session")
+def quarter_state(demo_ds):
+    """The small demo company's quarter state (the last complete quarter), as the runner builds it."""
+    from cs_playbook.params import params_dir
+    from cs_playbook.state import build_state
+
+    return build_state(demo_ds, params_dir=params_dir(None))

@@ -9,21 +9,16 @@
   commercial CS tools define it (measures, weights, bands -> points, 0-100, tiers).
 - The calibrated score (`calibrate`): `scorecard.fit_logistic` on the observations, tiers chosen
   by a rule from params (target churn rate per tier, or the BAD-tier capacity of the CSM team).
-- `current_risk(ds)`: every active account's score, tier and churn probability, with the promoted
-  scorecard (params/health_scorecard.yaml, written by `cs-playbook promote-scorecard`) when there
-  is one, else the rules scorecard calibrated to a probability on the observed history.
+- `risk_as_of(ds, params, promoted=..., day=...)`: the scorer in use on a day (`health.scorer`) and
+  every active account scored by it; the quarter state (`cs_playbook.state`) calls it once per run.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import Field, field_validator
 
 from cs_playbook.data.io import Dataset
@@ -35,46 +30,25 @@ from cs_playbook.data.measures import (
     observation_grid,
     renewal_observations,
 )
-from cs_playbook.data.usage import account_usage
-from cs_playbook.errors import CsPlaybookError
 from cs_playbook.health.outcomes import churn_outcomes
-from cs_playbook.health.rules import (
-    RulesScorecard,
-    rules_contributions,
-    rules_points,
-    rules_probability,
-    rules_score,
-    rules_tiers,
-)
+from cs_playbook.health.rules import RulesScorecard, rules_score, rules_tiers
+from cs_playbook.health.scorer import HealthScorer, score_accounts, scorer_in_use
 from cs_playbook.modeling.evaluation import quarter_folds, rolling_backtest
 from cs_playbook.modeling.logistic import fit_logistic, fit_one_variable
-from cs_playbook.modeling.scorecard import Scorecard, TierLabels, TierThresholds, assign_tiers, load_scorecard
-from cs_playbook.params import StrictModel, UsageParams, load_params, params_dir
+from cs_playbook.modeling.scorecard import Scorecard, TierLabels, TierThresholds, assign_tiers
+from cs_playbook.params import StrictModel, UsageParams
 
 __all__ = [
     "HealthParams",
     "TierRule",
-    "PROMOTED_FILE",
     "build_observations",
     "choose_tiers",
     "calibrate",
     "backtest",
     "measures_on",
-    "current_risk",
-    "promoted_scorecard",
-    "promote_scorecard",
-    # today's rules scorecard and the scorecard loader, defined in rules_scorecard / scorecard_model
-    "RulesScorecard",
-    "TierLabels",
-    "rules_points",
-    "rules_score",
-    "rules_contributions",
-    "rules_probability",
-    "rules_tiers",
-    "load_scorecard",
+    "risk_as_of",
 ]
 
-PROMOTED_FILE = "health_scorecard.yaml"
 EVENT_KEY = ["account_id", "window_end"]
 
 
@@ -198,7 +172,6 @@ def choose_tiers(
     score: np.ndarray,
     churned: np.ndarray,
     rule: TierRule,
-    labels: TierLabels,
     *,
     current_scores: np.ndarray | None = None,
 ) -> tuple[TierThresholds, list[str]]:
@@ -250,7 +223,7 @@ def choose_tiers(
     if bad_below > good_from:
         bad_below = good_from
         notes.append("The BAD and GOOD thresholds crossed: NORMAL is empty and BAD ends where GOOD starts.")
-    return TierThresholds(good_from=good_from, bad_below=bad_below, rule=desc, **labels.model_dump()), notes
+    return TierThresholds(good_from=good_from, bad_below=bad_below, rule=desc), notes
 
 
 def _fit_params(params: HealthParams, name: str) -> dict:
@@ -303,14 +276,10 @@ def calibrate(
     notes = list(sc.warnings)
     if sc.fallback is None:
         cur = sc.score(current) if current is not None and len(current) else None
-        tiers, tier_notes = choose_tiers(
-            sc.score(train), train["churned"].to_numpy(), params.tiers, params.tier_labels, current_scores=cur
-        )
+        tiers, tier_notes = choose_tiers(sc.score(train), train["churned"].to_numpy(), params.tiers, current_scores=cur)
         notes += tier_notes
     else:
-        tiers = TierThresholds(
-            good_from=100, bad_below=0, rule="no model: every account NORMAL", **params.tier_labels.model_dump()
-        )
+        tiers = TierThresholds(good_from=100, bad_below=0, rule="no model: every account NORMAL")
     return sc.model_copy(update={"tiers": tiers, "fitting": fitting, "warnings": notes})
 
 
@@ -327,7 +296,7 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
     rules = params.rules_scorecard
     frame = observations.copy()
     frame["rules_score"] = rules_score(frame, rules)
-    rules_thresholds = rules_tiers(rules, params.tier_labels)
+    rules_thresholds = rules_tiers(rules)
     folds = quarter_folds(
         frame.loc[frame["churned"].notna(), "obs_date"], last_quarter=last_quarter, n=params.backtest.test_quarters
     )
@@ -340,12 +309,10 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
         sc, (a, b), train = model
         score = sc.score(test)
         if sc.fallback is None:
-            tiers, _ = choose_tiers(
-                sc.score(train), train["churned"].to_numpy(), params.tiers, params.tier_labels, current_scores=score
-            )
+            tiers, _ = choose_tiers(sc.score(train), train["churned"].to_numpy(), params.tiers, current_scores=score)
             tier = assign_tiers(score, tiers)
         else:
-            tier = np.full(len(test), params.tier_labels.normal, dtype=object)
+            tier = np.full(len(test), "normal", dtype=object)
         return pd.DataFrame(
             {
                 "calibrated_probability": sc.probability(test),
@@ -360,45 +327,7 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
     return rolling_backtest(frame, fit=fit, predict=predict, folds=folds, outcome="churned")
 
 
-# -- promotion and current risk ---------------------------------------------------------------------------------
-
-
-def promoted_scorecard(params_dir_: str | Path | None = None) -> Scorecard | None:
-    """The promoted scorecard of the params folder, or None when the rules scorecard is in use."""
-    path = params_dir(params_dir_) / PROMOTED_FILE
-    return load_scorecard(path) if path.exists() else None
-
-
-def promote_scorecard(source: str | Path, params_dir_: str | Path | None = None) -> Path:
-    """Copy a reviewed scorecard YAML into the params folder, so the next runs score with it.
-
-    The file is validated first; it is written through a temporary file and renamed, so a failed
-    promotion leaves the previous scorecard in place. Returns the path written.
-    """
-    sc = load_scorecard(source)
-    if sc.fallback is not None or not sc.terms:
-        raise CsPlaybookError(
-            f"{source}: this scorecard has no fitted measures ({sc.fallback}); it cannot be promoted."
-        )
-    if sc.tiers is None:
-        raise CsPlaybookError(f"{source}: this scorecard has no tier thresholds; it cannot be promoted.")
-    target = params_dir(params_dir_) / PROMOTED_FILE
-    header = (
-        f"# Promoted health scorecard (from {Path(source).resolve()}).\n"
-        "# cs_playbook.health.calibration.current_risk and the reports score with it while this file exists;\n"
-        "# delete it (or run `cs-playbook promote-scorecard --revert`) to go back to the rules scorecard\n"
-        "# of health_score.yaml. Generated: edit by re-running the calibration, not by hand.\n"
-    )
-    body = yaml.safe_dump(sc.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        Path(tmp).write_text(header + body, encoding="utf-8")
-        Path(tmp).replace(target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+# -- current risk ----------------------------------------------------------------------------------------------
 
 
 def measures_on(
@@ -419,37 +348,31 @@ def measures_on(
     return account_measures(ds, obs, usage=usage, usage_params=usage_params, **params.measure_windows.model_dump())
 
 
-def current_risk(
-    ds: Dataset, *, params_dir: str | Path | None = None, as_of: pd.Timestamp | None = None
-) -> pd.DataFrame:
-    """Health score, tier and churn probability of every account with an active contract on `as_of`.
+def risk_as_of(
+    ds: Dataset,
+    params: HealthParams,
+    *,
+    promoted: Scorecard | None,
+    day: pd.Timestamp,
+    usage: pd.DataFrame | None = None,
+    usage_params: UsageParams | None = None,
+) -> tuple[HealthScorer, pd.DataFrame]:
+    """The scorer in use on `day` and every account with an active contract then, scored by it.
 
-    Scores with the promoted scorecard (params/health_scorecard.yaml) when there is one; otherwise
-    with the rules scorecard of params/health_score.yaml, whose churn_probability comes from a
-    one-variable logistic calibration of the rules score against the churn observed in the history
-    up to `as_of`. Returns account_id, health_score (0-100), health_tier (labels of params),
-    churn_probability, scorecard (the promoted scorecard's name, or "rules"); one row per account.
+    The scorer is `scorer.scorer_in_use`: the promoted scorecard, else the rules scorecard with its
+    probability calibrated on the churn observed up to `day` (so a past date sees no later outcome).
+    Returns the scorer and `scorer.score_accounts` of `measures_on(day)` (account_id, health_score,
+    health_tier code, churn_probability, drivers, scorecard) joined with the measures' arr; one row
+    per account, sorted by account_id.
     """
-    params = load_params("health_score", HealthParams, directory=params_dir)
-    day = pd.Timestamp(as_of if as_of is not None else ds.as_of).normalize()
-    usage_params = load_params("usage_metrics", UsageParams, directory=params_dir) if ds.has("events") else None
-    usage = account_usage(ds.events, ds.subscriptions, usage_params, end=day) if usage_params else None
+    day = pd.Timestamp(day).normalize()
     now = measures_on(ds, params, day=day, usage=usage, usage_params=usage_params)
-    sc = promoted_scorecard(params_dir)
-    out = pd.DataFrame({"account_id": now["account_id"].astype("string")})
-    if sc is not None:
-        tiers = (sc.tiers or TierThresholds(good_from=100, bad_below=0)).model_copy(
-            update=params.tier_labels.model_dump()
-        )
-        out["health_score"] = sc.score(now)
-        out["health_tier"] = assign_tiers(out["health_score"], tiers)
-        out["churn_probability"] = sc.probability(now)
-        out["scorecard"] = sc.name
-        return out.sort_values("account_id").reset_index(drop=True)
-    history = build_observations(ds, params, cutoff=day, usage=usage, usage_params=usage_params)
-    calibration = rules_probability(history, params.rules_scorecard)
-    out["health_score"] = rules_score(now, params.rules_scorecard)
-    out["health_tier"] = assign_tiers(out["health_score"], rules_tiers(params.rules_scorecard, params.tier_labels))
-    out["churn_probability"] = calibration(out["health_score"].to_numpy())
-    out["scorecard"] = "rules"
-    return out.sort_values("account_id").reset_index(drop=True)
+    history = (
+        None
+        if promoted is not None
+        else build_observations(ds, params, cutoff=day, usage=usage, usage_params=usage_params)
+    )
+    scorer = scorer_in_use(params.rules_scorecard, promoted=promoted, history=history)
+    scored = score_accounts(now, scorer)
+    scored["arr"] = now["arr"].to_numpy(dtype="float64")
+    return scorer, scored.sort_values("account_id").reset_index(drop=True)

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from cs_playbook.data.measures import MEASURES
 from cs_playbook.modeling.logistic import fit_one_variable
-from cs_playbook.modeling.scorecard import TierLabels, TierThresholds
+from cs_playbook.modeling.scorecard import TierThresholds
 from cs_playbook.params import StrictModel
 
 __all__ = [
@@ -124,11 +124,9 @@ def rules_probability(history: pd.DataFrame, rules: RulesScorecard) -> Callable[
     return probability
 
 
-def rules_tiers(rules: RulesScorecard, labels: TierLabels) -> TierThresholds:
-    """The rules scorecard's tier thresholds with the configured labels."""
-    return TierThresholds(
-        good_from=rules.good_from, bad_below=rules.bad_below, rule="rules scorecard thresholds", **labels.model_dump()
-    )
+def rules_tiers(rules: RulesScorecard) -> TierThresholds:
+    """The rules scorecard's tier thresholds."""
+    return TierThresholds(good_from=rules.good_from, bad_below=rules.bad_below, rule="rules scorecard thresholds")
 
 
 # -- calibration ------------------------------------------------------------------------------------------------

@@ -15,13 +15,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from cs_playbook.errors import ParamsError
 from cs_playbook.params import StrictModel, error_lines, read_yaml
 
 __all__ = [
     "LN2",
+    "TIERS",
     "TierLabels",
     "TierThresholds",
     "MeasureScaling",
@@ -34,23 +35,53 @@ __all__ = [
 LN2 = math.log(2.0)
 
 
-class TierLabels(StrictModel):
-    """Words shown for the three tiers (e.g. 良好 / 普通 / 要注意)."""
+# Tier codes, best first: the data every table and export carries. Words for them (GOOD, 良好, ...)
+# come from `TierLabels` and are applied only when a page or an export is rendered.
+TIERS: tuple[str, str, str] = ("good", "normal", "bad")
 
-    good: str = "GOOD"
-    normal: str = "NORMAL"
-    bad: str = "BAD"
+
+class TierLabels(StrictModel):
+    """Words shown for the three tier codes (e.g. 良好 / 普通 / 要注意); presentation only."""
+
+    good: str = Field("GOOD", min_length=1)
+    normal: str = Field("NORMAL", min_length=1)
+    bad: str = Field("BAD", min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TierLabels:
+        if len({self.good, self.normal, self.bad}) < 3:
+            raise ValueError("the three tier labels must differ")
+        return self
+
+    def label(self, code: str) -> str:
+        """The word for one tier code; anything else (an unscored account) is returned as it is."""
+        return {"good": self.good, "normal": self.normal, "bad": self.bad}.get(code, code)
+
+    def order(self) -> list[str]:
+        """The labels, best tier first."""
+        return [self.good, self.normal, self.bad]
+
+    def apply(self, codes: Any) -> Any:
+        """Tier codes (a Series, array or list) as their labels, for a page or an export."""
+        if isinstance(codes, pd.Series):
+            return codes.map(self.label).astype("string")
+        return [self.label(c) for c in codes]
 
 
 class TierThresholds(StrictModel):
-    """Score bands: GOOD from `good_from`, BAD below `bad_below`, NORMAL in between (labels configurable)."""
+    """Score bands: good from `good_from`, bad below `bad_below`, normal in between."""
 
     good_from: float = Field(ge=0, le=100)
     bad_below: float = Field(ge=0, le=100)
-    good: str = "GOOD"
-    normal: str = "NORMAL"
-    bad: str = "BAD"
     rule: str = ""  # how the thresholds were chosen, for the record
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_labels(cls, data: Any) -> Any:
+        # Scorecards saved before tier codes carried their labels here; labels now live in params only.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in ("good", "normal", "bad")}
+        return data
 
 
 class MeasureScaling(StrictModel):
@@ -228,9 +259,9 @@ class Scorecard(StrictModel):
 
 
 def assign_tiers(score: Any, tiers: TierThresholds) -> np.ndarray:
-    """Tier label of each score: good from good_from, bad below bad_below, else normal."""
+    """Tier code of each score: good from good_from, bad below bad_below, else normal."""
     s = np.asarray(score, dtype="float64")
-    return np.where(s >= tiers.good_from, tiers.good, np.where(s < tiers.bad_below, tiers.bad, tiers.normal))
+    return np.where(s >= tiers.good_from, "good", np.where(s < tiers.bad_below, "bad", "normal")).astype(object)
 
 
 def load_scorecard(path: str | Path) -> Scorecard:

@@ -12,11 +12,17 @@ import matplotlib.ticker as mticker
 import seaborn as sns
 
 from cs_playbook.formatting import fmt_money, fmt_pct
+from cs_playbook.modeling.scorecard import TierLabels
 
-__all__ = ["use_style", "fmt_money", "fmt_pct", "money_axis", "pct_axis", "new_ax", "PALETTE", "TIER_COLORS"]
+__all__ = ["use_style", "fmt_money", "fmt_pct", "money_axis", "pct_axis", "new_ax", "PALETTE", "TIER_COLORS", "tier_palette"]
 
 PALETTE = "deep"
-TIER_COLORS = {"GOOD": "#2e7d32", "NORMAL": "#f9a825", "BAD": "#c62828"}
+TIER_COLORS = {"good": "#2e7d32", "normal": "#f9a825", "bad": "#c62828"}  # by tier code
+
+
+def tier_palette(labels: TierLabels) -> dict[str, str]:
+    """Tier colours keyed by the labels of params, for charts whose hue is a labelled tier."""
+    return {labels.label(code): color for code, color in TIER_COLORS.items()}
 
 
 def use_style() -> None:

@@ -19,7 +19,8 @@ from pydantic import Field, model_validator
 from cs_playbook.data.activities import MEETING_TYPES, meetings_without_notes
 from cs_playbook.data.io import Dataset
 from cs_playbook.errors import CsPlaybookError, ParamsError
-from cs_playbook.health.calibration import current_risk
+from cs_playbook.health.calibration import HealthParams, risk_as_of
+from cs_playbook.health.scorer import promoted_scorecard
 from cs_playbook.params import StrictModel
 from cs_playbook.renewals.business_days import BusinessCalendar, business_days_after, jp_date
 from cs_playbook.renewals.churn_review import segment_churn_risk
@@ -55,6 +56,18 @@ class PriorityParams(StrictModel):
         if not 0 < lo <= hi <= self.act_now_business_days:
             raise ValueError("follow_up_business_days must be 0 < from <= to <= act_now_business_days")
         return self
+
+
+def current_risk(ds: Dataset, *, params_dir: str | Path | None, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Every active account's health as the scorer in use on `as_of` saw it (`health.calibration.risk_as_of`)."""
+    from cs_playbook.data.usage import account_usage
+    from cs_playbook.params import UsageParams, load_params
+
+    hp = load_params("health_score", HealthParams, directory=params_dir)
+    up = load_params("usage_metrics", UsageParams, directory=params_dir) if ds.has("events") else None
+    usage = account_usage(ds.events, ds.subscriptions, up, end=as_of) if up else None
+    _, risk = risk_as_of(ds, hp, promoted=promoted_scorecard(params_dir), day=as_of, usage=usage, usage_params=up)
+    return risk
 
 
 def churn_risk(
