@@ -36,9 +36,9 @@ lab: $(STAMP)
 demo-data: $(STAMP)
 	$(BIN)/cs-playbook demo-data $(ARGS)
 
-## lint: ruff check and format check
+## lint: ruff check (package, tests, benchmarks and notebooks) and format check
 lint: $(STAMP)
-	$(BIN)/ruff check cs_playbook tests benchmarks
+	$(BIN)/ruff check cs_playbook tests benchmarks notebooks
 	$(BIN)/ruff format --check cs_playbook tests benchmarks
 
 ## bench: run the benchmarks (by hand; they print figures and ratios, they assert nothing)

@@ -120,7 +120,7 @@ def naive_scores(sc, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _child(kind: str, scorecard_path: str, rows: int, result_path: str) -> None:
-    from cs_playbook.health.calibration import load_scorecard
+    from cs_playbook.modeling.scorecard import load_scorecard
 
     sc = load_scorecard(Path(scorecard_path))
     frame = make_observations(rows, seed=2)

@@ -1,4 +1,6 @@
-"""Benchmark: the NRR outlook simulation on N accounts, in memory-bounded batches vs all simulations at once.
+"""Benchmark: the 4-quarter cumulative outlook simulation (expansion.outlook) on N accounts, batched vs all at once.
+
+The simulation runs in memory-bounded batches; the other variant runs all simulations at once.
 
 Run by hand: `python benchmarks/nrr_outlook.py [--accounts 50000] [--simulations 2000]`. Each variant
 runs in its own process so peak memory (max RSS) is measured separately. A different batch size draws
@@ -78,7 +80,7 @@ def main() -> None:
         results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
     b, a = results["batched"], results["all_at_once"]
     cells = args.accounts * args.simulations
-    print(f"NRR outlook: {args.accounts:,} accounts x {args.simulations:,} simulations x 4 quarters")
+    print(f"4-quarter cumulative outlook: {args.accounts:,} accounts x {args.simulations:,} simulations x 4 quarters")
     for name, r in results.items():
         print(
             f"  {name:12s} {r['seconds']:7.2f} s  {cells / r['seconds'] / 1e6:7.2f} M account-simulations/s  peak {r['peak_mb']:8.0f} MB"

@@ -12,7 +12,7 @@ __all__ = ["main"]
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from cs_playbook.runner.run import run_report
+    from cs_playbook.runner import run_report
 
     run = run_report(
         args.quarter,
@@ -25,6 +25,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         progress=not args.no_progress,
     )
+    print(f"  ok     quarter state (as of {run.as_of}, scorecard {run.scorecard}, {run.state_seconds:.0f} s)")
     for nb in run.notebooks:
         mark = "ok    " if nb.status == "ok" else "FAILED"
         print(f"  {mark} {nb.name} ({nb.duration_s:.0f} s)")
@@ -68,7 +69,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from cs_playbook.health.calibration import PROMOTED_FILE, load_scorecard, promote_scorecard
+    from cs_playbook.health.scorer import PROMOTED_FILE, promote_scorecard
+    from cs_playbook.modeling.scorecard import load_scorecard
     from cs_playbook.params import params_dir
 
     if args.revert:

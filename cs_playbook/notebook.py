@@ -117,8 +117,8 @@ class Context:
             {
                 "notebook": self.notebook,
                 "quarter": self.quarter,
-                "as_of": self.as_of,
-                "data_as_of": self.state.data_as_of,
+                "as_of": self.state.record()["as_of"],
+                "data_as_of": self.state.record()["data_as_of"],
                 "scorecard": self.state.scorecard,
                 "source": self.ds.source,
                 "headline": headline,

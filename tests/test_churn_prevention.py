@@ -216,11 +216,11 @@ def test_risk_by_tier() -> None:
             "arr_renewing": [100.0, 1000.0, 300.0, 50.0],
             "churn_probability": [0.5, 0.02, 0.3, 0.2],
         }
-    ).assign(arr_at_risk=lambda d: d["arr_renewing"] * d["churn_probability"])
+    ).assign(arr_renewing_at_risk=lambda d: d["arr_renewing"] * d["churn_probability"])
     got = risk_by_tier(pr).set_index("health_tier")
     # BAD: 50 + 90 = 140 at risk of 400; GOOD: 20; not scored: 10 -> shares of 170.
     assert list(got.index) == ["BAD", "GOOD", "(not scored)"]
-    assert got.loc["BAD", "arr_at_risk"] == pytest.approx(140) and got.loc["BAD", "accounts"] == 2
+    assert got.loc["BAD", "arr_renewing_at_risk"] == pytest.approx(140) and got.loc["BAD", "accounts"] == 2
     assert got.loc["BAD", "mean_probability"] == pytest.approx(0.4)
     assert got["share_of_risk"].to_dict() == pytest.approx(
         {"BAD": 140 / 170, "GOOD": 20 / 170, "(not scored)": 10 / 170}
@@ -241,33 +241,90 @@ def test_fit_averages_the_health_history() -> None:
     assert partial.loc["recent", "fit"] == pytest.approx(0.5 * 1.0)
 
 
-def test_churn_risk_comes_from_the_health_score(demo_ds) -> None:
+def test_past_risk_at_the_as_of_date_is_the_state_risk(demo_ds, quarter_state) -> None:
+    """The scorer in use, scoring the state's own date again, gives the state's probabilities and tier codes."""
+    from cs_playbook.health.calibration import HealthParams
+    from cs_playbook.params import UsageParams, load_params, params_dir
+    from cs_playbook.renewals.prevention import past_risk
+
+    hp = load_params("health_score", HealthParams, directory=params_dir(None))
+    up = load_params("usage_metrics", UsageParams, directory=params_dir(None)) if demo_ds.has("events") else None
+    got = past_risk(demo_ds, hp, quarter_state.scorer, quarter_state.as_of, usage_params=up).set_index("account_id")
+    want = quarter_state.risk.set_index("account_id")
+    assert list(got.index) == list(want.index)
+    assert got["churn_probability"].to_numpy() == pytest.approx(want["churn_probability"].to_numpy())
+    assert (got["health_tier"].astype("string") == want["health_tier"].astype("string")).all()
+    assert set(want["health_tier"].dropna()) <= {"good", "normal", "bad"}
+
+
+def test_churn_risk_uses_the_scoring_function_it_is_given(demo_ds, quarter_state) -> None:
     from cs_playbook.data.revenue import monthly_mrr
-    from cs_playbook.renewals.prevention import churn_risk
+    from cs_playbook.renewals.prevention import churn_risk, risk_history
 
-    risk, note = churn_risk(demo_ds, monthly_mrr(demo_ds.subscriptions), as_of=demo_ds.as_of)
-    assert note is None and set(risk["scorecard"]) == {"rules"}
-    assert risk["account_id"].is_unique and risk["churn_probability"].between(0, 1).all()
+    seen = []
+
+    def score(day: pd.Timestamp) -> pd.DataFrame:
+        seen.append(day)
+        return quarter_state.risk
+
+    monthly = monthly_mrr(demo_ds.subscriptions)
+    risk, note = churn_risk(score, monthly, demo_ds.accounts, as_of=quarter_state.as_of)
+    assert note is None and risk.equals(quarter_state.risk) and seen == [quarter_state.as_of]
+    frames, notes = risk_history(score, monthly, demo_ds.accounts, as_of=quarter_state.as_of, months_ago=[6, 3])
+    assert len(frames) == 2 and not notes
+    assert seen[1:] == [quarter_state.as_of - pd.DateOffset(months=m) for m in (6, 3)]
 
 
-def test_churn_risk_falls_back_to_segment_churn_and_says_so(demo_ds, monkeypatch) -> None:
-    import cs_playbook.renewals.prevention as cp
+def test_churn_risk_falls_back_to_segment_churn_and_says_so(demo_ds) -> None:
     from cs_playbook.data.revenue import monthly_mrr
     from cs_playbook.errors import ParamsError
+    from cs_playbook.renewals.prevention import churn_risk
 
     monthly = monthly_mrr(demo_ds.subscriptions)
 
-    def cannot_score(*args, **kwargs):
+    def cannot_score(day: pd.Timestamp) -> pd.DataFrame:
         raise CsPlaybookError("no churn in the history")
 
-    monkeypatch.setattr(cp, "current_risk", cannot_score)
-    risk, note = cp.churn_risk(demo_ds, monthly, as_of=demo_ds.as_of, fallback_months=12)
+    risk, note = churn_risk(cannot_score, monthly, demo_ds.accounts, as_of=demo_ds.as_of, fallback_months=12)
     assert "no churn in the history" in note and "trailing 12 months" in note
     assert risk["health_score"].isna().all() and risk["churn_probability"].between(0, 1).all()
 
-    def bad_params(*args, **kwargs):
+    def bad_params(day: pd.Timestamp) -> pd.DataFrame:
         raise ParamsError("params/health_score.yaml: invalid parameters")
 
-    monkeypatch.setattr(cp, "current_risk", bad_params)
     with pytest.raises(ParamsError):  # a typo in params is the analyst's to fix, not a reason to fall back
-        cp.churn_risk(demo_ds, monthly, as_of=demo_ds.as_of)
+        churn_risk(bad_params, monthly, demo_ds.accounts, as_of=demo_ds.as_of)
+
+
+def test_risk_by_tier_keeps_codes_and_names_the_unscored() -> None:
+    pr = pd.DataFrame(
+        {
+            "account_id": ["a", "b", "c"],
+            "health_tier": pd.Series(["bad", "good", pd.NA], dtype="string"),
+            "arr_renewing": [100.0, 100.0, 50.0],
+            "churn_probability": [0.5, 0.1, 0.2],
+        }
+    ).assign(arr_renewing_at_risk=lambda d: d["arr_renewing"] * d["churn_probability"])
+    got = risk_by_tier(pr).set_index("health_tier")
+    assert set(got.index) == {"bad", "good", "(not scored)"}
+    assert got.loc["(not scored)", "arr_renewing_at_risk"] == pytest.approx(10)
+
+
+def test_hygiene_gaps_and_figures() -> None:
+    from cs_playbook.renewals.prevention import hygiene_figures, hygiene_gaps
+
+    pr = pd.DataFrame(
+        {
+            "account_id": ["a", "b", "c"],
+            "account_name": ["A", "B", "C"],
+            "csm": ["x", "x", "y"],
+            "renewal_date": pd.to_datetime(["2026-12-01"] * 3),
+            "arr_renewing": [10.0, 30.0, 20.0],
+            "meetings_without_notes": [0, 2, 0],
+            "stakeholders_stale": [False, False, True],
+        }
+    )
+    assert list(hygiene_gaps(pr)["account_id"]) == ["b", "c"]
+    f = hygiene_figures(pr)
+    assert f["meetings_without_notes"] == 2 and f["accounts_stakeholders_stale"] == 1
+    assert hygiene_figures(pr.drop(columns="stakeholders_stale"))["accounts_stakeholders_stale"] is None

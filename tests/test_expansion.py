@@ -234,6 +234,17 @@ def test_params_need_one_base_product_and_shares_between_0_and_1(tmp_path) -> No
 def test_project_params_load() -> None:
     p = load_params("expansion", ExpansionParams)
     assert p.base_product == "Platform" and p.usage_products() == ["API"]
+    assert p.usage_event_types() == ["api_call", "api_v2_call"]
+    assert p.guard.exclude_tiers == ["bad"]  # tier codes, not the words shown for them
+
+
+def test_guard_tiers_must_be_tier_codes(tmp_path) -> None:
+    (tmp_path / "expansion.yaml").write_text(
+        "products: {Platform: {pricing: per_seat, role: base, list_price: 1}}\naddressable_share: {default: 0.5}\n"
+        "guard: {exclude_tiers: [BAD]}\n"
+    )
+    with pytest.raises(ParamsError, match=r"exclude_tiers \['BAD'\] are not tier codes: use good, normal, bad"):
+        load_params("expansion", ExpansionParams, directory=tmp_path)
 
 
 def test_demo_whitespace_never_exceeds_the_employee_cap(demo_ds) -> None:
@@ -298,7 +309,7 @@ def small_targets() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         {
             "account_id": ["A", "B", "C", "D"],
             "churn_probability": [0.05, 0.5, 0.1, 0.1],
-            "health_tier": ["GOOD", "NORMAL", "NORMAL", "BAD"],
+            "health_tier": ["good", "normal", "normal", "bad"],
         }
     )
     return ws, probs, risk
@@ -310,8 +321,13 @@ def test_expected_arr_best_play_and_guard() -> None:
     # A: seat 0.5 x 100,000 = 50,000; cross-sell 0.2 x 300,000 = 60,000 -> best is cross-sell
     assert opts.loc[(opts["account_id"] == "A") & (opts["play"] == "cross_sell"), "expected_arr"].item() == 60000
     guard = churn_guard(risk, make_params().guard)
-    # B: churn 50% >= 30%; D: tier BAD
+    # B: churn 50% >= 30%; D: tier code bad (named by the default labels in the reason)
     assert guard.set_index("account_id")["guarded"].to_dict() == {"A": False, "B": True, "C": False, "D": True}
+    assert guard.set_index("account_id").loc["D", "guard_reason"] == "health tier BAD"
+    from cs_playbook.modeling.scorecard import TierLabels
+
+    named = churn_guard(risk, make_params().guard, labels=TierLabels(good="良好", normal="普通", bad="要注意"))
+    assert named.set_index("account_id").loc["D", "guard_reason"] == "health tier 要注意"
     best = best_plays(opts, guard).set_index("account_id")
     assert best.loc["A", "play"] == "cross_sell" and best.loc["A", "alternatives"] == "seat_upsell Platform"
     # C: 0.3 x 400,000 = 120,000 ranks first, A second; B (45,000) and D are guarded despite their expected ARR
@@ -471,7 +487,7 @@ def test_actual_retention_last_four_quarters(demo_ds) -> None:
 # ---------- propensity signals and model pieces ----------
 
 
-def test_expansion_signals_renewal_window_poc_and_eligibility(demo_ds) -> None:
+def test_expansion_signals_renewal_window_poc_and_eligibility(demo_ds, quarter_state) -> None:
     from cs_playbook.expansion.model import expansion_signals
 
     params = load_params("expansion", ExpansionParams)
@@ -490,7 +506,7 @@ def test_expansion_signals_renewal_window_poc_and_eligibility(demo_ds) -> None:
         }
     )
     frame["obs_date"] = frame["obs_date"].astype("datetime64[ns]")
-    out = expansion_signals(frame, demo_ds, params)
+    out = expansion_signals(frame, demo_ds, params, scorer=quarter_state.scorer)
     assert out["poc_open"].tolist() == [1.0, 0.0, 0.0]
     # window: month ends of the 6 months after the day before obs_date; 181 days is inside, 200 is not
     assert out["renewal_in_window"].tolist()[1:] == [0.0, 0.0]
@@ -498,6 +514,8 @@ def test_expansion_signals_renewal_window_poc_and_eligibility(demo_ds) -> None:
     assert out["eligible_new_department"].tolist() == [True, True, False]
     assert out["eligible_cross_sell"].tolist() == [False, True, True]  # 4 products of 4 held: nothing to cross-sell
     assert out["health_score"].between(0, 100).all()
+    # the health score is the quarter's scorer's, the one that scored the accounts on every page
+    assert np.allclose(out["health_score"], quarter_state.scorer.score(out))
 
 
 def test_predict_uses_play_models_or_the_share_of_past_expansions() -> None:
@@ -574,10 +592,13 @@ def test_outlook_inputs_condition_expansion_on_staying() -> None:
 @pytest.fixture(scope="module")
 def medium_model(medium_demo_ds) -> dict:
     from cs_playbook.expansion.model import backtest_propensity, fit_propensity, propensity_panel
+    from cs_playbook.health.calibration import HealthParams, risk_as_of
 
     ds = medium_demo_ds
     params = load_params("expansion", ExpansionParams)
-    panel = propensity_panel(ds, params, score_date=pd.Timestamp("2026-10-01"))
+    # the scorer in use on the quarter's as_of (no promoted scorecard in the project params: the rules scorecard)
+    scorer, _ = risk_as_of(ds, load_params("health_score", HealthParams), promoted=None, day=pd.Timestamp("2026-09-30"))
+    panel = propensity_panel(ds, params, score_date=pd.Timestamp("2026-10-01"), scorer=scorer)
     preds, summary = backtest_propensity(panel, params, last_quarter="2026Q3")
     return {"panel": panel, "model": fit_propensity(panel, params), "preds": preds, "summary": summary}
 
@@ -608,20 +629,23 @@ def test_documented_drivers_of_expansion_come_out_with_the_right_sign(medium_mod
     assert d.loc["renewal_in_window", "coef"] > 0  # expansion happens at renewals
 
 
-def test_a_churn_risk_account_is_never_a_top_target(demo_ds) -> None:
+def test_a_churn_risk_account_is_never_a_top_target(demo_ds, quarter_state) -> None:
     from cs_playbook.expansion.model import fit_propensity, propensity_panel, scoring_frame
     from cs_playbook.expansion.plays import rank_targets
-    from cs_playbook.health import calibration
 
     params = load_params("expansion", ExpansionParams)
-    q_end = pd.Timestamp("2026-09-30")
-    score_date = q_end + pd.Timedelta(days=1)
-    panel = propensity_panel(demo_ds, params, score_date=score_date)
-    frame = scoring_frame(demo_ds, params, score_date=score_date)
+    as_of = quarter_state.as_of
+    score_date = as_of + pd.Timedelta(days=1)
+    scorer = quarter_state.scorer
+    panel = propensity_panel(demo_ds, params, score_date=score_date, scorer=scorer, usage=quarter_state.usage)
+    frame = scoring_frame(demo_ds, params, score_date=score_date, scorer=scorer, usage=quarter_state.usage)
     probs = pd.concat([frame[["account_id"]], fit_propensity(panel, params).predict(frame)], axis=1)
-    ws = whitespace(demo_ds.accounts, demo_ds.subscriptions, params, as_of=q_end)
-    risk = calibration.current_risk(demo_ds, as_of=q_end)
+    ws = whitespace(demo_ds.accounts, demo_ds.subscriptions, params, as_of=as_of)
+    risk = quarter_state.risk  # the quarter's tiers (codes) and churn probabilities, as every page shows them
     cut = rank_targets(ws, probs, risk, demo_ds.accounts, frame, params)
+    # the scoring frame's health score is the one the quarter state shows for the same accounts
+    both = frame[["account_id", "health_score"]].merge(risk, on="account_id", suffixes=("", "_state"))
+    assert len(both) and np.allclose(both["health_score"], both["health_score_state"], atol=0.051)
     guard = params.guard
     risky = set(
         risk.loc[
@@ -646,7 +670,7 @@ def test_a_churn_risk_account_is_never_a_top_target(demo_ds) -> None:
 
 
 def test_whitespace_by_segment_counts_the_employee_cap_once() -> None:
-    from cs_playbook.expansion.summary import whitespace_by_segment
+    from cs_playbook.expansion.whitespace import whitespace_by_segment
 
     ws, _, _ = small_targets()
     acc = accounts(("A", "smb", 10), ("B", "smb", 10), ("C", "enterprise", 10), ("D", "smb", 10))
@@ -662,7 +686,9 @@ def test_whitespace_by_segment_counts_the_employee_cap_once() -> None:
 
 
 def test_outcome_rates_and_summary_figures() -> None:
-    from cs_playbook.expansion.summary import consistency_checks, headline, outcome_rates, summary_figures
+    from cs_playbook.expansion.outcomes import outcome_rates
+    from cs_playbook.expansion.outlook import NEXT_QUARTER_SOURCE, align_next_quarter
+    from cs_playbook.expansion.summary import consistency_checks, headline, summary_figures
 
     panel = pd.DataFrame(
         {
@@ -688,7 +714,14 @@ def test_outcome_rates_and_summary_figures() -> None:
     cut = capacity_cut(best_plays(play_options(ws, probs), churn_guard(risk, params.guard)), acc, params.capacity)
     cut["reason"] = "r"
     leads = csql_list(cut, params)
-    outlook = outlook_summary(simulate_outlook(outlook_inputs(), RATIOS, simulations=20), start_quarter="2026Q3")
+    simulated = outlook_summary(simulate_outlook(outlook_inputs(), RATIOS, simulations=20), start_quarter="2026Q3")
+    forecast = {"quarter": "2026Q4", "expected_grr": 0.975, "grr_low": 0.95, "grr_high": 0.99, "open_renewal_arr": 1e6}
+    outlook = align_next_quarter(simulated, forecast)
+    # the forecast quarter's GRR is the renewal forecast's; the cumulative figures stay the simulation's
+    first = outlook.iloc[0]
+    assert first["period"] == "2026Q4" and first["grr"] == 0.975 and first["grr_source"] == NEXT_QUARTER_SOURCE
+    assert (outlook["nrr_cum"] == simulated["nrr_cum"]).all() and (outlook["grr_cum"] == simulated["grr_cum"]).all()
+    assert (outlook["grr"].iloc[1:] == simulated["grr"].iloc[1:]).all()
     actual = pd.DataFrame({"period": ["2026Q3"], "nrr": [1.05], "grr": [0.97], "nrr_t12m": [1.2], "grr_t12m": [0.9]})
     backtest = pd.DataFrame(
         {
@@ -705,23 +738,43 @@ def test_outcome_rates_and_summary_figures() -> None:
     drivers = pd.DataFrame(
         {"expected": ["+", "+", ""], "in_model": [True, False, True], "agrees": [True, pd.NA, pd.NA]}
     )
-    f = summary_figures(cut, leads, whitespace_summary(ws, acc), backtest, drivers, outlook, actual)
+    f = summary_figures(cut, leads, whitespace_summary(ws, acc), backtest, drivers, outlook, actual, forecast)
     # unguarded best plays: A 60,000 + C 120,000; B and D are guarded
     assert f["expected_expansion_arr"] == 180000 and f["csql_leads"] == 2 and f["accounts_guarded"] == 2
     assert f["top_decile_lift"] == 2.5 and f["documented_drivers_in_model"] == 1
-    assert f["outlook"]["nrr_next_4q"] == 1.0 and f["actual"]["nrr_last_4q"] == 1.2
+    assert f["outlook_4q_cumulative"]["nrr_cumulative"] == 1.0 and f["actual"]["nrr_last_4q"] == 1.2
+    # one answer to "next quarter's GRR": the renewal forecast, in the figures and in the quarterly outlook
+    assert f["grr_next_quarter"] == {
+        "quarter": "2026Q4",
+        "expected_grr": 0.975,
+        "grr_low": 0.95,
+        "grr_high": 0.99,
+        "source": NEXT_QUARTER_SOURCE,
+    }
+    assert f["outlook_4q_cumulative"]["grr_quarterly"][0] == 0.975
     h = headline(f, "JPY")
-    assert (
-        h["Top-decile lift (out of time)"] == "2.5x" and h["NRR outlook (next 4 quarters)"] == "100.0% (100.0%-100.0%)"
-    )
+    assert h["Top-decile lift (out of time)"] == "2.5x"
+    assert h["NRR, 4-quarter cumulative outlook"] == "100.0% (100.0%-100.0%)"
+    assert not [k for k in h if "next" in k.lower() and "GRR" in k]  # no second next-quarter GRR in the headline
     headroom = pd.DataFrame(
         {"account_id": ["A", "C"], "employees": [100.0, 50.0], "seats_held": [50.0, 10.0], "headroom": [30.0, 40.0]}
     )
-    checks = consistency_checks(headroom, ws, cut, leads, outlook, params)
+    checks = consistency_checks(headroom, ws, cut, leads, outlook, params, figures=f, grr_forecast=forecast)
     assert all(checks.values()), checks
     broken = cut.copy()
     broken.loc[broken["account_id"] == "B", "within_capacity"] = True  # a guarded account slipped into the list
-    assert not consistency_checks(headroom, ws, broken, leads, outlook, params)["no_churn_risk_account_is_a_target"]
+    assert not consistency_checks(headroom, ws, broken, leads, outlook, params, figures=f, grr_forecast=forecast)[
+        "no_churn_risk_account_is_a_target"
+    ]
+    # a simulated next-quarter GRR beside the forecast is a second answer: the check fails
+    check = "next_quarter_grr_is_the_renewal_forecast"
+    assert not consistency_checks(headroom, ws, cut, leads, simulated, params, figures=f, grr_forecast=forecast)[check]
+    other = {**forecast, "expected_grr": 0.97}
+    assert not consistency_checks(headroom, ws, cut, leads, outlook, params, figures=f, grr_forecast=other)[check]
+    # without a forecast the page states none
+    f_none = summary_figures(cut, leads, whitespace_summary(ws, acc), backtest, drivers, simulated, actual, None)
+    assert f_none["grr_next_quarter"] is None
+    assert consistency_checks(headroom, ws, cut, leads, simulated, params, figures=f_none, grr_forecast=None)[check]
 
 
 def test_charts_state_their_numbers() -> None:
@@ -803,4 +856,93 @@ def test_calibration_plot_with_an_interval_not_around_the_rate() -> None:
         {"mean_predicted": [0.1, 0.5], "observed_rate": [0.0, 0.5], "lo": [0.001, 0.4], "hi": [0.2, 0.6]}
     )
     assert charts.calibration_plot(curve, ece=0.05).get_title() == "Calibration: off by 5.0% on average"
+    plt.close("all")
+
+
+def test_guard_by_tier_and_plays_within_capacity() -> None:
+    from cs_playbook.expansion.plays import guard_by_tier, play_mix_text, plays_within_capacity
+
+    ws, probs, risk = small_targets()
+    params = make_params(capacity={"plays_per_csm": 5})
+    guard = churn_guard(risk, params.guard)
+    t = guard_by_tier(guard)
+    # codes best tier first; B (normal) is guarded by its 50% churn probability, D by its tier
+    assert t["health_tier"].tolist() == ["good", "normal", "bad"]
+    assert t["guarded"].tolist() == [0, 1, 1] and t["accounts"].tolist() == [1, 2, 1]
+    acc = accounts(("A", "smb", 10, "佐藤"), ("B", "smb", 10), ("C", "smb", 10, "鈴木"), ("D", "smb", 10))
+    cut = capacity_cut(best_plays(play_options(ws, probs), guard), acc, params.capacity)
+    by = plays_within_capacity(cut)
+    assert by.to_dict("list") == {
+        "play": ["new_department", "cross_sell"],
+        "plays": [1, 1],
+        "expected_arr": [120000.0, 60000.0],
+    }
+    assert play_mix_text(by, params, "JPY") == "new department: 1 plays, ¥120.0K; cross sell: 1 plays, ¥60.0K"
+
+
+def test_whitespace_bundle_on_the_demo(demo_ds, quarter_state) -> None:
+    from cs_playbook.expansion.whitespace import analyse_whitespace
+
+    params = load_params("expansion", ExpansionParams)
+    w = analyse_whitespace(
+        demo_ds.accounts, demo_ds.subscriptions, params, as_of=quarter_state.as_of, events=demo_ds.events
+    )
+    assert w.total_arr == pytest.approx(w.by_segment["counted_arr"].sum())
+    assert w.next_steps_arr == pytest.approx(w.plays["play_arr"].sum()) and w.usage_change is not None
+    assert w.at_cap == int(((w.headroom["headroom"] <= 0) & w.headroom["employees"].notna()).sum())
+    # the current customers' ARR is the quarter state's ARR on the same as_of
+    assert w.current_arr == pytest.approx(quarter_state.accounts["arr"].sum(), rel=1e-9)
+
+
+def test_cumulative_outlook_states_the_renewal_forecast_for_the_next_quarter(demo_ds, quarter_state) -> None:
+    from cs_playbook.expansion.model import fit_propensity, propensity_panel, scoring_frame
+    from cs_playbook.expansion.outlook import NEXT_QUARTER_SOURCE, SIMULATION_SOURCE, cumulative_outlook
+    from cs_playbook.expansion.whitespace import seat_headroom
+
+    params = load_params("expansion", ExpansionParams, overrides={"outlook": {"simulations": 200}})
+    st = quarter_state
+    score_date = st.as_of + pd.Timedelta(days=1)
+    panel = propensity_panel(demo_ds, params, score_date=score_date, scorer=st.scorer, usage=st.usage)
+    frame = scoring_frame(demo_ds, params, score_date=score_date, scorer=st.scorer, usage=st.usage)
+    headroom = seat_headroom(demo_ds.accounts, demo_ds.subscriptions, params, as_of=st.as_of)
+    out = cumulative_outlook(
+        frame,
+        panel,
+        fit_propensity(panel, params),
+        headroom,
+        st.risk,
+        demo_ds.subscriptions,
+        demo_ds.accounts,
+        params,
+        score_date=score_date,
+        quarter=st.quarter,
+        grr_forecast=st.grr_forecast,
+    )
+    assert st.grr_forecast is not None and len(out.outlook) == 4
+    row = out.outlook.set_index("period").loc[st.grr_forecast["quarter"]]
+    assert row["grr"] == st.grr_forecast["expected_grr"] and row["grr_source"] == NEXT_QUARTER_SOURCE
+    assert out.next_quarter_grr == st.grr_forecast["expected_grr"]
+    assert (out.outlook["grr_source"] == SIMULATION_SOURCE).sum() == 3
+    assert (out.outlook["grr_cum"] <= out.outlook["nrr_cum"] + 1e-12).all()
+    assert out.actual["period"].iloc[-1] == st.quarter
+
+
+def test_table_formats_and_the_outlook_chart_name_the_forecast() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cs_playbook.expansion.outlook import align_next_quarter
+    from cs_playbook.plots import expansion as charts
+
+    f = charts.table_formats(["account_name", "play_arr", "probability"], "JPY", formats={"probability": "{:.0%}"})
+    assert set(f) == {"play_arr", "probability"} and f["play_arr"](1_234_000) == "¥1.2M"
+    outlook = outlook_summary(simulate_outlook(outlook_inputs(), RATIOS, simulations=20), start_quarter="2026Q3")
+    outlook = align_next_quarter(
+        outlook, {"quarter": "2026Q4", "expected_grr": 0.975, "grr_low": 0.95, "grr_high": 0.99}
+    )
+    actual = pd.DataFrame({"period": ["2026Q3"], "nrr": [1.05], "grr": [0.97]})
+    labels = charts.outlook_fan(actual, outlook).get_legend_handles_labels()[1]
+    assert "GRR 2026Q4: renewal GRR forecast 97.5%" in labels
     plt.close("all")

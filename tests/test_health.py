@@ -16,17 +16,15 @@ from cs_playbook.cli import main
 from cs_playbook.config import PARAMS_DIR
 from cs_playbook.errors import CsPlaybookError
 from cs_playbook.health.calibration import (
-    PROMOTED_FILE,
     HealthParams,
-    TierLabels,
     TierRule,
     backtest,
     build_observations,
     calibrate,
     choose_tiers,
-    current_risk,
-    promote_scorecard,
+    risk_as_of,
 )
+from cs_playbook.health.scorer import PROMOTED_FILE, TIERS, promote_scorecard, promoted_scorecard
 from cs_playbook.modeling.evaluation import compare_auc
 from cs_playbook.modeling.logistic import Scorecard
 from cs_playbook.params import load_params
@@ -41,16 +39,17 @@ def test_tiers_by_target_churn_and_by_capacity() -> None:
     scores = np.arange(10, 101, 10, dtype=float)  # 10 .. 100
     churned = np.array([1, 1, 0, 1, 0, 0, 1, 0, 0, 0], dtype=float)
     rule = TierRule(rule="target_churn", bad_min_churn_rate=0.7, good_max_churn_rate=0.05)
-    tiers, notes = choose_tiers(scores, churned, rule, TierLabels(bad="要注意"))
-    # lowest four churn 3/4 >= 70% (five: 3/5 < 70%): BAD below 50; top three never churned, the fourth (70) did
-    assert (tiers.bad_below, tiers.good_from, tiers.bad, notes) == (50.0, 80.0, "要注意", [])
+    tiers, notes = choose_tiers(scores, churned, rule)
+    # lowest four churn 3/4 >= 70% (five: 3/5 < 70%): bad below 50; top three never churned, the fourth (70) did
+    assert (tiers.bad_below, tiers.good_from, notes) == (50.0, 80.0, [])
+    assert not {"GOOD", "NORMAL", "BAD"} & set(tiers.rule.split())  # words, not labels: labels are for rendering
     cap = TierRule(rule="capacity", bad_capacity_accounts=2, good_share=0.4)
-    tiers, _ = choose_tiers(scores, churned, cap, TierLabels(), current_scores=np.array([5, 15, 25, 35, 45.0]))
+    tiers, _ = choose_tiers(scores, churned, cap, current_scores=np.array([5, 15, 25, 35, 45.0]))
     assert tiers.bad_below == 25.0  # exactly two current accounts below it
     assert tiers.good_from == pytest.approx(np.quantile([5, 15, 25, 35, 45.0], 0.6))
 
 
-# -- current risk and promotion on the small demo ------------------------------------------------------------------
+# -- risk on a day and promotion on the small demo -----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -61,21 +60,31 @@ def params_copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_current_risk_with_the_rules_scorecard(demo_ds, params_copy: Path) -> None:
+def _risk(ds, params_dir: Path, day: pd.Timestamp) -> pd.DataFrame:
+    hp = load_params("health_score", HealthParams, directory=params_dir)
+    return risk_as_of(ds, hp, promoted=promoted_scorecard(params_dir), day=day)[1]
+
+
+def test_risk_with_the_rules_scorecard_gives_tier_codes_whatever_the_labels(demo_ds, params_copy: Path) -> None:
+    day = T("2026-09-30")
+    plain = _risk(demo_ds, params_copy, day)
     text = (params_copy / "health_score.yaml").read_text(encoding="utf-8")
-    (params_copy / "health_score.yaml").write_text(text.replace("bad: BAD", "bad: 要注意"), encoding="utf-8")
-    risk = current_risk(demo_ds, params_dir=params_copy)
-    assert list(risk.columns) == ["account_id", "health_score", "health_tier", "churn_probability", "scorecard"]
+    text = (
+        text.replace("good: GOOD", "good: 良好")
+        .replace("normal: NORMAL", "normal: 普通")
+        .replace("bad: BAD", "bad: 要注意")
+    )
+    (params_copy / "health_score.yaml").write_text(text, encoding="utf-8")
+    risk = _risk(demo_ds, params_copy, day)
     subs = demo_ds.subscriptions
-    active = subs[
-        (subs["start_date"] <= demo_ds.as_of) & (subs["end_date"].isna() | (subs["end_date"] >= demo_ds.as_of))
-    ]
+    active = subs[(subs["start_date"] <= day) & (subs["end_date"].isna() | (subs["end_date"] >= day))]
     assert sorted(risk["account_id"]) == sorted(active["account_id"].unique())
     assert risk["health_score"].between(0, 100).all() and risk["churn_probability"].between(0, 1).all()
-    assert set(risk["health_tier"]) == {"GOOD", "NORMAL", "要注意"} and set(risk["scorecard"]) == {"rules"}
+    assert set(risk["health_tier"]) == set(TIERS) and set(risk["scorecard"]) == {"rules"}
+    assert risk["health_tier"].equals(plain["health_tier"])  # the labels change nothing but the words shown
     # a real probability: lower score, higher churn probability
     assert np.corrcoef(risk["health_score"], risk["churn_probability"])[0, 1] < -0.9
-    earlier = current_risk(demo_ds, params_dir=params_copy, as_of=T("2025-06-30"))
+    earlier = _risk(demo_ds, params_copy, T("2025-06-30"))
     assert len(earlier) != len(risk) or not earlier["health_score"].equals(risk["health_score"])
 
 
@@ -88,12 +97,12 @@ def test_promoted_scorecard_is_used_and_can_be_reverted(demo_ds, params_copy: Pa
     src.write_text(yaml.safe_dump(sc.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
     assert main(["promote-scorecard", str(src), "--params", str(params_copy)]) == 0
     assert "calibrated 2026Q2" in capsys.readouterr().out
-    risk = current_risk(demo_ds, params_dir=params_copy)
+    risk = _risk(demo_ds, params_copy, T("2026-09-30"))
     assert set(risk["scorecard"]) == {"calibrated 2026Q2"}
-    assert risk["health_score"].between(0, 100).all() and set(risk["health_tier"]) <= {"GOOD", "NORMAL", "BAD"}
+    assert risk["health_score"].between(0, 100).all() and set(risk["health_tier"]) <= set(TIERS)
     assert main(["promote-scorecard", "--revert", "--params", str(params_copy)]) == 0
     assert not (params_copy / PROMOTED_FILE).exists()
-    assert set(current_risk(demo_ds, params_dir=params_copy)["scorecard"]) == {"rules"}
+    assert set(_risk(demo_ds, params_copy, T("2026-09-30"))["scorecard"]) == {"rules"}
 
 
 def test_a_base_rate_scorecard_cannot_be_promoted(params_copy: Path, tmp_path: Path) -> None:
@@ -197,6 +206,9 @@ def test_notebook_warns_and_falls_back_without_optional_tables_and_with_few_chur
     summary = json.loads((run.path / "01_health_score_calibration" / "summary.json").read_text(encoding="utf-8"))
     warnings = " ".join(summary["warnings"])
     assert "optional table events is not in the data" in warnings and "bantc is not in the data" in warnings
-    assert "falls back to the base rate" in warnings and "rules scorecard stays in use" in warnings
-    assert summary["figures"]["calibrated_fallback"] is not None
-    assert (run.path / "01_health_score_calibration" / "health_scores.csv").exists()
+    assert "falls back to the base rate" in warnings and "The scorecard in use, rules, stays in use" in warnings
+    figures = summary["figures"]
+    assert figures["calibrated_fallback"] is not None and figures["promotion_impact"] is None
+    assert figures["scorecard_in_use"] == "rules" and figures["candidate_scorecard"]
+    scores = pd.read_csv(run.path / "01_health_score_calibration" / "health_scores.csv", encoding="utf-8-sig")
+    assert len(scores) and set(scores["scorecard"]) == {"rules"}

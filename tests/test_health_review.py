@@ -1,5 +1,6 @@
-"""Tier tables, migration, drivers, the review list and the headline against hand counts; the CSM export and
-the charts on the small demo company."""
+"""Tier tables, migration, the promotion impact, drivers, the review list and the headline against hand counts
+(tier codes throughout); the CSM list, the checks and the labels of params on the small demo company's quarter state;
+the charts."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from cs_playbook.health import (
-    calibration,  # noqa: E402
-    review,  # noqa: E402
-)
+from cs_playbook.health import calibration, review, rules, validation  # noqa: E402
+from cs_playbook.health import summary as health_summary  # noqa: E402
+from cs_playbook.health.scorer import FittedScorer, top_drivers  # noqa: E402
 from cs_playbook.modeling.evaluation import calibration_curve, lift_table  # noqa: E402
+from cs_playbook.modeling.scorecard import TIERS, TierLabels, TierThresholds  # noqa: E402
 from cs_playbook.params import load_params  # noqa: E402
 from cs_playbook.plots import health as charts  # noqa: E402
 
-ORDER = ["GOOD", "NORMAL", "BAD"]
+JA = TierLabels(good="良好", normal="普通", bad="要注意")
 
 
 @pytest.fixture(scope="module")
@@ -32,42 +33,107 @@ def test_tier_table_by_hand() -> None:
     df = pd.DataFrame(
         {
             "account_id": ["a", "a", "b", "c", "d"],
-            "tier": ["BAD", "BAD", "BAD", "GOOD", "GOOD"],
+            "tier": ["bad", "bad", "bad", "good", "good"],
             "churned": [1.0, 1.0, 0.0, 0.0, np.nan],  # d's outcome is unknown: left out
             "arr": [100.0, 100.0, 50.0, 400.0, 999.0],
             "arr_lost": [100.0, 100.0, 10.0, 0.0, np.nan],
         }
     )
-    t = review.tier_table(df, tier_col="tier", order=ORDER).set_index("tier")
-    assert t.loc["BAD", "observations"] == 3 and t.loc["BAD", "accounts"] == 2
-    assert t.loc["BAD", "churn_rate"] == pytest.approx(2 / 3) and t.loc["BAD", "share"] == 0.75
-    assert t.loc["BAD", "arr_lost_share"] == pytest.approx(210 / 250)
-    assert t.loc["GOOD", "churn_rate"] == 0 and list(t.index) == ["GOOD", "BAD"]
+    t = review.tier_table(df, tier_col="tier").set_index("tier")
+    assert t.loc["bad", "observations"] == 3 and t.loc["bad", "accounts"] == 2
+    assert t.loc["bad", "churn_rate"] == pytest.approx(2 / 3) and t.loc["bad", "share"] == 0.75
+    assert t.loc["bad", "arr_lost_share"] == pytest.approx(210 / 250)
+    assert t.loc["good", "churn_rate"] == 0 and list(t.index) == ["good", "bad"]
 
 
 def test_current_tiers_and_migration_by_hand() -> None:
     scored = pd.DataFrame(
         {
             "account_id": ["A", "B", "D"],
-            "health_tier": ["BAD", "BAD", "GOOD"],
+            "health_tier": ["bad", "bad", "good"],
             "arr": [100.0, 300.0, 600.0],
             "churn_probability": [0.5, 0.2, 0.01],
         }
     )
     scored["arr_at_risk"] = scored["arr"] * scored["churn_probability"]
-    cur = review.current_tiers(scored, order=ORDER).set_index("tier")
-    assert cur.loc["BAD", "arr_at_risk"] == pytest.approx(50 + 60) and cur.loc["BAD", "arr_share"] == pytest.approx(0.4)
-    before = pd.DataFrame({"account_id": ["A", "B", "C"], "health_tier": ["GOOD", "BAD", "NORMAL"]})
-    m = review.migration_matrix(before, scored[["account_id", "health_tier"]], order=ORDER)
-    assert m.loc["GOOD", "BAD"] == 1 and m.loc["BAD", "BAD"] == 1
-    assert m.loc["NORMAL", review.GONE] == 1 and m.loc[review.NEW, "GOOD"] == 1
+    cur = review.current_tiers(scored).set_index("tier")
+    assert list(cur.index) == list(TIERS) and cur.loc["normal", "accounts"] == 0  # every tier, best first
+    assert cur.loc["bad", "arr_at_risk"] == pytest.approx(50 + 60) and cur.loc["bad", "arr_share"] == pytest.approx(0.4)
+    before = pd.DataFrame({"account_id": ["A", "B", "C"], "health_tier": ["good", "bad", "normal"]})
+    m = review.migration_matrix(before, scored[["account_id", "health_tier"]])
+    assert m.loc["good", "bad"] == 1 and m.loc["bad", "bad"] == 1
+    assert m.loc["normal", review.GONE] == 1 and m.loc[review.NEW, "good"] == 1
     assert int(m.to_numpy().sum()) == 4
+
+
+def _accounts(ids: list[str], tiers: list[str], arr: list[float], scores: list[float]) -> pd.DataFrame:
+    """A quarter-state-like accounts table."""
+    out = pd.DataFrame(
+        {
+            "account_id": pd.array(ids, dtype="string"),
+            "account_name": [f"name {i}" for i in ids],
+            "segment": "smb",
+            "csm": "x",
+            "arr": arr,
+            "health_score": scores,
+            "health_tier": pd.array(tiers, dtype="string"),
+            "churn_probability": 0.1,
+            "scorecard": "rules",
+        }
+    )
+    out["arr_at_risk"] = out["arr"] * out["churn_probability"]
+    return out
+
+
+def test_promotion_impact_by_hand() -> None:
+    """A one-measure candidate: score = 100 x seat utilization, good from 70, bad below 40."""
+    from cs_playbook.modeling.scorecard import Scorecard
+
+    class Candidate(FittedScorer):
+        def score(self, measures: pd.DataFrame) -> np.ndarray:
+            return 100 * measures["active_user_share"].to_numpy(dtype="float64")
+
+        def probability(self, measures: pd.DataFrame) -> np.ndarray:
+            return 1 - measures["active_user_share"].to_numpy(dtype="float64")
+
+        def contributions(self, measures: pd.DataFrame) -> pd.DataFrame:
+            return pd.DataFrame(index=measures.index)
+
+    sc = Scorecard(
+        outcome="churned",
+        intercept=0.0,
+        base_rate=0.1,
+        name="candidate",
+        tiers=TierThresholds(good_from=70, bad_below=40),
+    )
+    ids = ["a", "b", "c", "d", "e"]
+    accounts = _accounts(ids, ["good", "good", "bad", "normal", "bad"], [500.0, 100.0, 300.0, 50.0, 20.0], [80] * 5)
+    measures = pd.DataFrame({"account_id": ids, "active_user_share": [0.1, 0.8, 0.9, 0.5, 0.2]})
+    impact = review.promotion_impact(accounts, measures, Candidate(sc))
+    # in use -> candidate: a good -> bad, b good -> good, c bad -> good, d normal -> normal, e bad -> bad
+    assert impact.matrix.loc["good", "bad"] == 1 and impact.matrix.loc["bad", "good"] == 1
+    assert int(np.trace(impact.matrix.to_numpy())) == 3 and int(impact.matrix.to_numpy().sum()) == 5
+    assert impact.arr_matrix.loc["good", "bad"] == 500.0 and impact.arr_matrix.loc["bad", "good"] == 300.0
+    assert list(impact.matrix.index) == list(TIERS) and list(impact.matrix.columns) == list(TIERS)
+    assert impact.consequential["account_id"].tolist() == ["a", "c"]  # jumps across the middle tier, largest ARR first
+    f = impact.figures
+    assert (f["accounts_changing_tier"], f["arr_changing_tier"]) == (2, 800.0)
+    assert f["good_to_bad"] == {"accounts": 1, "arr": 500.0} and f["bad_to_good"] == {"accounts": 1, "arr": 300.0}
+    assert (f["accounts_worse"], f["accounts_better"]) == (1, 1) and f["candidate_tiers"] == {
+        "good": 2,
+        "normal": 1,
+        "bad": 2,
+    }
+    assert impact.in_use == "rules" and impact.candidate == "candidate"
+    assert f["arr_at_risk_all_accounts_candidate"] == pytest.approx(
+        500 * 0.9 + 100 * 0.2 + 300 * 0.1 + 50 * 0.5 + 20 * 0.8
+    )
 
 
 def test_top_drivers_by_size_either_way() -> None:
     contrib = pd.DataFrame({"nps_score": [-8.0, 1.0], "champion": [2.0, -0.5], "tickets": [3.0, 0.0]})
     measures = pd.DataFrame({"nps_score": [3.0, 9.0], "champion": [1.0, 0.0], "tickets": [7.0, 0.0]})
-    d = review.top_drivers(contrib, measures)
+    d = top_drivers(contrib, measures)
     assert d.loc[0, ["driver_1", "driver_2", "driver_3"]].tolist() == [
         "Latest NPS",
         "Support tickets (90 days)",
@@ -75,6 +141,13 @@ def test_top_drivers_by_size_either_way() -> None:
     ]
     assert d.loc[0, "driver_1_points"] == -8.0 and d.loc[0, "driver_1_value"] == 3.0
     assert d.loc[1, "driver_1"] == "Latest NPS" and d.loc[1, "driver_2_points"] == -0.5
+
+
+def test_rules_table_says_the_bands_in_words(hp) -> None:
+    t = rules.rules_table(hp.rules_scorecard)
+    assert list(t.columns) == ["measure", "weight", "points by value", "missing"]
+    assert len(t) == len(hp.rules_scorecard.measures) and t.loc[0, "measure"] == "Seat utilization"
+    assert t.loc[0, "points by value"].startswith(">= 0.6: 100; 0.4 to 0.6: 75")
 
 
 def test_disagreements_by_hand(hp) -> None:
@@ -102,12 +175,16 @@ def test_disagreements_by_hand(hp) -> None:
             "account_name": ids,
             "csm": "x",
             "health_score": [80.0, 75.0, 20.0, 25.0],
-            "health_tier": ["GOOD", "GOOD", "BAD", "BAD"],
+            "health_tier": ["good", "good", "bad", "bad"],
             "arr": [1.0, 2.0, 3.0, 4.0],
         }
     )
-    r = review.disagreements(scored, now, hp).set_index("account_id")
+    r = review.disagreements(scored, now, hp.review).set_index("account_id")
     assert list(r.index) == ["bad_healthy", "good_risky"]
+    assert r["disagreement"].tolist() == ["healthy signals", "risk signals"] and set(r["health_tier"]) == {
+        "good",
+        "bad",
+    }
     assert r.loc["good_risky", "signals"] == "NPS detractor"
     assert r.loc["bad_healthy", "signals"] == "NPS promoter; champion engaged; executive access; BANTC all clear"
 
@@ -134,28 +211,124 @@ def test_observation_summary_by_hand() -> None:
     assert s.loc["2025Q2", "outcome_known"] == 0 and not s.loc["2025Q2", "used_for_fit"]
 
 
-def test_csm_export_and_checks_on_the_demo(demo_ds, hp) -> None:
-    day = pd.Timestamp("2026-09-30")
-    now = calibration.measures_on(demo_ds, hp, day=day)
-    history = calibration.build_observations(demo_ds, hp, cutoff=day)
-    prob = calibration.rules_probability(history, hp.rules_scorecard)
-    scored = review.scored_accounts(now, demo_ds.accounts, hp, scorecard=None, rules_calibration=prob)
-    assert len(scored) == len(now) and scored["account_name"].notna().all()
-    assert np.allclose(scored["arr_at_risk"], scored["churn_probability"] * scored["arr"])
-    assert scored["arr_at_risk"].is_monotonic_decreasing
-    assert (scored[["driver_1_points", "driver_2_points", "driver_3_points"]] <= 0).all().all()  # points lost
-    assert set(scored["scorecard"]) == {"rules"}
-    sc = calibration.calibrate(history, hp, fit_before=pd.Timestamp("2026-07-01"), current=now)
-    migration = review.migration_matrix(
-        scored[["account_id", "health_tier"]], scored[["account_id", "health_tier"]], order=ORDER
+def test_csm_list_is_the_quarter_state(quarter_state) -> None:
+    accounts = quarter_state.accounts
+    scored = review.scored_accounts(accounts)
+    assert len(scored) == len(accounts) and scored["account_name"].notna().all()
+    assert scored["arr_at_risk"].is_monotonic_decreasing and set(scored["scorecard"]) == {quarter_state.scorecard}
+    same = scored.set_index("account_id")["health_tier"].sort_index()
+    assert same.equals(accounts.set_index("account_id")["health_tier"].sort_index())
+    assert (scored[["driver_1_points", "driver_2_points", "driver_3_points"]] <= 0).all().all()  # rules: points lost
+    cur = review.current_tiers(accounts)
+    assert cur["arr_at_risk"].sum() == pytest.approx(accounts["arr_at_risk"].sum())
+    assert cur["accounts"].sum() == len(accounts)
+
+
+@pytest.fixture(scope="module")
+def demo_run(demo_ds, quarter_state, hp) -> dict:
+    """The notebook's calls on the small demo: the candidate, the migration and the promotion impact."""
+    state = quarter_state
+    obs = calibration.build_observations(demo_ds, hp, cutoff=state.as_of)
+    now = calibration.measures_on(demo_ds, hp, day=state.as_of)
+    sc = calibration.calibrate(obs, hp, fit_before=state.quarter_start, current=now)
+    before = calibration.measures_on(demo_ds, hp, day=state.quarter_start - pd.Timedelta(days=1))
+    return {
+        "obs": obs,
+        "now": now,
+        "candidate": sc,
+        "moves": review.tier_migration(before, state.accounts, state.scorer),
+        "impact": review.promotion_impact(state.accounts, now, sc, in_use=state.scorecard),
+    }
+
+
+def test_migration_and_promotion_use_the_scorer_in_use(quarter_state, demo_run) -> None:
+    accounts, moves, impact = quarter_state.accounts, demo_run["moves"], demo_run["impact"]
+    assert int(moves.matrix.drop(columns=review.GONE).to_numpy().sum()) == len(accounts)
+    # today's column totals are the tiers in use, not the candidate's
+    now_counts = moves.matrix.drop(columns=review.GONE).sum().reindex(list(TIERS))
+    assert now_counts.tolist() == [int((accounts["health_tier"] == t).sum()) for t in TIERS]
+    assert (moves.fell["health_tier_before"] == "good").all() and (moves.fell["health_tier"] == "bad").all()
+    assert impact.matrix.sum(axis=1).tolist() == now_counts.tolist()
+    cand = FittedScorer(demo_run["candidate"]).tier(demo_run["now"])
+    assert impact.matrix.sum(axis=0).tolist() == [int((cand == t).sum()) for t in TIERS]
+    assert impact.figures["arr_changing_tier"] == pytest.approx(
+        impact.arr_matrix.to_numpy().sum() - np.trace(impact.arr_matrix.to_numpy())
     )
-    checks = review.consistency_checks(
-        scored, active_accounts=len(now), migration=migration, scorecard=sc, fit_before=pd.Timestamp("2026-07-01")
+
+
+@pytest.mark.parametrize("labels", [TierLabels(), JA], ids=["english", "japanese"])
+def test_export_summary_and_checks_show_the_labels_of_params(
+    quarter_state, demo_run, hp, labels: TierLabels, tmp_path
+) -> None:
+    """The same codes whatever the labels; the export, the tables shown and the headline carry the words of params."""
+    from cs_playbook.notebook import TIER_COLUMNS
+    from cs_playbook.outputs import Outputs
+
+    state = quarter_state
+    scored = review.scored_accounts(state.accounts)
+    assert set(scored["health_tier"]) <= set(TIERS)
+    shown = scored.copy()
+    for col in TIER_COLUMNS:  # what ctx.export does
+        if col in shown.columns:
+            shown[col] = labels.apply(shown[col].astype("string"))
+    path = Outputs(tmp_path).table(shown, "health_scores", xlsx=False)
+    exported = pd.read_csv(path, dtype={"account_id": str}, encoding="utf-8-sig")
+    assert set(exported["health_tier"]) <= set(labels.order())
+    assert set(exported["health_tier"]) == {labels.label(t) for t in set(state.accounts["health_tier"])}
+    obs = demo_run["obs"]
+    fit = validation.fit_window(obs, fit_before=state.quarter_start)
+    val = validation.Validation(predictions=pd.DataFrame())
+    current = review.current_tiers(state.accounts)
+    disagree = review.disagreements(scored, demo_run["now"], hp.review)
+    assert set(disagree["health_tier"]) <= {"good", "bad"}
+    checks = health_summary.consistency_checks(
+        accounts=state.accounts,
+        exported=exported,
+        labels=labels,
+        scorecard_in_use=state.scorecard,
+        current=current,
+        migration=demo_run["moves"].matrix,
+        impact=demo_run["impact"],
+        candidate=demo_run["candidate"],
+        fit_before=state.quarter_start,
     )
     assert all(checks.values()), checks
+    wrong = health_summary.consistency_checks(
+        accounts=state.accounts,
+        exported=exported,
+        labels=JA if labels == TierLabels() else TierLabels(),
+        scorecard_in_use=state.scorecard,
+        current=current,
+        migration=demo_run["moves"].matrix,
+        impact=demo_run["impact"],
+        candidate=demo_run["candidate"],
+        fit_before=state.quarter_start,
+    )
+    assert not wrong["export_tiers_are_the_tiers_in_use"]
+    figures = health_summary.summary_figures(
+        observations=obs,
+        fit=fit,
+        validation=val,
+        current=current,
+        candidate=demo_run["candidate"],
+        scorecard_in_use=state.scorecard,
+        impact=demo_run["impact"],
+        disagreement_count=len(disagree),
+    )
+    assert figures["scorecard_in_use"] == state.scorecard and figures["candidate_scorecard"] == "calibrated"
+    assert set(figures["current_tiers"]) == set(TIERS)
+    assert figures["arr_at_risk_all_accounts"] == pytest.approx(state.accounts["arr_at_risk"].sum())
+    head = health_summary.headline(figures, currency="JPY", labels=labels)
+    assert head["Scorecard in use"] == state.scorecard and "ARR at risk, all accounts" in head
+    figures["tier_churn_rate_out_of_time"] = {"calibrated": {"good": 0.02, "normal": 0.1, "bad": 0.4}}
+    head = health_summary.headline(figures, currency="JPY", labels=labels)
+    assert head[f"Churn {labels.bad} vs {labels.good} (candidate)"] == "40% vs 2%"
 
 
 def test_charts_draw_the_numbers_they_are_given(rng) -> None:
+    from cs_playbook.plots import use_style
+
+    use_style()  # a Japanese-capable font for the labels
     y = (rng.random(400) < 0.2).astype(float)
     p = np.clip(0.1 + 0.3 * y + rng.normal(scale=0.1, size=400), 0.01, 0.99)
     curves = calibration_curve(y, p).assign(model="calibrated")
@@ -174,13 +347,23 @@ def test_charts_draw_the_numbers_they_are_given(rng) -> None:
         }
     )
     assert "calibrated 0.78" in charts.fold_auc(summary).get_title()
-    table = pd.DataFrame({"model": ["calibrated"] * 3, "tier": ORDER, "churn_rate": [0.02, 0.1, 0.3]})
-    assert "15.0x" in charts.tier_churn_bars(table, order=ORDER).get_title()
-    m = pd.DataFrame([[5, 1], [2, 7]], index=["GOOD", "BAD"], columns=["GOOD", "BAD"])
-    assert charts.migration_heatmap(m, before="Q2", after="Q3").get_title().startswith("3 accounts changed tier")
-    scored = pd.DataFrame({"health_score": [10.0, 50.0, 90.0], "health_tier": ["BAD", "NORMAL", "GOOD"]})
+    table = pd.DataFrame({"model": ["calibrated"] * 3, "tier": list(TIERS), "churn_rate": [0.02, 0.1, 0.3]})
+    ax = charts.tier_churn_bars(table, labels=JA)
+    assert ax.get_title() == "calibrated: 要注意 churns 15.0x as often as 良好 (out of time)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == JA.order()
+    m = pd.DataFrame([[5, 1], [2, 7]], index=["good", "bad"], columns=["good", "bad"])
+    ax = charts.migration_heatmap(m, before="Q2", after="Q3", labels=JA)
+    assert ax.get_title().startswith("3 accounts changed tier")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["良好", "要注意"]
+    scored = pd.DataFrame({"health_score": [10.0, 50.0, 90.0], "health_tier": ["bad", "normal", "good"]})
+    thresholds = TierThresholds(good_from=70, bad_below=40)
     assert (
-        charts.score_histogram(scored, good_from=70, bad_below=40, order=ORDER).get_title()
-        == "1 GOOD, 1 NORMAL, 1 BAD accounts today"
+        charts.score_histogram(scored, thresholds=thresholds, labels=JA).get_title()
+        == "1 良好, 1 普通, 1 要注意 accounts today"
     )
+    matrix = pd.DataFrame([[3, 1, 0], [0, 2, 0], [1, 0, 4]], index=list(TIERS), columns=list(TIERS))
+    ax = charts.promotion_heatmap(
+        matrix, matrix * 100.0, in_use="rules", candidate="calibrated", currency="JPY", labels=TierLabels()
+    )
+    assert ax.get_title() == "Promoting calibrated would move 2 accounts (¥200 ARR)"
     plt.close("all")

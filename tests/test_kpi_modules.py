@@ -108,3 +108,56 @@ def test_meetings_without_notes_and_compliance() -> None:
     assert comp.loc["田中", "compliance"] == 0.5  # 1 of 2
     assert comp.loc["鈴木", "compliance"] == 0.0  # 0 of 2
     assert comp.loc["All", "meetings"] == 4 and comp.loc["All", "compliance"] == 0.25
+
+
+def test_meeting_notes_chart_list_and_figure_count_the_same_meetings() -> None:
+    """The page's chart said 140 meetings without notes and summary.json 134: the chart counted the meetings of the
+    last grace days, not yet due, and the list did not. Both now come from one set of meetings."""
+    from cs_playbook.data.activities import meeting_notes
+
+    acts = pd.DataFrame(
+        {
+            "account_id": ["a", "a", "b", "b", "b"],
+            "occurred_at": pd.to_datetime(["2026-06-30", "2026-07-10", "2026-08-01", "2026-09-29", "2026-09-30"]),
+            "activity_type": ["meeting", "meeting", "qbr", "meeting", "ebr"],
+            "notes_logged": [False, False, True, False, False],
+        }
+    )
+    accounts = pd.DataFrame({"account_id": ["a", "b"], "csm": ["x", "y"]})
+    start, end = pd.Timestamp("2026-07-01"), pd.Timestamp("2026-09-30")
+    old_chart = notes_compliance(acts, accounts, start=start, end=end)
+    old_list = meetings_without_notes(acts[acts["occurred_at"] >= start], as_of=end, grace_days=2)
+    assert old_chart.iloc[-1]["without_notes"] == 3 and len(old_list) == 1  # the two windows of the old page
+    notes = meeting_notes(acts, accounts, start=start, as_of=end, grace_days=2)
+    total = notes.compliance.set_index("csm").loc["All"]
+    assert total["meetings"] == 2 and total["without_notes"] == 1 == notes.meetings_without_notes
+    assert list(notes.missing["occurred_at"]) == [pd.Timestamp("2026-07-10")]
+
+
+def test_kpi_figures_and_checks_quote_the_chart(demo_ds) -> None:
+    from cs_playbook.data import revenue
+    from cs_playbook.data.activities import meeting_notes
+    from cs_playbook.data.coverage import coverage_figures
+    from cs_playbook.kpi.retention import retention_table
+    from cs_playbook.kpi.summary import consistency_checks, headline, summary_figures
+    from cs_playbook.quarters import last_complete_quarter, quarter_bounds
+
+    q = last_complete_quarter(demo_ds.as_of)
+    q0, q1 = quarter_bounds(q)
+    monthly = revenue.monthly_mrr(demo_ds.subscriptions, end=q1)
+    retention = retention_table(monthly, quarter=q)
+    row = revenue.movement_summary(revenue.mrr_movements(monthly), freq="Q").set_index("period").loc[q]
+    notes = meeting_notes(demo_ds.get("activities"), demo_ds.accounts, start=q0, as_of=q1)
+    cov = pd.DataFrame(
+        {"csm": ["x", "(unassigned)"], "touch_model": ["low", "tech"], "accounts": [3, 5], "load": [0.5, 0.1]}
+    )
+    seg = pd.DataFrame({"segment": ["smb"], "arr": [1.0]})
+    figures = summary_figures(retention, row, coverage=coverage_figures(cov), by_segment=seg, notes=notes)
+    all_row = notes.compliance.set_index("csm").loc["All"]
+    assert figures["meetings_without_notes"] == int(all_row["without_notes"]) == len(notes.missing) > 0
+    assert figures["accounts_without_csm"] == 5 and figures["csms_over_capacity"] == 0
+    assert all(consistency_checks(retention, row, notes=notes, figures=figures).values())
+    assert not consistency_checks(retention, row, notes=notes, figures={**figures, "meetings_without_notes": 0})[
+        "meetings_without_notes_agree"
+    ]
+    assert headline(figures, "JPY")["GRR (quarter)"].endswith("%")

@@ -10,7 +10,7 @@ from cs_playbook.config import NOTEBOOKS_DIR
 from cs_playbook.runner.run import discover_notebooks
 
 NOTEBOOKS = discover_notebooks(NOTEBOOKS_DIR)
-EXPECTED = ["quarter", "data_source", "params_dir", "output_dir"]
+EXPECTED = ["quarter", "data_source", "params_dir", "output_dir", "state_dir"]
 
 
 def test_there_are_notebooks() -> None:
@@ -46,3 +46,19 @@ def test_consistency_checks_are_compared_by_nbval(path) -> None:
         assert c.execution_count is not None and c.outputs, f"{path.name}: the check cell keeps no expected output"
         text = "".join(o.get("text", "") for o in c.outputs)
         assert "True" in text and "False" not in text
+
+
+def test_notebooks_are_ruff_clean() -> None:
+    """ruff lints the notebooks' code cells like the package (make lint runs the same check)."""
+    import subprocess
+    import sys
+
+    from cs_playbook.config import NOTEBOOKS_DIR, PROJ_ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", str(NOTEBOOKS_DIR)],
+        cwd=PROJ_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

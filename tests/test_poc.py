@@ -23,7 +23,8 @@ from cs_playbook.poc.portfolio import (
     rank_candidates,
     similar_accounts,
 )
-from cs_playbook.poc.summary import consistency_checks, summary_figures, track_pocs
+from cs_playbook.poc.report import PlannedRankings, open_criteria, poc_card, rank_planned, track_pocs
+from cs_playbook.poc.summary import consistency_checks, headline, summary_figures
 from cs_playbook.poc.tracking import (
     criterion_status,
     next_actions,
@@ -410,6 +411,17 @@ def test_candidates_ranked_by_current_usage(events, users) -> None:
     ).planned[0]
     rules = load_params("poc", PocParams).candidates.model_copy(update={"lookback_weeks": 2, "min_users": 1})
     ranking, detail = rank_candidates(events, users, accounts, plan, as_of=T("2024-03-14"), rules=rules)
+    pp = load_params("poc", PocParams).model_copy(
+        update={"candidates": rules, "planned": [plan, plan.model_copy(update={"name": "y", "account_id": "Z"})]}
+    )
+    planned = rank_planned(pp, events, users, accounts, as_of=T("2024-03-14"))
+    assert [r.plan.name for r in planned.rankings] == ["x"] and planned.rankings[0].ranking.equals(ranking)
+    assert planned.warnings == ["Planned PoC 'y': account Z is not in the data, so it is not ranked."]
+    best = ranking[ranking["this_account"]].iloc[0]
+    assert planned.rankings[0].text.startswith("### x: エー\nCriteria: d (active_user_share >= 0.5, must-have).")
+    assert f"**{best['department']}** is the most promising team" in planned.rankings[0].text
+    assert planned.table()["planned_poc"].tolist() == ["x"] * len(ranking)
+    assert PlannedRankings().table().empty
     # weeks ending 03-07 and 03-14. 営業部 of A: users u1, u2 (+u6 from 03-08): 1/2 then 2/3 active.
     sales = detail.set_index("scope_id").loc["A|営業部"]
     assert sales["current"] == pytest.approx((1 / 2 + 2 / 3) / 2)
@@ -455,6 +467,37 @@ def test_demo_tracking_holds_its_invariants(demo_ds, params) -> None:
     figures = summary_figures(result, params)
     assert figures["open_pocs"] == (demo_ds.get("pocs")["outcome"] == "open").sum()
     assert 0 <= figures["conversion_rate"] <= 1 and figures["closed_pocs"] == len(result.history)
+    assert set(headline(figures, "JPY")) == {
+        "Open PoCs",
+        "At risk or off track",
+        "Conversion (decided PoCs)",
+        "Conversion when criteria met / not",
+    }
+    assert set(open_criteria(result)["poc_id"]) == set(result.portfolio["poc_id"])
+    for _, p in result.portfolio.iterrows():
+        card = poc_card(p, "JPY")
+        assert card.startswith(f"### {p['poc_id']} ") and p["next_action"] in card and p["verdict"] in card
+
+
+def test_tracking_at_the_report_as_of(demo_ds, quarter_state, params) -> None:
+    """The notebook judges PoCs at the state's as_of: PoCs decided after it are open, none started after it."""
+    result = track_pocs(
+        demo_ds.get("pocs"),
+        demo_ds.get("poc_criteria"),
+        demo_ds.accounts,
+        params,
+        as_of=quarter_state.as_of,
+        measurements=demo_ds.get("poc_measurements"),
+        events=demo_ds.events,
+        users=demo_ds.get("users"),
+    )
+    pocs = demo_ds.get("pocs")
+    started = pocs[pocs["start_date"] <= quarter_state.as_of]
+    open_then = started["decided_at"].isna() | (started["decided_at"] > quarter_state.as_of)
+    assert result.as_of == quarter_state.as_of and len(result.pocs) == len(started)
+    assert len(result.portfolio) == int(open_then.sum())
+    assert summary_figures(result, params)["as_of"] == quarter_state.as_of
+    assert all(consistency_checks(result).values())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -570,6 +613,13 @@ def test_params_name_the_bad_template(tmp_path: Path) -> None:
     text = (Path(__file__).parents[1] / "params" / "poc.yaml").read_text(encoding="utf-8")
     (tmp_path / "poc.yaml").write_text(text.replace(". {inactive_users} of", ". {inactive} of", 1), encoding="utf-8")
     with pytest.raises(ParamsError, match=r"poc.yaml.*\n- actions: .*unknown placeholder \['inactive'\]"):
+        load_params("poc", PocParams, directory=tmp_path)
+
+
+def test_evaluate_at_is_gone_with_a_reason(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "params" / "poc.yaml").read_text(encoding="utf-8")
+    (tmp_path / "poc.yaml").write_text("evaluate_at: data_as_of\n" + text, encoding="utf-8")
+    with pytest.raises(ParamsError, match="evaluate_at was removed: every page of the report"):
         load_params("poc", PocParams, directory=tmp_path)
 
 

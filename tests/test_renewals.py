@@ -21,11 +21,9 @@ from cs_playbook.renewals.calendar import (
     bantc_readiness,
     calendar_export,
     calendar_for,
-    consistency_checks,
     lines_known_at,
     renewal_calendar,
     renewal_deadlines,
-    renewal_figures,
     renewal_lines,
     schedule_progress,
     schedule_status,
@@ -33,6 +31,7 @@ from cs_playbook.renewals.calendar import (
 )
 from cs_playbook.renewals.churn_review import segment_churn_risk
 from cs_playbook.renewals.prevention import account_tenure, prioritise, renewal_accounts
+from cs_playbook.renewals.summary import consistency_checks, headline, summary_figures
 
 AS_OF = pd.Timestamp("2026-11-20")
 CAL = business_calendar(CalendarParams(), years=(2024, 2028))
@@ -319,10 +318,11 @@ def test_demo_calendar_is_exact_and_complete(demo_ds) -> None:
     )
     priorities = prioritise(renewing, risk, cal, PARAMS.priority, as_of=as_of)
     assert all(consistency_checks(calendar, cal, PARAMS, priorities).values())
-    figures = renewal_figures(calendar, priorities, steps=steps, readiness=readiness)
+    figures = summary_figures(calendar, priorities, PARAMS, steps=steps, readiness=readiness)
     assert figures["arr_renewing"] == pytest.approx(calendar["arr"].sum())
     assert figures["overdue_steps"] == int((steps["status"] == "overdue").sum())
-    assert 0 < figures["arr_at_risk"] < figures["arr_renewing"]
+    assert 0 < figures["arr_renewing_at_risk"] < figures["arr_renewing"]
+    assert "ARR at risk (renewals in the next 120 days)" in headline(figures, "JPY")
 
 
 def test_charts_state_the_finding(calendar: pd.DataFrame) -> None:
@@ -361,7 +361,7 @@ def test_nothing_renewing_gives_empty_tables_not_errors() -> None:
     )
     assert calendar.empty and steps.empty and readiness.empty and priorities.empty
     assert arr_by_week(calendar, pd.DataFrame({"account_id": ["A"], "churn_probability": [0.1]})).empty
-    assert renewal_figures(calendar, priorities, steps=steps, readiness=readiness)["arr_renewing"] == 0
+    assert summary_figures(calendar, priorities, PARAMS, steps=steps, readiness=readiness)["arr_renewing"] == 0
     assert all(consistency_checks(calendar, CAL, PARAMS, priorities).values())
     assert calendar_export(calendar, schedule=schedule_summary(steps), bantc=readiness).empty
 
@@ -384,3 +384,44 @@ def test_renewal_totals_add_the_departments_renewing_together() -> None:
     assert got.loc[("A", pd.Timestamp("2027-01-04")), "arr"] == 1_800_000
     assert got.loc[("A", pd.Timestamp("2027-04-01")), "arr"] == 300_000
     assert got.loc[("B", pd.Timestamp("2027-01-04")), "account_name"] == "B社"
+
+
+def test_renewal_params_reject_as_of_with_a_clear_message() -> None:
+    with pytest.raises(ValueError, match="as_of is no longer a renewals setting.*report's as-of date"):
+        RenewalParams.model_validate({"as_of": "2026-10-31"})
+
+
+def test_the_renewal_page_agrees_with_the_quarter_state(demo_ds, quarter_state) -> None:
+    """Calendar ARR per account, ARR renewing at risk and the GRR forecast are the state's."""
+    from cs_playbook.renewals.churn_review import grr_backtest
+
+    state = quarter_state
+    subs_ = lines_known_at(demo_ds.subscriptions, as_of=state.as_of, data_as_of=demo_ds.as_of)
+    cal = calendar_for(subs_, PARAMS.calendar, as_of=state.as_of)
+    calendar = renewal_calendar(subs_, demo_ds.accounts, cal, PARAMS, as_of=state.as_of)
+    priorities = prioritise(renewal_accounts(calendar), state.risk, cal, PARAMS.priority, as_of=state.as_of)
+    forecast = state.grr_forecast
+    figures = summary_figures(calendar, priorities, PARAMS, forecast=forecast)
+    checks = consistency_checks(calendar, cal, PARAMS, priorities, forecast, accounts=state.accounts, figures=figures)
+    assert all(checks.values()) and checks["calendar_arr_matches_state"]
+    assert figures["arr_renewing"] == pytest.approx(state.accounts["arr_renewing"].sum())
+    assert figures["arr_renewing_at_risk"] == pytest.approx(state.accounts["arr_renewing_at_risk"].sum())
+    assert figures["forecast_grr"] == forecast["expected_grr"] and figures["forecast_quarter"] == forecast["quarter"]
+    broken = {**figures, "forecast_grr": 0.5}
+    assert not consistency_checks(calendar, cal, PARAMS, priorities, forecast, figures=broken)[
+        "forecast_grr_is_the_state_forecast"
+    ]
+    moved = calendar.assign(arr=calendar["arr"] * 2)
+    assert not consistency_checks(moved, cal, PARAMS, priorities, accounts=state.accounts)["calendar_arr_matches_state"]
+    made_on = state.quarter_start - pd.Timedelta(days=1)
+    bt = grr_backtest(
+        lines_known_at(demo_ds.subscriptions, as_of=made_on, data_as_of=demo_ds.as_of),
+        state.risk,
+        monthly_mrr(subs_, end=state.as_of),
+        PARAMS.forecast,
+        quarter=state.quarter,
+        quarter_start=state.quarter_start,
+        quarter_end=state.quarter_end,
+    )
+    assert bt is not None and bt["quarter"] == state.quarter and 0 < bt["expected_grr"] <= 1
+    assert bt["actual_grr"] is not None and 0 < bt["actual_grr"] <= 1

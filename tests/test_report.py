@@ -1,8 +1,14 @@
-"""The quarterly runner: failure isolation, atomic publish, no silent overwrite, manifest, HTML."""
+"""The quarterly runner: quarter state built once, failure isolation, atomic publish, no silent overwrite, manifest, HTML.
+
+These runs use small stand-in notebooks (fast); tests/test_runner_state.py runs real report notebooks.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +17,13 @@ import nbformat
 import pytest
 
 from cs_playbook.cli import main
+from cs_playbook.config import PARAMS_DIR
 from cs_playbook.errors import CsPlaybookError
-from cs_playbook.runner.run import run_report, to_html
+from cs_playbook.runner import run_report, to_html
 
-PARAMS_CELL = 'quarter: str = ""\ndata_source: str = ""\nparams_dir: str = ""\noutput_dir: str = ""'
+PARAMS_CELL = (
+    'quarter: str = ""\ndata_source: str = ""\nparams_dir: str = ""\noutput_dir: str = ""\nstate_dir: str = ""'
+)
 
 
 def _notebook(path: Path, *cells: str) -> Path:
@@ -30,7 +39,10 @@ def _notebook(path: Path, *cells: str) -> Path:
 WRITE_SUMMARY = (
     "import json, pathlib\n"
     "out = pathlib.Path(output_dir); out.mkdir(parents=True, exist_ok=True)\n"
-    "(out / 'summary.json').write_text(json.dumps({'headline': {'Quarter seen': quarter}, 'figures': {'q': quarter}}))\n"
+    "state = json.loads((pathlib.Path(state_dir) / 'state.json').read_text())\n"
+    "summary = {'headline': {'Quarter seen': quarter}, 'figures': {'q': quarter}}\n"
+    "summary.update(as_of=state['as_of'], scorecard=state['scorecard'])\n"
+    "(out / 'summary.json').write_text(json.dumps(summary))\n"
     "print('SECRET_CODE_MARKER' if False else 'visible output')"
 )
 
@@ -175,3 +187,75 @@ def test_report_html_renders_headings_paragraphs_and_tables_but_no_scripts(tmp_p
     # Customer text stays text; scripts, handlers and javascript: links are removed.
     assert "&lt;b&gt;Acme" in page
     assert "onerror" not in page and "<script>alert" not in page and "javascript:" not in page
+
+
+# -- the quarter state, built once before any notebook ---------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_run_builds_the_quarter_state_once_and_every_page_reads_it(tmp_path: Path, notebooks: Path) -> None:
+    (notebooks / "01_broken.ipynb").unlink()
+    run = run_report("2026Q2", reports_dir=tmp_path / "reports", notebooks_dir=notebooks, progress=False)
+    assert run.ok, [(n.name, n.error) for n in run.notebooks]
+    folder = run.path / "quarter_state"
+    state = json.loads((folder / "state.json").read_text())
+    assert state["quarter"] == "2026Q2" and state["as_of"] == "2026-06-30"  # the quarter end, not the data's as-of
+    assert (run.as_of, run.scorecard) == (state["as_of"], state["scorecard"])
+    manifest = json.loads((run.path / "manifest.json").read_text())
+    files = manifest["quarter_state"]["files"]
+    assert {"quarter_state/accounts.parquet", "quarter_state/state.json"} <= set(files)
+    assert all(files[name] == _sha256(run.path / name) for name in files)
+    assert manifest["quarter_state"]["scorecard"] == state["scorecard"] == "rules"
+    assert manifest["quarter_state"]["accounts"] == state["accounts"] > 0
+    assert manifest["as_of"] == manifest["quarter_state"]["as_of"] == state["as_of"]
+    assert manifest["state_seconds"] > 0
+    # Each notebook got the run's state folder as its state_dir parameter and read the same as_of and scorecard.
+    combined = json.loads((run.path / "summary.json").read_text())
+    assert combined["as_of"] == state["as_of"] and combined["scorecard"] == state["scorecard"]
+    for name in ("00_good", "02_also_good"):
+        summary = json.loads((run.path / name / "summary.json").read_text())
+        assert (summary["as_of"], summary["scorecard"]) == (state["as_of"], state["scorecard"])
+    index = (run.path / "index.html").read_text()
+    assert f"As of {state['as_of']} (data to {state['data_as_of']})" in index and "scorecard rules" in index
+
+
+def test_an_only_run_builds_the_quarter_state_too(tmp_path: Path, notebooks: Path) -> None:
+    run = run_report(
+        "2026Q2", reports_dir=tmp_path / "reports", notebooks_dir=notebooks, only=["02_also_good"], progress=False
+    )
+    assert run.ok and [n.name for n in run.notebooks] == ["02_also_good"]
+    assert (run.path / "quarter_state" / "accounts.parquet").exists()
+    summary = json.loads((run.path / "02_also_good" / "summary.json").read_text())
+    assert summary["as_of"] == json.loads((run.path / "quarter_state" / "state.json").read_text())["as_of"]
+
+
+@pytest.fixture
+def bad_params(tmp_path: Path) -> Path:
+    """A params folder whose health score has a word where a measure weight must be a number."""
+    params = tmp_path / "params"
+    shutil.copytree(PARAMS_DIR, params)
+    text = (params / "health_score.yaml").read_text(encoding="utf-8")
+    bad = re.sub(r"weight: [0-9.]+", "weight: heavy", text, count=1)
+    assert bad != text
+    (params / "health_score.yaml").write_text(bad, encoding="utf-8")
+    return params
+
+
+def test_a_quarter_state_that_cannot_be_built_refuses_the_run_before_any_notebook(
+    tmp_path: Path, notebooks: Path, bad_params: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ran = tmp_path / "a-notebook-ran"
+    _notebook(notebooks / "03_marker.ipynb", f"import pathlib; pathlib.Path({str(ran)!r}).touch()")
+    reports = tmp_path / "reports"
+    with pytest.raises(CsPlaybookError, match=r"quarter state could not be built[\s\S]*weight"):
+        run_report("2026Q2", params_dir=bad_params, reports_dir=reports, notebooks_dir=notebooks, progress=False)
+    assert not ran.exists()
+    assert not reports.exists() or not any(reports.iterdir())  # nothing published, no temporary folder left
+    base = ["report", "--reports-dir", str(reports), "--notebooks-dir", str(notebooks), "--no-progress"]
+    assert main([*base, "--quarter", "2026Q2", "--params", str(bad_params), "--only", "03_marker"]) == 2
+    err = capsys.readouterr().err
+    assert "health_score.yaml" in err and "weight" in err and "Traceback" not in err
+    assert not ran.exists() and (not reports.exists() or not any(reports.iterdir()))

@@ -22,13 +22,9 @@ from cs_playbook.roi.cashflow import cash_flows, discount_factors, irr, npv, pay
 from cs_playbook.roi.facts import bind_inputs, contract_terms
 from cs_playbook.roi.formula import FormulaError
 from cs_playbook.roi.model import RoiParams, assign_models, compile_models, unused_account_models
-from cs_playbook.roi.portfolio import (
-    consistency_checks,
-    evaluate_portfolio,
-    portfolio_figures,
-    portfolio_sentence,
-    roi_by_tier,
-)
+from cs_playbook.roi.portfolio import TIER_ORDER, evaluate_portfolio, roi_by_tier
+from cs_playbook.roi.summary import consistency_checks, headline, portfolio_figures, summary_figures
+from cs_playbook.roi.views import focus_case, portfolio_sentence
 
 AS_OF = pd.Timestamp("2026-10-31")
 
@@ -334,7 +330,7 @@ def test_portfolio_status_health_and_renewal_risk(world: dict) -> None:
     params = make_params(realization_alert=0.5, realization_min_months=3)
     low_usage = world | {"usage": world["usage"].assign(active_users=1.0)}  # 12 user-months vs 57.5 planned
     models = compile_models(params, "JPY")
-    health = pd.DataFrame({"account_id": ["A"], "health_tier": ["BAD"], "health_score": [31.0]})
+    health = pd.DataFrame({"account_id": ["A"], "health_tier": ["bad"], "health_score": [31.0]})
     res = evaluate_portfolio(
         params, models, world["accounts"], world["subs"], low_usage["usage"], as_of=AS_OF, health=health
     )
@@ -343,13 +339,87 @@ def test_portfolio_status_health_and_renewal_risk(world: dict) -> None:
     assert t.at["A", "status"] == "modeled" and t.at["C", "status"] == "incomplete"
     assert "no usage data" in t.at["C", "reason"] and "active_users" in t.at["C", "reason"]
     assert t.at["A", "value_realization"] == pytest.approx(12_000 / 57_500) and bool(t.at["A", "renewal_risk"])
-    assert t.at["A", "health_tier"] == "BAD" and t.at["C", "health_tier"] == "unknown"
+    assert t.at["A", "health_tier"] == "bad" and t.at["C", "health_tier"] == "unknown"
     tiers = roi_by_tier(res.table).set_index("health_tier")
-    assert tiers.at["BAD", "renewal_risk_arr"] == 12_000 and tiers.at["unknown", "modeled"] == 0
-    figures = portfolio_figures(res.table)
+    assert tiers.at["bad", "renewal_risk_arr"] == 12_000 and tiers.at["unknown", "modeled"] == 0
+    figures = summary_figures(res)
     assert figures["accounts_with_contract"] == 2 and figures["accounts_incomplete"] == 1
     assert figures["renewal_risk_accounts"] == 1
-    assert all(consistency_checks(res.table, res.scenarios, res.simulation, res.assignment).values())
+    assert figures["renewal_risk_accounts_by_tier"] == {"bad": 1, "unknown": 0}  # keyed by code, not label
+    assert headline(figures, "JPY")["Renewal risk: value far below plan"] == "1 accounts, ¥12.0K ARR"
+    assert all(consistency_checks(res).values())
+
+
+def test_tiers_group_by_code_whatever_the_labels(world: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cs_playbook.modeling.scorecard import TierLabels
+    from cs_playbook.plots import roi as charts
+
+    world["subs"] = pd.concat(
+        [world["subs"], pd.DataFrame([line("D", "2025-11-01", None, 6_000), line("E", "2025-11-01", None, 3_000)])]
+    )
+    world["accounts"] = pd.concat(
+        [world["accounts"], pd.DataFrame({"account_id": ["D", "E"], "account_name": ["D", "E"], "segment": "smb"})]
+    )
+    world["usage"] = pd.concat(
+        [world["usage"], world["usage"].assign(account_id="D"), world["usage"].assign(account_id="E")]
+    )
+    health = pd.DataFrame({"account_id": ["A", "C", "D"], "health_tier": ["bad", "good", "normal"]})
+    params = make_params()
+    res = evaluate_portfolio(
+        params,
+        compile_models(params, "JPY"),
+        world["accounts"],
+        world["subs"],
+        world["usage"],
+        as_of=AS_OF,
+        health=health,
+    )
+    by_tier = roi_by_tier(res.table)
+    assert list(by_tier["health_tier"]) == list(TIER_ORDER)  # good, normal, bad, then E without a score
+    assert list(by_tier["accounts"]) == [1, 1, 1, 1] and by_tier["arr"].tolist() == [24_000, 6_000, 12_000, 3_000]
+    ja = TierLabels(good="良好", normal="普通", bad="要注意")
+    shown = ja.apply(by_tier["health_tier"])
+    assert shown.tolist() == ["良好", "普通", "要注意", "unknown"]  # labels only when shown
+    assert roi_by_tier(res.table).equals(by_tier)  # nothing in the grouping depends on a label
+    ax = charts.roi_by_tier_bars(by_tier, labels=ja)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["普通", "要注意", "unknown"]  # C (good) has no case
+    assert ax.get_title() == "unknown accounts show a median ROI of 667%, 要注意 379%"  # labelled, not coded
+    scatter = charts.roi_vs_arr(res.table, labels=ja)
+    assert {t.get_text() for t in scatter.get_legend().get_texts()} == {"普通", "要注意", "unknown"}
+    plt.close("all")
+
+
+def test_portfolio_from_the_quarter_state(demo_ds, quarter_state) -> None:
+    """The notebook's inputs: the state's usage binds every measured input, its risk gives the tiers."""
+    params = load_params("roi", RoiParams, overrides={"monte_carlo": {"draws": 200}})
+    models = compile_models(params, demo_ds.currency)
+    res = evaluate_portfolio(
+        params,
+        models,
+        demo_ds.accounts,
+        demo_ds.subscriptions,
+        quarter_state.usage,
+        as_of=quarter_state.as_of,
+        health=quarter_state.risk,
+    )
+    measured = res.inputs[res.inputs["source"] == "measured"]
+    assert set(measured["metric"]) <= set(quarter_state.usage.columns)
+    assert quarter_state.usage["period_start"].max() <= quarter_state.as_of
+    tiers = res.table.set_index("account_id")["health_tier"]
+    state = quarter_state.accounts.set_index("account_id")["health_tier"]
+    scored = tiers.index.intersection(state.index)
+    assert len(scored) / len(tiers) > 0.95  # the state scores the accounts with an active contract on as_of
+    assert (tiers[scored] == state[scored].astype(str)).all()
+    assert set(tiers) <= set(TIER_ORDER)
+    assert all(consistency_checks(res).values())
+    focus = focus_case(res)
+    assert focus is not None and focus.row["status"] == "modeled" and len(focus.draws) == 200
+    assert focus.row["account_name"] in focus.sentence(demo_ds.currency)
 
 
 def test_assignment_rules_accounts_exclusions() -> None:
@@ -503,7 +573,7 @@ def test_project_params_on_the_demo_company(demo_ds) -> None:
     models = compile_models(params, demo_ds.currency)
     usage = account_usage(demo_ds.events, demo_ds.subscriptions, load_params("usage_metrics", UsageParams))
     res = evaluate_portfolio(params, models, demo_ds.accounts, demo_ds.subscriptions, usage, as_of=demo_ds.as_of)
-    checks = consistency_checks(res.table, res.scenarios, res.simulation, res.assignment)
+    checks = consistency_checks(res)
     assert all(checks.values()), checks
     assert (res.table["status"] != "no_model").all()  # every account with a contract gets a model
     assert (res.table["status"] == "modeled").mean() > 0.9

@@ -6,9 +6,11 @@ the health score stays complete.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
-__all__ = ["MEETING_TYPES", "meetings_without_notes", "notes_compliance"]
+__all__ = ["MEETING_TYPES", "MeetingNotes", "meetings_without_notes", "notes_compliance", "meeting_notes"]
 
 MEETING_TYPES = ("meeting", "qbr", "ebr", "onboarding")
 
@@ -59,3 +61,41 @@ def notes_compliance(
     out["without_notes"] = out["meetings"] - out["with_notes"]
     out["compliance"] = out["with_notes"] / out["meetings"].where(out["meetings"] > 0)
     return out
+
+
+@dataclass
+class MeetingNotes:
+    """Meeting-notes hygiene of one window, from one set of meetings: the chart and the figures agree."""
+
+    compliance: pd.DataFrame  # notes_compliance of the meetings due by as_of
+    missing: pd.DataFrame  # meetings_without_notes among the same meetings
+
+    @property
+    def meetings_without_notes(self) -> int:
+        """Meetings due by as_of without notes (the 'All' row of compliance, the rows of missing)."""
+        return int(len(self.missing))
+
+
+def meeting_notes(
+    activities: pd.DataFrame,
+    accounts: pd.DataFrame,
+    *,
+    start: pd.Timestamp,
+    as_of: pd.Timestamp,
+    grace_days: int = 2,
+    meeting_types: tuple[str, ...] | list[str] = MEETING_TYPES,
+) -> MeetingNotes:
+    """Notes compliance per CSM and the meetings without notes, over the meetings from `start` due by `as_of`.
+
+    A meeting is due when it is older than `grace_days` at `as_of` (the rule of meetings_without_notes);
+    compliance and the missing list are computed from the same meetings, so their counts agree.
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    due = activities[
+        (activities["occurred_at"] >= pd.Timestamp(start))
+        & (activities["occurred_at"] <= as_of - pd.Timedelta(days=grace_days))
+    ]
+    return MeetingNotes(
+        compliance=notes_compliance(due, accounts, start=start, end=as_of, meeting_types=meeting_types),
+        missing=meetings_without_notes(due, as_of=as_of, grace_days=grace_days, meeting_types=meeting_types),
+    )

@@ -10,7 +10,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["TouchBand", "CoverageParams", "assign_touch_model", "csm_coverage"]
+__all__ = [
+    "TouchBand",
+    "CoverageParams",
+    "assign_touch_model",
+    "csm_coverage",
+    "touch_model_summary",
+    "touch_model_accounts",
+    "coverage_figures",
+]
 
 UNASSIGNED = "(unassigned)"
 
@@ -69,3 +77,24 @@ def csm_coverage(accounts: pd.DataFrame, account_arr: pd.DataFrame, params: Cove
     order = {b.name: i for i, b in enumerate(sorted(params.bands, key=lambda b: -b.min_arr))}
     out["_o"] = out["touch_model"].map(order)
     return out.sort_values(["csm", "_o"]).drop(columns="_o").reset_index(drop=True)
+
+
+def touch_model_summary(touch: pd.DataFrame) -> pd.DataFrame:
+    """Accounts and ARR per touch model (from assign_touch_model): touch_model, accounts, arr."""
+    return touch.groupby("touch_model", as_index=False).agg(accounts=("account_id", "size"), arr=("arr", "sum"))
+
+
+def touch_model_accounts(touch: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
+    """The accounts with their touch model for the CRM, largest ARR first: account_id, account_name, segment, csm, arr, touch_model."""
+    out = touch.merge(accounts[["account_id", "account_name", "segment", "csm"]], on="account_id", how="left")
+    cols = ["account_id", "account_name", "segment", "csm", "arr", "touch_model"]
+    return out[cols].sort_values("arr", ascending=False).reset_index(drop=True)
+
+
+def coverage_figures(coverage: pd.DataFrame) -> dict[str, int]:
+    """CSMs over capacity (load summed over their touch models > 1) and accounts without a CSM (from csm_coverage)."""
+    assigned = coverage[coverage["csm"] != UNASSIGNED]
+    return {
+        "csms_over_capacity": int((assigned.groupby("csm")["load"].sum() > 1).sum()),
+        "accounts_without_csm": int(coverage.loc[coverage["csm"] == UNASSIGNED, "accounts"].sum()),
+    }

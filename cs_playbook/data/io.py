@@ -290,15 +290,13 @@ def _as_of(params: DataParams, tables: dict[str, pd.DataFrame], events_max: pd.T
     return pd.Timestamp(max(c for c in candidates if not pd.isna(c))).normalize()
 
 
-def load_dataset(source: str | None = None, *, params_dir: str | Path | None = None) -> Dataset:
-    """Load and validate every table of the source; raise DataContractError listing all problems."""
-    params = load_params("data", DataParams, directory=params_dir)
+def _open_source(source: str | None, params: DataParams) -> tuple[Path, bool, duckdb.DuckDBPyConnection, set[str]]:
+    """The source path (the demo generated on first use), whether it is a DuckDB file, a connection and its tables."""
     path = resolve_source(source, params)
     if path == DEMO_DIR or (source or os.environ.get(DATA_ENV_VAR) or params.source) == "demo":
         _ensure_demo(path, params)
     if not path.exists():
         raise CsPlaybookError(f"Data source not found: {path} (set `source` in params/data.yaml or pass --data)")
-
     is_db = path.is_file() and path.suffix in (".duckdb", ".db", ".ddb")
     raw_con = duckdb.connect(str(path), read_only=True) if is_db else duckdb.connect()
     db_tables = (
@@ -306,37 +304,51 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
         if is_db
         else set()
     )
+    return path, is_db, raw_con, db_tables
 
+
+RawTable = tuple[pd.DataFrame | None, str | None, int | None, Problem | None]
+
+
+def _read_raw_table(
+    name: str, path: Path, is_db: bool, raw_con: duckdb.DuckDBPyConnection, db_tables: set[str]
+) -> RawTable:
+    """One small table as raw columns with its file name and CSV line offset; (None, ...) when absent or unreadable."""
+    if is_db:
+        if name not in db_tables:
+            return None, None, None, None
+        file = f"{path.name}:{name}"
+        try:
+            return raw_con.execute(f'SELECT * FROM "{name}"').df(), file, None, None
+        except duckdb.Error as err:
+            return None, file, None, Problem(name, "*", f"cannot read table: {err}", 0, (), file)
+    found = _find_table_path(path, name)
+    if found is None:
+        return None, None, None, None
+    file, line_offset = _rel(found), (2 if found.suffix == ".csv" else None)
+    try:
+        return _read_small(found), file, line_offset, None
+    except UnicodeDecodeError:
+        return None, file, None, Problem(name, "*", "file is neither UTF-8 nor CP932 (Shift_JIS) text", 0, (), file)
+    except pd.errors.EmptyDataError:
+        return None, file, None, Problem(name, "*", "file is empty", 0, (), file)
+    except (pd.errors.ParserError, ValueError, OSError) as err:
+        return None, file, None, Problem(name, "*", f"cannot read file: {str(err).strip()}", 0, (), file)
+
+
+def _load_small_tables(
+    path: Path, is_db: bool, raw_con: duckdb.DuckDBPyConnection, db_tables: set[str], params: DataParams
+) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[Problem]]:
+    """Every small table present, renamed, validated and in reporting currency; their files; every problem."""
     problems: list[Problem] = []
     tables: dict[str, pd.DataFrame] = {}
     files: dict[str, str] = {}
     for name in SMALL_TABLES:
         spec = TABLES[name]
-        if is_db:
-            if name not in db_tables:
-                continue
-            file, line_offset = f"{path.name}:{name}", None
-            try:
-                raw = raw_con.execute(f'SELECT * FROM "{name}"').df()
-            except duckdb.Error as err:
-                problems.append(Problem(name, "*", f"cannot read table: {err}", 0, (), file))
-                continue
-        else:
-            found = _find_table_path(path, name)
-            if found is None:
-                continue
-            file, line_offset = _rel(found), (2 if found.suffix == ".csv" else None)
-            try:
-                raw = _read_small(found)
-            except UnicodeDecodeError:
-                problems.append(Problem(name, "*", "file is neither UTF-8 nor CP932 (Shift_JIS) text", 0, (), file))
-                continue
-            except pd.errors.EmptyDataError:
-                problems.append(Problem(name, "*", "file is empty", 0, (), file))
-                continue
-            except (pd.errors.ParserError, ValueError, OSError) as err:
-                problems.append(Problem(name, "*", f"cannot read file: {str(err).strip()}", 0, (), file))
-                continue
+        raw, file, line_offset, problem = _read_raw_table(name, path, is_db, raw_con, db_tables)
+        if raw is None:
+            problems += [problem] if problem else []
+            continue
         files[name] = file
         raw = _apply_rename(raw, params.rename.get(name, {}))
         parsed, found_problems = validate_table(raw, spec, file=file, line_offset=line_offset)
@@ -357,13 +369,13 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
             tables["subscriptions"], params, files.get("subscriptions")
         )
         problems += cur_problems
+    return tables, files, problems
 
-    ref_ready = {k: v for k, v in tables.items() if not v.empty}
-    problems += check_references(ref_ready, files)
-    problems += check_poc_tables(ref_ready, files)
 
-    # Events: checked and typed inside DuckDB, never loaded into pandas.
-    events_sql, events_file = None, None
+def _load_events(
+    path: Path, is_db: bool, raw_con: duckdb.DuckDBPyConnection, db_tables: set[str], tables: dict[str, pd.DataFrame]
+) -> tuple[str | None, str | None, list[Problem]]:
+    """Events checked and typed inside DuckDB, never loaded into pandas: (typed view SQL, file, problems)."""
     if is_db and "events" in db_tables:
         events_file = f"{path.name}:events"
         sql, cols = _events_relation(raw_con, None, db_table=True)
@@ -371,15 +383,31 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
         found = None if is_db else _find_table_path(path, "events")
         sql, cols = _events_relation(raw_con, found, db_table=False) if found is not None else ("", [])
         events_file = _rel(found) if found is not None else None
-    if sql and "accounts" in tables and "account_id" in tables["accounts"].columns:
-        try:
-            events_sql, ev_problems = _check_events(raw_con, sql, cols, tables["accounts"]["account_id"], events_file)
-        except duckdb.Error as err:
-            events_sql, ev_problems = (
-                None,
-                [Problem("events", "*", f"cannot read events: {str(err).splitlines()[0]}", 0, (), events_file)],
-            )
-        problems += ev_problems
+    if not (sql and "accounts" in tables and "account_id" in tables["accounts"].columns):
+        return None, None, []
+    try:
+        events_sql, ev_problems = _check_events(raw_con, sql, cols, tables["accounts"]["account_id"], events_file)
+    except duckdb.Error as err:
+        events_sql, ev_problems = (
+            None,
+            [Problem("events", "*", f"cannot read events: {str(err).splitlines()[0]}", 0, (), events_file)],
+        )
+    return events_sql, events_file, ev_problems
+
+
+def load_dataset(source: str | None = None, *, params_dir: str | Path | None = None) -> Dataset:
+    """Load and validate every table of the source; raise DataContractError listing all problems."""
+    params = load_params("data", DataParams, directory=params_dir)
+    path, is_db, raw_con, db_tables = _open_source(source, params)
+    tables, files, problems = _load_small_tables(path, is_db, raw_con, db_tables, params)
+
+    ref_ready = {k: v for k, v in tables.items() if not v.empty}
+    problems += check_references(ref_ready, files)
+    problems += check_poc_tables(ref_ready, files)
+
+    events_sql, events_file, ev_problems = _load_events(path, is_db, raw_con, db_tables, tables)
+    problems += ev_problems
+    if events_file is not None:
         files["events"] = events_file
 
     if problems:

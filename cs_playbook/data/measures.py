@@ -17,6 +17,7 @@ import pandas as pd
 from cs_playbook.data.activities import MEETING_TYPES
 from cs_playbook.data.contract import BANTC_DIMENSIONS, RENEWAL_STEPS
 from cs_playbook.data.io import Dataset
+from cs_playbook.data.measure_catalog import MEASURE_LABELS, MEASURES, TABLE_OF
 from cs_playbook.data.usage import account_usage
 from cs_playbook.params import UsageParams, load_params
 
@@ -31,124 +32,6 @@ __all__ = [
 ]
 
 SEVERE = ("high", "critical")
-
-# Every column account_measures returns besides account_id and obs_date: what it means and where it comes from.
-# "window" is `window_days` (default 90) days before obs_date; "month" is the last calendar month that ended
-# before obs_date.
-MEASURES: dict[str, str] = {
-    "segment": "Account segment (accounts.segment), text.",
-    "employees": "Employee count (accounts.employees).",
-    "has_csm": "1 when the account has an owning CSM (accounts.csm), else 0.",
-    "arr": "ARR of the contract lines active the day before obs_date (subscriptions).",
-    "seats": "Seats held the day before obs_date: the largest seat total of any one product (add-ons on the same seats are not added up).",
-    "products": "Distinct products held the day before obs_date.",
-    "departments": "Distinct contracting departments the day before obs_date (0 for a company-wide contract).",
-    "tenure_days": "Days since the account's first contract line started.",
-    "days_to_renewal": "Days from obs_date to the next renewal (the day after the earliest end_date of the active lines); NaN when open-ended.",
-    "auto_renew": "1 when every active line renews automatically, else 0.",
-    "events": "Usage events in the month (usage metric of kind count without event_types).",
-    "active_users": "Distinct active users in the month (usage metric of kind distinct_users).",
-    "active_days": "Days with any usage in the month (usage metric of kind distinct_days).",
-    "feature_breadth": "Distinct event types (features) used in the month (usage metric of kind distinct_event_types).",
-    "events_per_seat": "Activity per seat: events in the month / seats.",
-    "events_per_active_user": "Usage intensity: events in the month / active users.",
-    "active_user_share": "Seat utilization: active users in the month / seats.",
-    "usage_trend_1m": "Usage trend: events in the month / events the month before - 1 (NaN when that was 0).",
-    "usage_trend_3m": "Usage trend: events in the month / events three months before - 1 (NaN when that was 0).",
-    "active_users_trend_3m": "Active users in the month / active users three months before - 1.",
-    "days_since_last_activity": "Days from the last day with any event to obs_date; with no event yet, days since the later of contract start and the first event in the data.",
-    "tickets": "Support tickets opened in the window.",
-    "severe_tickets": "Tickets of severity high or critical opened in the window.",
-    "severe_ticket_share": "severe_tickets / tickets (NaN without tickets).",
-    "open_tickets": "Tickets opened before obs_date and not closed before it.",
-    "nps_score": "Latest NPS answer (0-10) before obs_date, within nps_max_age_days (default 365).",
-    "nps_age_days": "Age in days of that answer.",
-    "touchpoints": "CSM activities of any type in the window (activities).",
-    "meetings": "Meetings (meeting, qbr, ebr, onboarding) in the window.",
-    "renewal_steps": "Renewal-schedule steps (power_map ... upsell_proposal) done in the window.",
-    "champion": "1 when the latest stakeholder snapshot (within stakeholder_max_age_days, default 365) has a champion.",
-    "exec_access": "1 when that snapshot has direct access to the decision maker.",
-    "success_plan": "1 when that snapshot has an agreed success plan.",
-    "champion_lost": "1 when the latest snapshot has no champion but the one before it had.",
-    "stakeholder_age_days": "Age in days of the latest stakeholder snapshot.",
-    "bantc_budget_risk": "1 when the latest BANTC assessment (within bantc_max_age_days, default 180) marks budget at risk.",
-    "bantc_authority_risk": "1 when it marks authority at risk.",
-    "bantc_need_risk": "1 when it marks need at risk.",
-    "bantc_timeframe_risk": "1 when it marks timeframe at risk.",
-    "bantc_competitor_risk": "1 when it marks a competitor risk.",
-    "bantc_risk_count": "Number of BANTC dimensions at risk (0-5).",
-    "bantc_unknown_count": "Number of BANTC dimensions answered unknown.",
-    "bantc_age_days": "Age in days of that assessment.",
-}
-
-# Short readable names for charts and CSM exports.
-MEASURE_LABELS: dict[str, str] = {
-    "segment": "Segment",
-    "employees": "Employees",
-    "has_csm": "Has a CSM",
-    "arr": "ARR",
-    "seats": "Seats",
-    "products": "Products held",
-    "departments": "Departments contracted",
-    "tenure_days": "Tenure (days)",
-    "days_to_renewal": "Days to renewal",
-    "auto_renew": "Auto-renews",
-    "events": "Events last month",
-    "active_users": "Active users last month",
-    "active_days": "Active days last month",
-    "feature_breadth": "Feature breadth",
-    "events_per_seat": "Activity per seat",
-    "events_per_active_user": "Events per active user",
-    "active_user_share": "Seat utilization",
-    "usage_trend_1m": "Usage trend (1 month)",
-    "usage_trend_3m": "Usage trend (3 months)",
-    "active_users_trend_3m": "Active-user trend (3 months)",
-    "days_since_last_activity": "Days since last activity",
-    "tickets": "Support tickets (90 days)",
-    "severe_tickets": "High/critical tickets (90 days)",
-    "severe_ticket_share": "High/critical ticket share",
-    "open_tickets": "Open tickets",
-    "nps_score": "Latest NPS",
-    "nps_age_days": "NPS answer age (days)",
-    "touchpoints": "CSM touchpoints (90 days)",
-    "meetings": "Meetings (90 days)",
-    "renewal_steps": "Renewal steps done (90 days)",
-    "champion": "Champion",
-    "exec_access": "Executive access",
-    "success_plan": "Success plan",
-    "champion_lost": "Champion lost",
-    "stakeholder_age_days": "Stakeholder record age (days)",
-    "bantc_budget_risk": "BANTC budget risk",
-    "bantc_authority_risk": "BANTC authority risk",
-    "bantc_need_risk": "BANTC need risk",
-    "bantc_timeframe_risk": "BANTC timeframe risk",
-    "bantc_competitor_risk": "BANTC competitor risk",
-    "bantc_risk_count": "BANTC risks",
-    "bantc_unknown_count": "BANTC unknowns",
-    "bantc_age_days": "BANTC assessment age (days)",
-}
-
-_TABLE_OF = {
-    "tickets": ("tickets", "severe_tickets", "severe_ticket_share", "open_tickets"),
-    "surveys": ("nps_score", "nps_age_days"),
-    "activities": ("touchpoints", "meetings", "renewal_steps"),
-    "stakeholders": ("champion", "exec_access", "success_plan", "champion_lost", "stakeholder_age_days"),
-    "bantc": tuple(f"bantc_{d}_risk" for d in BANTC_DIMENSIONS)
-    + ("bantc_risk_count", "bantc_unknown_count", "bantc_age_days"),
-    "events": (
-        "events",
-        "active_users",
-        "active_days",
-        "feature_breadth",
-        "events_per_seat",
-        "events_per_active_user",
-        "active_user_share",
-        "usage_trend_1m",
-        "usage_trend_3m",
-        "active_users_trend_3m",
-        "days_since_last_activity",
-    ),
-}
 
 
 def _observations(observations: pd.DataFrame) -> pd.DataFrame:
@@ -418,6 +301,81 @@ def _days_since_last_event(obs: pd.DataFrame, ds: Dataset, state: pd.DataFrame) 
     return np.where(np.isnan(since), fallback, since)
 
 
+def _contract_measures(obs: pd.DataFrame, ds: Dataset, state: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Account and contract measures: segment, employees, CSM, ARR, seats, products, tenure, renewal."""
+    acc = ds.accounts[["account_id", "segment", "employees", "csm"]].copy()
+    acc["account_id"] = acc["account_id"].astype("string")
+    acc = obs[["account_id"]].merge(acc, on="account_id", how="left")
+    return {
+        "segment": acc["segment"].astype("string").to_numpy(),
+        "employees": pd.to_numeric(acc["employees"], errors="coerce").astype("float64").to_numpy(),
+        "has_csm": acc["csm"].notna().astype("float64").to_numpy(),
+        "arr": state["arr"].to_numpy(dtype="float64"),
+        "seats": state["seats"].astype("float64").to_numpy(),
+        "products": state["products"].astype("float64").to_numpy(),
+        "departments": state["departments"].astype("float64").to_numpy(),
+        "tenure_days": (obs["obs_date"] - state["first_start"]).dt.days.astype("float64").to_numpy(),
+        "days_to_renewal": (state["next_renewal"] - obs["obs_date"]).dt.days.astype("float64").to_numpy(),
+        "auto_renew": state["auto_renew"].astype("float64").to_numpy(),
+    }
+
+
+def _ticket_measures(obs: pd.DataFrame, tickets: pd.DataFrame, window_days: int) -> dict[str, np.ndarray]:
+    """Tickets and severe tickets opened in the window, their share, tickets open on obs_date."""
+    n = _count_in_window(obs, tickets, "opened_at", window_days)
+    severe = _count_in_window(obs, tickets[tickets["severity"].isin(SEVERE)], "opened_at", window_days)
+    opened = _count_before(obs, tickets, "opened_at", obs["obs_date"])
+    closed = _count_before(obs, tickets, "closed_at", obs["obs_date"])
+    share = pd.Series(severe) / pd.Series(n).where(pd.Series(n) > 0)
+    return {
+        "tickets": n,
+        "severe_tickets": severe,
+        "severe_ticket_share": share.to_numpy(),
+        "open_tickets": opened - closed,
+    }
+
+
+def _activity_measures(obs: pd.DataFrame, acts: pd.DataFrame, window_days: int) -> dict[str, np.ndarray]:
+    """CSM touchpoints, meetings and renewal steps in the window."""
+    meetings = acts[acts["activity_type"].isin(list(MEETING_TYPES))]
+    steps = acts[acts["activity_type"].isin(list(RENEWAL_STEPS))]
+    return {
+        "touchpoints": _count_in_window(obs, acts, "occurred_at", window_days),
+        "meetings": _count_in_window(obs, meetings, "occurred_at", window_days),
+        "renewal_steps": _count_in_window(obs, steps, "occurred_at", window_days),
+    }
+
+
+def _stakeholder_measures(obs: pd.DataFrame, stake: pd.DataFrame, max_age_days: int) -> dict[str, np.ndarray]:
+    """Champion, executive access, success plan and champion lost from the latest stakeholder snapshot."""
+    s = stake.sort_values(["account_id", "as_of"]).copy()
+    s["prev_champion"] = s.groupby("account_id")["champion"].shift(1)
+    flags = ["champion", "exec_access", "success_plan", "prev_champion"]
+    for f in flags:
+        s[f] = s[f].astype("boolean").astype("float64")
+    latest = _latest_before(obs, s, "as_of", flags, max_age_days)
+    out = {f: latest[f].to_numpy() for f in ("champion", "exec_access", "success_plan")}
+    lost = (latest["champion"] == 0) & (latest["prev_champion"] == 1)
+    out["champion_lost"] = np.where(latest["champion"].isna(), np.nan, lost.astype("float64"))
+    out["stakeholder_age_days"] = latest["_age"].to_numpy()
+    return out
+
+
+def _bantc_measures(obs: pd.DataFrame, bantc: pd.DataFrame, max_age_days: int) -> dict[str, np.ndarray]:
+    """BANTC risks per dimension, risk and unknown counts from the latest assessment, and its age."""
+    b = bantc.copy()
+    for d in BANTC_DIMENSIONS:
+        answer = b[d].astype("string").str.lower()
+        b[f"bantc_{d}_risk"] = (answer == "risk").astype("float64")
+        b[f"_{d}_unknown"] = (answer == "unknown").astype("float64")
+    risk_cols = [f"bantc_{d}_risk" for d in BANTC_DIMENSIONS]
+    b["bantc_risk_count"] = b[risk_cols].sum(axis=1)
+    b["bantc_unknown_count"] = b[[f"_{d}_unknown" for d in BANTC_DIMENSIONS]].sum(axis=1)
+    cols = [*risk_cols, "bantc_risk_count", "bantc_unknown_count"]
+    latest = _latest_before(obs, b, "assessed_at", cols, max_age_days)
+    return {c: latest[c].to_numpy() for c in cols} | {"bantc_age_days": latest["_age"].to_numpy()}
+
+
 def account_measures(
     ds: Dataset,
     observations: pd.DataFrame,
@@ -443,86 +401,26 @@ def account_measures(
     obs["_row"] = np.arange(len(obs))
     out = obs[["account_id", "obs_date"]].copy()
     state = contract_state(ds.subscriptions, obs)
-
-    acc = ds.accounts[["account_id", "segment", "employees", "csm"]].copy()
-    acc["account_id"] = acc["account_id"].astype("string")
-    acc = obs[["account_id"]].merge(acc, on="account_id", how="left")
-    out["segment"] = acc["segment"].astype("string").to_numpy()
-    out["employees"] = pd.to_numeric(acc["employees"], errors="coerce").astype("float64").to_numpy()
-    out["has_csm"] = acc["csm"].notna().astype("float64").to_numpy()
-    out["arr"] = state["arr"].to_numpy(dtype="float64")
-    out["seats"] = state["seats"].astype("float64").to_numpy()
-    out["products"] = state["products"].astype("float64").to_numpy()
-    out["departments"] = state["departments"].astype("float64").to_numpy()
-    out["tenure_days"] = (obs["obs_date"] - state["first_start"]).dt.days.astype("float64").to_numpy()
-    out["days_to_renewal"] = (state["next_renewal"] - obs["obs_date"]).dt.days.astype("float64").to_numpy()
-    out["auto_renew"] = state["auto_renew"].astype("float64").to_numpy()
-
-    for col in MEASURES:
-        if col not in out.columns:
-            out[col] = np.nan
+    measured = _contract_measures(obs, ds, state)
 
     if ds.has("events") and len(obs):
         params = usage_params or load_params("usage_metrics", UsageParams, directory=params_dir)
         u = _usage_measures(obs, ds, state, usage, params)
-        for col in _TABLE_OF["events"]:
-            out[col] = u[col].to_numpy()
-
-    tickets = ds.get("tickets")
-    if tickets is not None:
-        out["tickets"] = _count_in_window(obs, tickets, "opened_at", window_days)
-        severe = tickets[tickets["severity"].isin(SEVERE)]
-        out["severe_tickets"] = _count_in_window(obs, severe, "opened_at", window_days)
-        out["severe_ticket_share"] = out["severe_tickets"] / out["tickets"].where(out["tickets"] > 0)
-        opened = _count_before(obs, tickets, "opened_at", obs["obs_date"])
-        closed = _count_before(obs, tickets, "closed_at", obs["obs_date"])
-        out["open_tickets"] = opened - closed
-
-    surveys = ds.get("surveys")
-    if surveys is not None:
-        nps = _latest_before(obs, surveys, "responded_at", ["score"], nps_max_age_days)
-        out["nps_score"] = nps["score"].astype("float64").to_numpy()
-        out["nps_age_days"] = nps["_age"].to_numpy()
-
-    acts = ds.get("activities")
-    if acts is not None:
-        out["touchpoints"] = _count_in_window(obs, acts, "occurred_at", window_days)
-        meetings = acts[acts["activity_type"].isin(list(MEETING_TYPES))]
-        out["meetings"] = _count_in_window(obs, meetings, "occurred_at", window_days)
-        steps = acts[acts["activity_type"].isin(list(RENEWAL_STEPS))]
-        out["renewal_steps"] = _count_in_window(obs, steps, "occurred_at", window_days)
-
-    stake = ds.get("stakeholders")
-    if stake is not None:
-        s = stake.sort_values(["account_id", "as_of"]).copy()
-        s["prev_champion"] = s.groupby("account_id")["champion"].shift(1)
-        flags = ["champion", "exec_access", "success_plan", "prev_champion"]
-        for f in flags:
-            s[f] = s[f].astype("boolean").astype("float64")
-        latest = _latest_before(obs, s, "as_of", flags, stakeholder_max_age_days)
-        for f in ("champion", "exec_access", "success_plan"):
-            out[f] = latest[f].to_numpy()
-        lost = (latest["champion"] == 0) & (latest["prev_champion"] == 1)
-        out["champion_lost"] = np.where(latest["champion"].isna(), np.nan, lost.astype("float64"))
-        out["stakeholder_age_days"] = latest["_age"].to_numpy()
-
-    bantc = ds.get("bantc")
-    if bantc is not None:
-        b = bantc.copy()
-        for d in BANTC_DIMENSIONS:
-            answer = b[d].astype("string").str.lower()
-            b[f"bantc_{d}_risk"] = (answer == "risk").astype("float64")
-            b[f"_{d}_unknown"] = (answer == "unknown").astype("float64")
-        risk_cols = [f"bantc_{d}_risk" for d in BANTC_DIMENSIONS]
-        b["bantc_risk_count"] = b[risk_cols].sum(axis=1)
-        b["bantc_unknown_count"] = b[[f"_{d}_unknown" for d in BANTC_DIMENSIONS]].sum(axis=1)
-        cols = [*risk_cols, "bantc_risk_count", "bantc_unknown_count"]
-        latest = _latest_before(obs, b, "assessed_at", cols, bantc_max_age_days)
-        for c in cols:
-            out[c] = latest[c].to_numpy()
-        out["bantc_age_days"] = latest["_age"].to_numpy()
+        measured |= {col: u[col].to_numpy() for col in TABLE_OF["events"]}
+    tables = {name: ds.get(name) for name in ("tickets", "surveys", "activities", "stakeholders", "bantc")}
+    if tables["tickets"] is not None:
+        measured |= _ticket_measures(obs, tables["tickets"], window_days)
+    if tables["surveys"] is not None:
+        nps = _latest_before(obs, tables["surveys"], "responded_at", ["score"], nps_max_age_days)
+        measured |= {"nps_score": nps["score"].astype("float64").to_numpy(), "nps_age_days": nps["_age"].to_numpy()}
+    if tables["activities"] is not None:
+        measured |= _activity_measures(obs, tables["activities"], window_days)
+    if tables["stakeholders"] is not None:
+        measured |= _stakeholder_measures(obs, tables["stakeholders"], stakeholder_max_age_days)
+    if tables["bantc"] is not None:
+        measured |= _bantc_measures(obs, tables["bantc"], bantc_max_age_days)
 
     for col in MEASURES:
-        if col != "segment":
-            out[col] = out[col].astype("float64")
+        values = measured.get(col, np.nan)
+        out[col] = values if col == "segment" else pd.Series(values, index=out.index).astype("float64")
     return out[["account_id", "obs_date", *MEASURES]]

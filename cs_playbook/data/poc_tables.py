@@ -77,6 +77,139 @@ def _examples(df: pd.DataFrame, mask: pd.Series, columns: list[str], line_offset
     return tuple(out)
 
 
+# One cross-table rule: table, column, rule text, the frame, the rows breaking it, the columns shown as examples.
+Rule = tuple[str, str, str, pd.DataFrame, pd.Series, list[str]]
+
+
+def _pocs_rules(pocs: pd.DataFrame) -> list[Rule]:
+    """decided_at set exactly when the outcome is won or lost; a scope names at least one site or team."""
+    return [
+        (
+            "pocs",
+            "decided_at",
+            "decided_at must be empty while the outcome is open",
+            pocs,
+            (pocs["outcome"] == "open") & pocs["decided_at"].notna(),
+            ["poc_id", "outcome", "decided_at"],
+        ),
+        (
+            "pocs",
+            "decided_at",
+            "decided_at is required when the outcome is won or lost",
+            pocs,
+            pocs["outcome"].isin(["won", "lost"]) & pocs["decided_at"].isna(),
+            ["poc_id", "outcome", "decided_at"],
+        ),
+        (
+            "pocs",
+            "scope",
+            "scope names no site or team (separate several with ';')",
+            pocs,
+            pocs["scope"].notna() & pocs["scope"].map(lambda s: not split_scope(s)),
+            ["poc_id", "scope"],
+        ),
+    ]
+
+
+def _criteria_rules(crit: pd.DataFrame) -> list[Rule]:
+    """A known event metric, a share target in 0-1, a count target not negative, not all weights 0."""
+    events_rows = crit["source"] == "events"
+    known = crit["metric"].map(lambda m: isinstance(m, str) and is_event_metric(m))
+    base = crit["metric"].map(lambda m: parse_metric(m)[0] if isinstance(m, str) else None)
+    is_share = events_rows & known & base.isin(list(SHARE_METRICS))
+    total = crit.groupby("poc_id")["weight"].transform(lambda w: w.fillna(0).sum())
+    return [
+        (
+            "poc_criteria",
+            "metric",
+            f"unknown event metric (known: {', '.join(EVENT_METRICS)}, each optionally :<event_type>; "
+            "other metrics need source manual)",
+            crit,
+            events_rows & crit["metric"].notna() & ~known,
+            ["poc_id", "criterion_id", "metric", "source"],
+        ),
+        (
+            "poc_criteria",
+            "target",
+            "target of a share must be between 0 and 1 (write 60% as 0.6)",
+            crit,
+            is_share & ((crit["target"] < 0) | (crit["target"] > 1)),
+            ["poc_id", "criterion_id", "metric", "target"],
+        ),
+        (
+            "poc_criteria",
+            "target",
+            "target of a count must not be negative",
+            crit,
+            events_rows & known & ~is_share & (crit["target"] < 0),
+            ["poc_id", "criterion_id", "metric", "target"],
+        ),
+        (
+            "poc_criteria",
+            "weight",
+            "the weights of a PoC's criteria must not all be 0",
+            crit,
+            (total <= 0) & crit["weight"].notna(),
+            ["poc_id", "criterion_id", "weight"],
+        ),
+    ]
+
+
+def _scope_rules(pocs: pd.DataFrame, crit: pd.DataFrame, users: pd.DataFrame) -> list[Rule]:
+    """Each site or team of a PoC with events criteria has users in the account's departments."""
+    with_events = set(crit.loc[crit["source"] == "events", "poc_id"])
+    depts = set(zip(users["account_id"].astype(str), users["department"].astype(str), strict=True))
+    unknown_scope = pocs["poc_id"].isin(with_events) & pocs.apply(
+        lambda r: any((str(r["account_id"]), d) not in depts for d in split_scope(r["scope"])), axis=1
+    ).astype(bool)
+    return [
+        (
+            "pocs",
+            "scope",
+            "scope names a site or team without users in users (department of the PoC's account), "
+            "so its events criteria cannot be computed",
+            pocs,
+            unknown_scope,
+            ["poc_id", "account_id", "scope"],
+        )
+    ]
+
+
+def _measurement_rules(meas: pd.DataFrame, crit: pd.DataFrame, pocs: pd.DataFrame | None) -> list[Rule]:
+    """Manual measurements belong to manual criteria and fall inside the PoC's window."""
+    keyed = meas.merge(
+        crit[["poc_id", "criterion_id", "source"]].drop_duplicates(["poc_id", "criterion_id"]),
+        on=["poc_id", "criterion_id"],
+        how="left",
+    ).set_index(meas.index)
+    rules: list[Rule] = [
+        (
+            "poc_measurements",
+            "criterion_id",
+            "measurement for a criterion computed from events (source events): remove it or make the criterion manual",
+            meas,
+            keyed["source"] == "events",
+            ["poc_id", "criterion_id", "measured_at"],
+        )
+    ]
+    if pocs is not None and {"start_date", "end_date"} <= set(pocs.columns):
+        window = meas.merge(
+            pocs[["poc_id", "start_date", "end_date"]].drop_duplicates("poc_id"), on="poc_id", how="left"
+        ).set_index(meas.index)
+        outside = (window["measured_at"] < window["start_date"]) | (window["measured_at"] > window["end_date"])
+        rules.append(
+            (
+                "poc_measurements",
+                "measured_at",
+                "measured_at is outside the PoC window (start_date to end_date in pocs)",
+                meas.assign(start_date=window["start_date"], end_date=window["end_date"]),
+                outside,
+                ["poc_id", "criterion_id", "measured_at", "start_date", "end_date"],
+            )
+        )
+    return rules
+
+
 def check_poc_tables(
     tables: dict[str, pd.DataFrame], files: dict[str, str] | None = None, *, line_offset: int | None = 2
 ) -> list[Problem]:
@@ -89,122 +222,20 @@ def check_poc_tables(
     criteria and fall inside the PoC's window (start_date to end_date).
     """
     files = files or {}
-    problems: list[Problem] = []
     pocs, crit, meas, users = (tables.get(n) for n in ("pocs", "poc_criteria", "poc_measurements", "users"))
-
-    def add(table: str, column: str, rule: str, df: pd.DataFrame, mask: pd.Series, cols: list[str]) -> None:
+    rules: list[Rule] = []
+    if pocs is not None and {"outcome", "decided_at", "scope"} <= set(pocs.columns):
+        rules += _pocs_rules(pocs)
+    if crit is not None and {"metric", "source", "target", "weight", "poc_id"} <= set(crit.columns):
+        rules += _criteria_rules(crit)
+        if pocs is not None and users is not None and {"account_id", "department"} <= set(users.columns):
+            rules += _scope_rules(pocs, crit, users)
+    if meas is not None and crit is not None and {"poc_id", "criterion_id", "measured_at"} <= set(meas.columns):
+        rules += _measurement_rules(meas, crit, pocs)
+    problems = []
+    for table, column, rule, df, mask, cols in rules:
         mask = mask.fillna(False).astype(bool)
         if mask.any():
             ex = _examples(df, mask, cols, line_offset)
             problems.append(Problem(table, column, rule, int(mask.sum()), ex, files.get(table)))
-
-    if pocs is not None and {"outcome", "decided_at", "scope"} <= set(pocs.columns):
-        add(
-            "pocs",
-            "decided_at",
-            "decided_at must be empty while the outcome is open",
-            pocs,
-            (pocs["outcome"] == "open") & pocs["decided_at"].notna(),
-            ["poc_id", "outcome", "decided_at"],
-        )
-        add(
-            "pocs",
-            "decided_at",
-            "decided_at is required when the outcome is won or lost",
-            pocs,
-            pocs["outcome"].isin(["won", "lost"]) & pocs["decided_at"].isna(),
-            ["poc_id", "outcome", "decided_at"],
-        )
-        add(
-            "pocs",
-            "scope",
-            "scope names no site or team (separate several with ';')",
-            pocs,
-            pocs["scope"].notna() & pocs["scope"].map(lambda s: not split_scope(s)),
-            ["poc_id", "scope"],
-        )
-
-    if crit is not None and {"metric", "source", "target", "weight", "poc_id"} <= set(crit.columns):
-        events_rows = crit["source"] == "events"
-        known = crit["metric"].map(lambda m: isinstance(m, str) and is_event_metric(m))
-        add(
-            "poc_criteria",
-            "metric",
-            f"unknown event metric (known: {', '.join(EVENT_METRICS)}, each optionally :<event_type>; "
-            "other metrics need source manual)",
-            crit,
-            events_rows & crit["metric"].notna() & ~known,
-            ["poc_id", "criterion_id", "metric", "source"],
-        )
-        base = crit["metric"].map(lambda m: parse_metric(m)[0] if isinstance(m, str) else None)
-        is_share = events_rows & known & base.isin(list(SHARE_METRICS))
-        add(
-            "poc_criteria",
-            "target",
-            "target of a share must be between 0 and 1 (write 60% as 0.6)",
-            crit,
-            is_share & ((crit["target"] < 0) | (crit["target"] > 1)),
-            ["poc_id", "criterion_id", "metric", "target"],
-        )
-        add(
-            "poc_criteria",
-            "target",
-            "target of a count must not be negative",
-            crit,
-            events_rows & known & ~is_share & (crit["target"] < 0),
-            ["poc_id", "criterion_id", "metric", "target"],
-        )
-        total = crit.groupby("poc_id")["weight"].transform(lambda w: w.fillna(0).sum())
-        add(
-            "poc_criteria",
-            "weight",
-            "the weights of a PoC's criteria must not all be 0",
-            crit,
-            (total <= 0) & crit["weight"].notna(),
-            ["poc_id", "criterion_id", "weight"],
-        )
-        if pocs is not None and users is not None and {"account_id", "department"} <= set(users.columns):
-            with_events = set(crit.loc[events_rows, "poc_id"])
-            depts = set(zip(users["account_id"].astype(str), users["department"].astype(str), strict=True))
-            unknown_scope = pocs["poc_id"].isin(with_events) & pocs.apply(
-                lambda r: any((str(r["account_id"]), d) not in depts for d in split_scope(r["scope"])), axis=1
-            ).astype(bool)
-            add(
-                "pocs",
-                "scope",
-                "scope names a site or team without users in users (department of the PoC's account), "
-                "so its events criteria cannot be computed",
-                pocs,
-                unknown_scope,
-                ["poc_id", "account_id", "scope"],
-            )
-
-    if meas is not None and crit is not None and {"poc_id", "criterion_id", "measured_at"} <= set(meas.columns):
-        keyed = meas.merge(
-            crit[["poc_id", "criterion_id", "source"]].drop_duplicates(["poc_id", "criterion_id"]),
-            on=["poc_id", "criterion_id"],
-            how="left",
-        ).set_index(meas.index)
-        add(
-            "poc_measurements",
-            "criterion_id",
-            "measurement for a criterion computed from events (source events): remove it or make the criterion manual",
-            meas,
-            keyed["source"] == "events",
-            ["poc_id", "criterion_id", "measured_at"],
-        )
-        if pocs is not None and {"start_date", "end_date"} <= set(pocs.columns):
-            window = meas.merge(
-                pocs[["poc_id", "start_date", "end_date"]].drop_duplicates("poc_id"), on="poc_id", how="left"
-            ).set_index(meas.index)
-            outside = (window["measured_at"] < window["start_date"]) | (window["measured_at"] > window["end_date"])
-            shown = meas.assign(start_date=window["start_date"], end_date=window["end_date"])
-            add(
-                "poc_measurements",
-                "measured_at",
-                "measured_at is outside the PoC window (start_date to end_date in pocs)",
-                shown,
-                outside,
-                ["poc_id", "criterion_id", "measured_at", "start_date", "end_date"],
-            )
     return problems

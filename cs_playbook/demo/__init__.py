@@ -83,19 +83,8 @@ def _subscriptions(world: World) -> pd.DataFrame:
     return df.rename(columns={"i": "account_idx"})
 
 
-def generate_demo(
-    out_dir: Path,
-    *,
-    n_accounts: int = 2000,
-    n_events: int = 3_000_000,
-    seed: int = 7,
-    end_date: str = "2026-10-31",
-    progress: bool = False,
-) -> dict[str, int]:
-    """Write the demo company into out_dir (replacing it atomically); return rows per table."""
-    out_dir = Path(out_dir)
-    rng = np.random.default_rng(seed)
-    end = pd.Timestamp(end_date).normalize()
+def _simulate_world(rng: np.random.Generator, n_accounts: int, end: pd.Timestamp) -> World:
+    """Accounts, hidden health, stakeholders, contracts and PoCs of the company up to `end`."""
     accounts = simulate_accounts(rng, n_accounts, end)
     n_months = month_index(end) + 1
     health = simulate_health(rng, accounts, n_months)
@@ -103,49 +92,58 @@ def generate_demo(
     world = World(rng, end, accounts, health, champion, exec_access, success_plan)
     simulate_contracts(world)
     simulate_pocs(world, n_target=max(4, round(0.03 * n_accounts)))
-    active, seats = contract_matrices(world)
-    ids = accounts["account_id"].to_numpy()
+    return world
 
-    users, offset, count, poc_ranges = build_users(world)
-    user_ids = np.array([f"U{n + 1:07d}" for n in range(len(users))])
-    users_out = pd.DataFrame(
-        {
-            "user_id": user_ids[users["user_idx"].to_numpy()],
-            "account_idx": users["account_idx"],
-            "department": users["department"],
-            "created_at": users["created_at"],
-        }
-    )
-    pocs, criteria, measurements = poc_tables(world)
-    releases = pd.DataFrame(vocab.FEATURES, columns=["feature", "event_type", "released_at"])
-    releases = releases[pd.to_datetime(releases["released_at"]) <= end]
 
-    tables: dict[str, pd.DataFrame] = {
+SUBSCRIPTION_COLUMNS = [
+    "subscription_id",
+    "account_id",
+    "department",
+    "product",
+    "start_date",
+    "end_date",
+    "arr",
+    "seats",
+    "auto_renew",
+    "currency",
+]
+POC_COLUMNS = [
+    "poc_id",
+    "account_id",
+    "name",
+    "objective",
+    "start_date",
+    "end_date",
+    "scope",
+    "arr_at_stake",
+    "outcome",
+    "decided_at",
+]
+
+
+def _crm_tables(world: World, ids: np.ndarray, users_out: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """accounts, subscriptions and users as the CRM and billing system export them."""
+    accounts = world.accounts
+    return {
         "accounts": _fmt_dates(
             accounts[["account_id", "account_name", "segment", "industry", "employees", "region", "csm", "created_at"]],
             dates=["created_at"],
         ),
         "subscriptions": _fmt_dates(
-            _with_account_id(_subscriptions(world), ids)[
-                [
-                    "subscription_id",
-                    "account_id",
-                    "department",
-                    "product",
-                    "start_date",
-                    "end_date",
-                    "arr",
-                    "seats",
-                    "auto_renew",
-                    "currency",
-                ]
-            ],
-            dates=["start_date", "end_date"],
+            _with_account_id(_subscriptions(world), ids)[SUBSCRIPTION_COLUMNS], dates=["start_date", "end_date"]
         ),
         "users": _fmt_dates(
             _with_account_id(users_out, ids)[["user_id", "account_id", "department", "created_at"]],
             dates=["created_at"],
         ),
+    }
+
+
+def _signal_tables(world: World, ids: np.ndarray, active: np.ndarray, seats: np.ndarray) -> dict[str, pd.DataFrame]:
+    """tickets, surveys, activities, stakeholders, bantc, feature_releases and churn_reasons (in this seeded order)."""
+    releases = pd.DataFrame(vocab.FEATURES, columns=["feature", "event_type", "released_at"])
+    releases = releases[pd.to_datetime(releases["released_at"]) <= world.end]
+    return {
         "tickets": _fmt_dates(
             _with_account_id(simulate_tickets(world, active, seats), ids)[
                 ["ticket_id", "account_id", "opened_at", "severity", "closed_at"]
@@ -169,23 +167,54 @@ def generate_demo(
         ),
         "feature_releases": releases,
         "churn_reasons": _fmt_dates(_with_account_id(churn_reasons(world), ids), dates=["churned_at"]),
-        "pocs": _fmt_dates(
-            _with_account_id(pocs, ids)[
-                [
-                    "poc_id",
-                    "account_id",
-                    "name",
-                    "objective",
-                    "start_date",
-                    "end_date",
-                    "scope",
-                    "arr_at_stake",
-                    "outcome",
-                    "decided_at",
-                ]
-            ],
-            dates=["start_date", "end_date", "decided_at"],
-        ),
+    }
+
+
+def _write_hidden(folder: Path, world: World, ids: np.ndarray, active: np.ndarray) -> None:
+    """The hidden monthly health and activity per account (_hidden/health.parquet; the loader ignores it)."""
+    folder.mkdir()
+    first = month_index(DATA_START)
+    months = pd.date_range(DATA_START, world.end, freq="MS")
+    pd.DataFrame(
+        {
+            "account_id": np.repeat(ids, len(months)),
+            "month": np.tile(months.to_numpy(), len(ids)),
+            "health": world.health[:, first : first + len(months)].ravel(),
+            "active": active[:, first : first + len(months)].ravel(),
+        }
+    ).to_parquet(folder / "health.parquet", index=False)
+
+
+def generate_demo(
+    out_dir: Path,
+    *,
+    n_accounts: int = 2000,
+    n_events: int = 3_000_000,
+    seed: int = 7,
+    end_date: str = "2026-10-31",
+    progress: bool = False,
+) -> dict[str, int]:
+    """Write the demo company into out_dir (replacing it atomically); return rows per table."""
+    out_dir = Path(out_dir)
+    world = _simulate_world(np.random.default_rng(seed), n_accounts, pd.Timestamp(end_date).normalize())
+    active, seats = contract_matrices(world)
+    ids = world.accounts["account_id"].to_numpy()
+
+    users, offset, count, poc_ranges = build_users(world)
+    user_ids = np.array([f"U{n + 1:07d}" for n in range(len(users))])
+    users_out = pd.DataFrame(
+        {
+            "user_id": user_ids[users["user_idx"].to_numpy()],
+            "account_idx": users["account_idx"],
+            "department": users["department"],
+            "created_at": users["created_at"],
+        }
+    )
+    # The draw order is part of the seed's meaning: PoC tables, then CRM, then signals.
+    pocs, criteria, measurements = poc_tables(world)
+    tables = _crm_tables(world, ids, users_out) | _signal_tables(world, ids, active, seats)
+    tables |= {
+        "pocs": _fmt_dates(_with_account_id(pocs, ids)[POC_COLUMNS], dates=["start_date", "end_date", "decided_at"]),
         "poc_criteria": _fmt_dates(criteria),
         "poc_measurements": _fmt_dates(measurements, dates=["measured_at"]),
     }
@@ -214,18 +243,7 @@ def generate_demo(
             user_ids,
             progress=progress,
         )
-        hidden = tmp / "_hidden"
-        hidden.mkdir()
-        first = month_index(DATA_START)
-        months = pd.date_range(DATA_START, end, freq="MS")
-        pd.DataFrame(
-            {
-                "account_id": np.repeat(ids, len(months)),
-                "month": np.tile(months.to_numpy(), len(ids)),
-                "health": world.health[:, first : first + len(months)].ravel(),
-                "active": active[:, first : first + len(months)].ravel(),
-            }
-        ).to_parquet(hidden / "health.parquet", index=False)
+        _write_hidden(tmp / "_hidden", world, ids, active)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)

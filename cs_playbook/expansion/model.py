@@ -21,10 +21,9 @@ import pandas as pd
 from cs_playbook.data import measures
 from cs_playbook.data.io import Dataset
 from cs_playbook.expansion.outcomes import PLAYS, ExpansionParams, expansion_outcomes, line_states
-from cs_playbook.health import calibration
+from cs_playbook.health.scorer import HealthScorer
 from cs_playbook.modeling import evaluation
 from cs_playbook.modeling.logistic import Scorecard, fit_logistic
-from cs_playbook.params import load_params
 
 __all__ = [
     "DEFAULT_SIGNALS",
@@ -93,33 +92,30 @@ def _days_in_window(obs_date: pd.Series, horizon_months: int) -> pd.Series:
     return (end - obs_date).dt.days
 
 
-def health_scores(frame: pd.DataFrame, *, params_dir: str | None = None) -> np.ndarray:
-    """The health score (0-100, higher = healthier) of each row of account measures, as `calibration.current_risk` scores.
+def health_scores(frame: pd.DataFrame, scorer: HealthScorer) -> np.ndarray:
+    """The health score (0-100, higher = healthier) of each row of account measures, by the scorer in use.
 
-    With the promoted scorecard when there is one, else the rules scorecard of params/health_score.yaml.
+    `scorer` is the quarter's (`QuarterState.scorer`): the same scorer scores today's accounts and
+    the past observations the propensity learns from.
     """
-    promoted = calibration.promoted_scorecard(params_dir)
-    if promoted is not None:
-        return promoted.score(frame)
-    rules = load_params("health_score", calibration.HealthParams, directory=params_dir).rules_scorecard
-    return np.asarray(calibration.rules_score(frame, rules), dtype="float64")
+    return np.asarray(scorer.score(frame), dtype="float64")
 
 
 def expansion_signals(
-    frame: pd.DataFrame, ds: Dataset, params: ExpansionParams, *, params_dir: str | None = None
+    frame: pd.DataFrame, ds: Dataset, params: ExpansionParams, *, scorer: HealthScorer
 ) -> pd.DataFrame:
     """Add the expansion-specific signals and each play's eligibility to a frame of account measures.
 
     `frame` is `measures.account_measures` output (account_id, obs_date, days_to_renewal, seats,
-    employees, departments, products, ...). Adds health_score (`health_scores`), renewal_in_window (1 when the next renewal
-    falls within the horizon), poc_open (1 when a PoC had started and was not decided before
-    obs_date; NaN without the pocs table), headroom_share (1 - seats / employees, the room under
-    the employee cap), holds_usage (1 when a usage-priced product is held the day before) and
-    eligible_<play> (the play was possible: seats held; department contracts; a product not
-    held; a usage product held).
+    employees, departments, products, ...). Adds health_score (`health_scores` by `scorer`),
+    renewal_in_window (1 when the next renewal falls within the horizon), poc_open (1 when a PoC
+    had started and was not decided before obs_date; NaN without the pocs table), headroom_share
+    (1 - seats / employees, the room under the employee cap), holds_usage (1 when a usage-priced
+    product is held the day before) and eligible_<play> (the play was possible: seats held;
+    department contracts; a product not held; a usage product held).
     """
     out = frame.copy()
-    out["health_score"] = health_scores(out, params_dir=params_dir)
+    out["health_score"] = health_scores(out, scorer)
     obs = pd.to_datetime(out["obs_date"])
     days = out["days_to_renewal"]
     out["renewal_in_window"] = np.where(days.isna(), 0.0, (days <= _days_in_window(obs, params.horizon_months)) * 1.0)
@@ -155,15 +151,16 @@ def propensity_panel(
     params: ExpansionParams,
     *,
     score_date: pd.Timestamp,
+    scorer: HealthScorer,
     usage: pd.DataFrame | None = None,
-    params_dir: str | None = None,
 ) -> pd.DataFrame:
     """Observations of every customer every few months with their signals and expansion outcomes.
 
     Dates run every `observation_every_months` months over the last `history_months` months
     before `score_date` (from three months after the first activity data, so usage trends
-    exist). Outcomes come from `expansion.expansion_outcomes`; an outcome whose window ends on
-    or after `score_date` is not known yet (NaN). Returns the columns of
+    exist). `scorer` is the health scorer in use (`health_scores`); `usage` the account-month usage
+    metrics (`data.usage.account_usage`). Outcomes come from `outcomes.expansion_outcomes`; an
+    outcome whose window ends on or after `score_date` is not known yet (NaN). Returns the columns of
     `measures.account_measures`, of `expansion_signals`, and expanded, seat_upsell,
     new_department, cross_sell, usage_tier (1/0/NaN), contracted (NaN when churned or unknown),
     churned, expansion_arr, contraction_arr, arr_start, window_end, complete.
@@ -187,7 +184,7 @@ def propensity_panel(
     )
     m["account_id"] = m["account_id"].astype(str)
     o["account_id"] = o["account_id"].astype(str)
-    panel = expansion_signals(m.merge(o, on=["account_id", "obs_date"], how="inner"), ds, params, params_dir=params_dir)
+    panel = expansion_signals(m.merge(o, on=["account_id", "obs_date"], how="inner"), ds, params, scorer=scorer)
     known = panel["complete"].to_numpy()
     for col in ["expanded", *PLAYS]:
         panel[col] = np.where(known, panel[col].astype("float64"), np.nan)
@@ -201,15 +198,18 @@ def scoring_frame(
     params: ExpansionParams,
     *,
     score_date: pd.Timestamp,
+    scorer: HealthScorer,
     usage: pd.DataFrame | None = None,
-    params_dir: str | None = None,
 ) -> pd.DataFrame:
-    """Signals of every current customer on `score_date` (data before it), ready for `PropensityModel.predict`."""
+    """Signals of every current customer on `score_date` (data before it), ready for `PropensityModel.predict`.
+
+    `scorer` is the health scorer in use, the one that scored the quarter's accounts.
+    """
     score_date = pd.Timestamp(score_date).normalize()
     grid = measures.observation_grid(ds.subscriptions, start=score_date, end=score_date, freq="D")
     m = measures.account_measures(ds, grid, usage=usage)
     m["account_id"] = m["account_id"].astype(str)
-    return expansion_signals(m, ds, params, params_dir=params_dir).reset_index(drop=True)
+    return expansion_signals(m, ds, params, scorer=scorer).reset_index(drop=True)
 
 
 @dataclass

@@ -6,8 +6,9 @@ by department contracts spread to other departments); and usage-based growth (no
 
 `expansion_outcomes` labels history: did an account expand in the months after a date, and how
 (seat add-ons, a new department, an add-on product, a higher usage tier)? The propensity model
-(`expansion_model`) learns from these labels. What is left to sell is in `whitespace`; plays,
-the CSQL list and their reasons in `expansion_plays`; the NRR outlook in `nrr_outlook`.
+(`expansion.model`) learns from these labels and `outcome_rates` summarises them. What is left to
+sell is in `expansion.whitespace`; plays, the CSQL list and their reasons in `expansion.plays`; the
+4-quarter cumulative NRR and GRR outlook in `expansion.outlook`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
+from cs_playbook.modeling.scorecard import TIERS
 from cs_playbook.params import StrictModel
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "ExpansionParams",
     "line_states",
     "expansion_outcomes",
+    "outcome_rates",
 ]
 
 PLAYS = ["seat_upsell", "new_department", "cross_sell", "usage_tier"]
@@ -83,7 +86,18 @@ class GuardParams(StrictModel):
     """Churn-risk guard: accounts likely to churn are retained first, not expanded."""
 
     max_churn_probability: float = Field(0.3, gt=0, le=1)
-    exclude_tiers: list[str] = Field(default_factory=lambda: ["BAD"])
+    exclude_tiers: list[str] = Field(default_factory=lambda: ["bad"])  # tier codes (modeling.scorecard.TIERS)
+
+    @field_validator("exclude_tiers")
+    @classmethod
+    def _tier_codes(cls, v: list[str]) -> list[str]:
+        unknown = [t for t in v if t not in TIERS]
+        if unknown:
+            raise ValueError(
+                f"guard.exclude_tiers {unknown} are not tier codes: use {', '.join(TIERS)} "
+                "(the words shown for them, like BAD, are set in params/health_score.yaml tier_labels)"
+            )
+        return v
 
 
 class CapacityParams(StrictModel):
@@ -145,6 +159,10 @@ class ExpansionParams(StrictModel):
         """Products priced by usage tiers."""
         return [p for p, spec in self.products.items() if spec.pricing == "usage_tiers"]
 
+    def usage_event_types(self) -> list[str]:
+        """The events that show the use of the usage-priced products (for `whitespace.usage_trend`)."""
+        return [t for p in self.usage_products() for t in self.products[p].usage_event_types]
+
     def play_label(self, play: str) -> str:
         """The name of a play shown to CSMs."""
         return self.plays.labels.get(play, play.replace("_", " "))
@@ -189,6 +207,65 @@ def line_states(subscriptions: pd.DataFrame, dates: pd.DatetimeIndex | list[pd.T
     return out[cols]
 
 
+def _windows(observations: pd.DataFrame, horizon_months: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Observations (account_id, obs_date, d0 = the day before) and their month ends k = 1..horizon (dk)."""
+    obs = observations[["account_id", "obs_date"]].drop_duplicates().reset_index(drop=True)
+    obs["obs_date"] = pd.to_datetime(obs["obs_date"]).astype("datetime64[ns]")
+    obs["d0"] = obs["obs_date"] - pd.Timedelta(days=1)
+    ks = np.arange(1, horizon_months + 1)
+    win = obs.loc[obs.index.repeat(len(ks))].reset_index(drop=True)
+    win["k"] = np.tile(ks, len(obs))
+    pairs = win[["d0", "k"]].drop_duplicates()
+    pairs["dk"] = [d + pd.offsets.MonthEnd(int(k)) for d, k in zip(pairs["d0"], pairs["k"], strict=True)]
+    return obs, win.merge(pairs, on=["d0", "k"])
+
+
+def _line_movements(
+    base: pd.DataFrame, win: pd.DataFrame, states: pd.DataFrame, usage_products: list[str]
+) -> pd.DataFrame:
+    """Per observation, month k and contract key: the play flags, ARR up and down, and whether the account is active.
+
+    `base` holds the lines at the start (seats0, arr0); `win` the observation's month ends; `states`
+    the `line_states` of those month ends.
+    """
+    keys = ["account_id", "department", "product"]
+    now = win.merge(states.rename(columns={"snapshot": "dk"}), on=["account_id", "dk"])
+    base_k = base.drop(columns="d0").merge(win[["account_id", "obs_date", "k"]], on=["account_id", "obs_date"])
+    full = base_k.merge(now.drop(columns=["d0", "dk"]), on=["account_id", "obs_date", "k", *keys[1:]], how="outer")
+    full["arr"] = full["arr"].fillna(0.0)
+    full["arr0"] = full["arr0"].fillna(0.0)
+    active = full.groupby(["account_id", "obs_date", "k"])["arr"].transform("sum") > 0
+    held_products = base[["account_id", "obs_date", "product"]].drop_duplicates().assign(_p=True)
+    held_depts = base.loc[base["department"] != COMPANY_WIDE, ["account_id", "obs_date", "department"]]
+    held_depts = held_depts.drop_duplicates().assign(_d=True)
+    full = full.merge(held_products, on=["account_id", "obs_date", "product"], how="left")
+    full = full.merge(held_depts, on=["account_id", "obs_date", "department"], how="left")
+    was_held = full["seats0"].notna() | (full["arr0"] > 0)
+    full["seat_upsell"] = active & full["seats0"].notna() & (full["seats"] > full["seats0"])
+    full["new_department"] = active & (full["arr"] > 0) & (full["department"] != COMPANY_WIDE) & full["_d"].isna()
+    full["cross_sell"] = active & (full["arr"] > 0) & full["_p"].isna()
+    full["usage_tier"] = active & full["product"].isin(usage_products) & was_held & (full["arr"] > full["arr0"])
+    full["up"] = np.where(active, (full["arr"] - full["arr0"]).clip(lower=0), 0.0)
+    full["down"] = np.where(active, (full["arr0"] - full["arr"]).clip(lower=0), 0.0)
+    full["active"] = active
+    return full
+
+
+def _per_observation(full: pd.DataFrame) -> pd.DataFrame:
+    """The line movements summed per month, then per observation (flags, largest ARR up and down, months active)."""
+    per_k = full.groupby(["account_id", "obs_date", "k"]).agg(
+        **{f: (f, "any") for f in PLAYS}, up=("up", "sum"), down=("down", "sum"), active=("active", "any")
+    )
+    per_k["contracted"] = per_k["active"] & (per_k["down"] > 0)
+    return per_k.groupby(["account_id", "obs_date"]).agg(
+        **{f: (f, "any") for f in PLAYS},
+        expansion_arr=("up", "max"),
+        contraction_arr=("down", "max"),
+        contracted=("contracted", "any"),
+        months_active=("active", "sum"),
+    )
+
+
 def expansion_outcomes(
     subscriptions: pd.DataFrame,
     observations: pd.DataFrame,
@@ -211,23 +288,12 @@ def expansion_outcomes(
     window_end (the window's last month end), complete (window_end on or before `as_of`). Only observations with contracts at the
     start are returned: expansion is growth of existing customers.
     """
-    flags = ["seat_upsell", "new_department", "cross_sell", "usage_tier"]
-    cols = ["account_id", "obs_date", "arr_start", *flags, "expanded", "expansion_arr"]
+    cols = ["account_id", "obs_date", "arr_start", *PLAYS, "expanded", "expansion_arr"]
     cols += ["churned", "contracted", "contraction_arr", "window_end", "complete"]
-    obs = observations[["account_id", "obs_date"]].drop_duplicates().reset_index(drop=True)
-    if obs.empty:
+    if observations[["account_id", "obs_date"]].empty:
         return pd.DataFrame(columns=cols)
-    obs["obs_date"] = pd.to_datetime(obs["obs_date"]).astype("datetime64[ns]")
-    obs["d0"] = obs["obs_date"] - pd.Timedelta(days=1)
-    ks = np.arange(1, horizon_months + 1)
-    win = obs.loc[obs.index.repeat(len(ks))].reset_index(drop=True)
-    win["k"] = np.tile(ks, len(obs))
-    pairs = win[["d0", "k"]].drop_duplicates()
-    pairs["dk"] = [d + pd.offsets.MonthEnd(int(k)) for d, k in zip(pairs["d0"], pairs["k"], strict=True)]
-    win = win.merge(pairs, on=["d0", "k"])
+    obs, win = _windows(observations, horizon_months)
     states = line_states(subscriptions, list(obs["d0"].unique()) + list(win["dk"].unique()))
-    keys = ["account_id", "department", "product"]
-
     base = obs.merge(
         states.rename(columns={"snapshot": "d0", "seats": "seats0", "arr": "arr0"}), on=["account_id", "d0"]
     )
@@ -237,45 +303,35 @@ def expansion_outcomes(
     if obs.empty:
         return pd.DataFrame(columns=cols)
     win = win.merge(obs[["account_id", "obs_date"]], on=["account_id", "obs_date"])
-    now = win.merge(states.rename(columns={"snapshot": "dk"}), on=["account_id", "dk"])
-    base_k = base.drop(columns="d0").merge(win[["account_id", "obs_date", "k"]], on=["account_id", "obs_date"])
-    full = base_k.merge(now.drop(columns=["d0", "dk"]), on=["account_id", "obs_date", "k", *keys[1:]], how="outer")
-    full["arr"] = full["arr"].fillna(0.0)
-    full["arr0"] = full["arr0"].fillna(0.0)
-    total = full.groupby(["account_id", "obs_date", "k"])["arr"].transform("sum")
-    active = total > 0
-
-    held_products = base[["account_id", "obs_date", "product"]].drop_duplicates().assign(_p=True)
-    held_depts = base.loc[base["department"] != COMPANY_WIDE, ["account_id", "obs_date", "department"]]
-    held_depts = held_depts.drop_duplicates().assign(_d=True)
-    full = full.merge(held_products, on=["account_id", "obs_date", "product"], how="left")
-    full = full.merge(held_depts, on=["account_id", "obs_date", "department"], how="left")
-    was_held = full["seats0"].notna() | (full["arr0"] > 0)
-    full["seat_upsell"] = active & full["seats0"].notna() & (full["seats"] > full["seats0"])
-    full["new_department"] = active & (full["arr"] > 0) & (full["department"] != COMPANY_WIDE) & full["_d"].isna()
-    full["cross_sell"] = active & (full["arr"] > 0) & full["_p"].isna()
-    full["usage_tier"] = active & full["product"].isin(list(usage_products)) & was_held & (full["arr"] > full["arr0"])
-    full["up"] = np.where(active, (full["arr"] - full["arr0"]).clip(lower=0), 0.0)
-    full["down"] = np.where(active, (full["arr0"] - full["arr"]).clip(lower=0), 0.0)
-    full["active"] = active
-    per_k = full.groupby(["account_id", "obs_date", "k"]).agg(
-        **{f: (f, "any") for f in flags}, up=("up", "sum"), down=("down", "sum"), active=("active", "any")
-    )
-    per_k["contracted"] = per_k["active"] & (per_k["down"] > 0)
-    per_obs = per_k.groupby(["account_id", "obs_date"]).agg(
-        **{f: (f, "any") for f in flags},
-        expansion_arr=("up", "max"),
-        contraction_arr=("down", "max"),
-        contracted=("contracted", "any"),
-        months_active=("active", "sum"),
-    )
+    per_obs = _per_observation(_line_movements(base, win, states, list(usage_products)))
     out = obs.merge(per_obs.reset_index(), on=["account_id", "obs_date"], how="left")
-    for f in [*flags, "contracted"]:
+    for f in [*PLAYS, "contracted"]:
         out[f] = out[f].fillna(False).astype(bool)
-    out["expanded"] = out[flags].any(axis=1)
+    out["expanded"] = out[PLAYS].any(axis=1)
     out["expansion_arr"] = out["expansion_arr"].fillna(0.0).where(out["expanded"], 0.0)
     out["contraction_arr"] = out["contraction_arr"].fillna(0.0).where(out["contracted"], 0.0)
     out["churned"] = out["months_active"].fillna(0) < horizon_months
     out["window_end"] = out["d0"] + pd.offsets.MonthEnd(horizon_months)
     out["complete"] = out["window_end"] <= pd.Timestamp(as_of) if as_of is not None else True
     return out[cols].sort_values(["obs_date", "account_id"]).reset_index(drop=True)
+
+
+def outcome_rates(panel: pd.DataFrame) -> pd.DataFrame:
+    """How customers expanded in the past: the share of observations with each kind of expansion in the horizon.
+
+    `panel` is `expansion.model.propensity_panel` (outcomes NaN when unknown); only observations
+    with a known outcome count. Returns kind (expanded, then each play, contracted, churned),
+    observations, rate, median_share (median ARR added, or lost, as a share of the starting ARR,
+    among the observations with that outcome).
+    """
+    known = panel[panel["expanded"].notna()]
+    rows = []
+    for kind in ["expanded", *PLAYS, "contracted", "churned"]:
+        col = known[kind]
+        hit = known[col == 1]
+        amount = "contraction_arr" if kind == "contracted" else ("arr_start" if kind == "churned" else "expansion_arr")
+        share = (hit[amount] / hit["arr_start"]).median() if len(hit) else np.nan
+        rows.append(
+            {"kind": kind, "observations": int(col.notna().sum()), "rate": float(col.mean()), "median_share": share}
+        )
+    return pd.DataFrame(rows)

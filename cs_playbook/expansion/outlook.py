@@ -1,28 +1,48 @@
-"""The bottom-up NRR outlook: next quarters' NRR and GRR from each account's probabilities.
+"""The 4-quarter cumulative outlook: NRR and GRR of today's customers over the next quarters, bottom-up.
 
 Today's ARR of every customer, minus expected churn (the health score's churn probability, at
 the account's renewal) and contraction, plus expected expansion (the propensity model), with an
 interval from Monte Carlo simulation. How much ARR an expansion adds or a contraction takes is
 drawn from what such movements were in the account's segment in the past (`movement_ratios`),
 never assumed. Compared with the last four quarters' actual NRR and GRR.
+
+The next quarter's GRR has ONE answer in the report: the renewal GRR forecast of the quarter
+state (`renewals.churn_review.grr_forecast`, shown on the renewal page). `align_next_quarter`
+puts it in the outlook's row of that quarter, so the quarterly figures never give a second answer;
+the cumulative figures (nrr_cum, grr_cum) stay the simulation's, a different question (what share
+of today's ARR is kept after four quarters).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from cs_playbook.data.revenue import net_revenue_retention, quarter_bounds
+from cs_playbook.data.revenue import monthly_mrr, net_revenue_retention, quarter_bounds
 from cs_playbook.errors import CsPlaybookError
+from cs_playbook.expansion.model import PropensityModel, fit_contraction, window_probabilities
+from cs_playbook.expansion.outcomes import ExpansionParams
+from cs_playbook.modeling.logistic import Scorecard
 
 __all__ = [
+    "NEXT_QUARTER_SOURCE",
+    "SIMULATION_SOURCE",
     "movement_ratios",
     "renewal_quarter",
     "outlook_inputs",
     "simulate_outlook",
     "outlook_summary",
     "actual_retention",
+    "align_next_quarter",
+    "CumulativeOutlook",
+    "cumulative_outlook",
 ]
+
+NEXT_QUARTER_SOURCE = "renewal GRR forecast"  # grr_source of the quarter the quarter state forecasts
+SIMULATION_SOURCE = "4-quarter simulation"  # grr_source of the other quarters
 
 MIN_POOL = 30  # fewer past movements than this in a segment: use every segment's
 BATCH = 250  # simulations held in memory at once
@@ -261,3 +281,94 @@ def actual_retention(monthly: pd.DataFrame, *, quarter: str, quarters: int = 4) 
     out = q.merge(t.rename(columns={"nrr": "nrr_t12m", "grr": "grr_t12m"}), on="period", how="left")
     out = out[out["period"] <= quarter]
     return out.tail(quarters).reset_index(drop=True)
+
+
+def align_next_quarter(outlook: pd.DataFrame, grr_forecast: dict[str, Any] | None) -> pd.DataFrame:
+    """The outlook with the forecast quarter's GRR taken from the renewal GRR forecast (the report's one answer).
+
+    `outlook` from `outlook_summary`; `grr_forecast` is `QuarterState.grr_forecast` (quarter,
+    expected_grr, grr_low, grr_high) or None. The row of the forecast's quarter gets its grr,
+    grr_low and grr_high; grr_source says where each row's quarterly GRR comes from
+    (NEXT_QUARTER_SOURCE or SIMULATION_SOURCE). The cumulative columns are left as simulated.
+    """
+    out = outlook.copy()
+    out["grr_source"] = SIMULATION_SOURCE
+    if not grr_forecast:
+        return out
+    row = out["period"] == grr_forecast["quarter"]
+    out.loc[row, "grr"] = float(grr_forecast["expected_grr"])
+    out.loc[row, "grr_low"] = float(grr_forecast["grr_low"])
+    out.loc[row, "grr_high"] = float(grr_forecast["grr_high"])
+    out.loc[row, "grr_source"] = NEXT_QUARTER_SOURCE
+    return out
+
+
+@dataclass
+class CumulativeOutlook:
+    """The 4-quarter cumulative outlook of one report (see the functions that build each part)."""
+
+    contraction: Scorecard  # model.fit_contraction
+    inputs: pd.DataFrame  # outlook_inputs
+    sims: pd.DataFrame  # simulate_outlook
+    outlook: pd.DataFrame  # outlook_summary, aligned with the renewal GRR forecast (align_next_quarter)
+    actual: pd.DataFrame  # actual_retention of the last four quarters
+    grr_forecast: dict[str, Any] | None  # the next quarter's GRR forecast of the quarter state (the one answer)
+
+    @property
+    def last(self) -> pd.Series:
+        """The outlook's last quarter (its cumulative columns are the 4-quarter figures)."""
+        return self.outlook.iloc[-1]
+
+    @property
+    def next_quarter_grr(self) -> float | None:
+        """The next quarter's expected GRR as the report states it: the renewal GRR forecast's."""
+        return float(self.grr_forecast["expected_grr"]) if self.grr_forecast else None
+
+
+def cumulative_outlook(
+    frame: pd.DataFrame,
+    panel: pd.DataFrame,
+    model: PropensityModel,
+    headroom: pd.DataFrame,
+    risk: pd.DataFrame,
+    subscriptions: pd.DataFrame,
+    accounts: pd.DataFrame,
+    params: ExpansionParams,
+    *,
+    score_date: pd.Timestamp,
+    quarter: str,
+    grr_forecast: dict[str, Any] | None,
+) -> CumulativeOutlook:
+    """Simulate today's customers over the next `params.outlook.quarters` quarters against the last four's actuals.
+
+    `frame` is `model.scoring_frame` on `score_date` (the day after as_of), `panel`
+    `model.propensity_panel`, `model` the fitted propensity, `headroom` `whitespace.seat_headroom`
+    (current_arr per customer), `risk` the quarter's risk (churn_probability), `quarter` the
+    reporting quarter (the last with actuals), `grr_forecast` `QuarterState.grr_forecast`.
+    """
+    o = params.outlook
+    contraction = fit_contraction(panel, params)
+    windows = window_probabilities(
+        frame, model, contraction, params, windows=-(-o.quarters * 3 // params.horizon_months)
+    )
+    renewals = renewal_quarter(subscriptions, start=score_date, quarters=o.quarters)
+    current = headroom[["account_id", "current_arr", "segment"]].rename(columns={"current_arr": "arr"})
+    inputs = outlook_inputs(current, risk, windows, renewals)
+    sims = simulate_outlook(
+        inputs,
+        movement_ratios(panel, accounts),
+        quarters=o.quarters,
+        window_quarters=max(1, params.horizon_months // 3),
+        simulations=o.simulations,
+        seed=o.seed,
+    )
+    outlook = outlook_summary(sims, start_quarter=quarter, interval=o.interval)
+    monthly = monthly_mrr(subscriptions, end=pd.Timestamp(score_date) - pd.Timedelta(days=1))
+    return CumulativeOutlook(
+        contraction=contraction,
+        inputs=inputs,
+        sims=sims,
+        outlook=align_next_quarter(outlook, grr_forecast),
+        actual=actual_retention(monthly, quarter=quarter, quarters=4),
+        grr_forecast=grr_forecast,
+    )

@@ -14,16 +14,21 @@ import pandas as pd
 
 from cs_playbook.data.coverage import UNASSIGNED
 from cs_playbook.expansion.outcomes import PLAYS, CapacityParams, ExpansionParams, GuardParams
+from cs_playbook.formatting import fmt_money
+from cs_playbook.modeling.scorecard import TIERS, TierLabels
 
 __all__ = [
     "SIGNAL_ORDER",
     "play_options",
     "churn_guard",
+    "guard_by_tier",
     "best_plays",
     "capacity_cut",
     "play_reasons",
     "csql_list",
     "rank_targets",
+    "plays_within_capacity",
+    "play_mix_text",
     "CSQL_COLUMNS",
 ]
 
@@ -108,26 +113,51 @@ def play_options(ws: pd.DataFrame, probabilities: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def churn_guard(risk: pd.DataFrame, guard: GuardParams) -> pd.DataFrame:
+def churn_guard(risk: pd.DataFrame, guard: GuardParams, *, labels: TierLabels | None = None) -> pd.DataFrame:
     """Which accounts are too likely to churn to be expansion targets.
 
-    `risk` has account_id, churn_probability and optionally health_tier. Returns account_id,
-    churn_probability, health_tier, guarded (True: retain first, do not expand) and
-    guard_reason.
+    `risk` has account_id, churn_probability and optionally health_tier (code: good / normal /
+    bad), e.g. `QuarterState.risk`. An account is guarded when its churn probability is at or
+    above `guard.max_churn_probability` or its tier code is in `guard.exclude_tiers`. Returns
+    account_id, churn_probability, health_tier (code), guarded (True: retain first, do not
+    expand) and guard_reason (the tier named by `labels`, the params' words for the codes).
     """
+    labels = labels or TierLabels()
     out = risk[["account_id", "churn_probability"]].copy()
-    out["health_tier"] = risk["health_tier"] if "health_tier" in risk.columns else pd.NA
+    out["churn_probability"] = out["churn_probability"].astype("float64")
+    out["health_tier"] = risk["health_tier"].astype("string") if "health_tier" in risk.columns else pd.NA
     high = out["churn_probability"] >= guard.max_churn_probability
-    tier = out["health_tier"].isin(guard.exclude_tiers)
+    tier = out["health_tier"].isin(guard.exclude_tiers).fillna(False).astype(bool)
     out["guarded"] = high | tier
     reason = np.where(
         high,
         [f"churn probability {p:.0%} >= {guard.max_churn_probability:.0%}" for p in out["churn_probability"]],
         "",
     )
-    reason = np.where(~high & tier, [f"health tier {t}" for t in out["health_tier"].astype(str)], reason)
+    reason = np.where(~high & tier, [f"health tier {labels.label(str(t))}" for t in out["health_tier"]], reason)
     out["guard_reason"] = reason
     return out
+
+
+def guard_by_tier(guard: pd.DataFrame) -> pd.DataFrame:
+    """Customers, guarded customers and mean churn probability per health tier code, best tier first.
+
+    `guard` from `churn_guard`. Returns health_tier (code; unscored accounts last), accounts,
+    guarded, mean_churn_probability.
+    """
+    out = (
+        guard.groupby(guard["health_tier"].astype("string").fillna("n/a"), dropna=False)
+        .agg(
+            accounts=("account_id", "size"),
+            guarded=("guarded", "sum"),
+            mean_churn_probability=("churn_probability", "mean"),
+        )
+        .reset_index()
+    )
+    order = {code: i for i, code in enumerate(TIERS)}
+    out["_order"] = out["health_tier"].map(order).astype("float64").fillna(len(TIERS))
+    out["guarded"] = out["guarded"].astype("int64")
+    return out.sort_values(["_order", "health_tier"]).drop(columns="_order").reset_index(drop=True)
 
 
 def best_plays(options: pd.DataFrame, guard: pd.DataFrame) -> pd.DataFrame:
@@ -216,8 +246,8 @@ def _signal_on(name: str, value: object, params: ExpansionParams) -> bool:
         return float(value) >= 0.05
     if name == "nps_score":
         return float(value) >= params.model.promoter_nps
-    if name == "health_tier":
-        return str(value) not in params.guard.exclude_tiers and str(value).upper() in ("GOOD",)
+    if name == "health_tier":  # a tier code: only a good tier, when not excluded, speaks for expansion
+        return str(value) == "good" and str(value) not in params.guard.exclude_tiers
     return bool(value)
 
 
@@ -228,17 +258,20 @@ def play_reasons(
     *,
     contributions: pd.DataFrame | None = None,
     max_signals: int = 3,
+    labels: TierLabels | None = None,
 ) -> pd.Series:
     """The reason for each target's play, in plain words (Japanese or English per params).
 
     `targets` has account_id, play, product, department, seats, detail (a `best_plays` row);
     `signals` has account_id and any of SIGNAL_ORDER (the columns of `measures` and
-    `expansion_model.expansion_signals`, and health_tier), plus days_to_renewal and headroom
-    (seats left under the cap). `contributions` (account_id, signal, contribution) orders the signals by how much
-    each raised this account's probability; otherwise SIGNAL_ORDER is used. Returns one
-    string per target row (same index): the play, then up to `max_signals` signals.
+    `expansion.model.expansion_signals`, and health_tier as a code), plus days_to_renewal and
+    headroom (seats left under the cap). `contributions` (account_id, signal, contribution) orders
+    the signals by how much each raised this account's probability; otherwise SIGNAL_ORDER is
+    used. A tier is named by `labels` (the params' words for the codes). Returns one string per
+    target row (same index): the play, then up to `max_signals` signals.
     """
     text = TEXT[params.reason_language]
+    labels = labels or TierLabels()
     sig = signals.set_index("account_id")
     order: dict[str, list[str]] = {}
     if contributions is not None and not contributions.empty:
@@ -261,6 +294,8 @@ def play_reasons(
                 value = values.get("days_to_renewal", np.nan)
                 if pd.isna(value):
                     continue
+            if name == "health_tier":
+                value = labels.label(str(value))
             said.append(_fmt(text[name], value=value))
             if len(said) >= max_signals:
                 break
@@ -297,20 +332,37 @@ def rank_targets(
     *,
     headroom: pd.DataFrame | None = None,
     contributions: pd.DataFrame | None = None,
+    labels: TierLabels | None = None,
 ) -> pd.DataFrame:
     """Every account's best play, guarded, ranked, cut at CSM capacity and explained.
 
     Chains `play_options`, `churn_guard`, `best_plays`, `capacity_cut` and `play_reasons`
-    (see each). `risk` is `health.current_risk` (account_id, health_tier, churn_probability);
-    `signals` the scoring frame of `expansion_model`; `headroom` `whitespace.seat_headroom`
-    (seats left under the cap, for the reason). Returns the `capacity_cut` columns with reason.
+    (see each). `risk` is the quarter's risk (`QuarterState.risk`: account_id, health_tier code,
+    churn_probability); `signals` the scoring frame of `expansion.model`; `headroom`
+    `whitespace.seat_headroom` (seats left under the cap, for the reason); `labels` the words of
+    the tier codes in the reasons. Returns the `capacity_cut` columns with reason.
     """
     options = play_options(ws, probabilities)
-    best = best_plays(options, churn_guard(risk, params.guard))
+    best = best_plays(options, churn_guard(risk, params.guard, labels=labels))
     cut = capacity_cut(best, accounts, params.capacity)
     sig = signals.drop(columns=["health_tier", "headroom"], errors="ignore")
     sig = sig.merge(risk[["account_id", "health_tier"]], on="account_id", how="left")
     if headroom is not None:
         sig = sig.merge(headroom[["account_id", "headroom"]], on="account_id", how="left")
-    cut["reason"] = play_reasons(cut, sig, params, contributions=contributions)
+    cut["reason"] = play_reasons(cut, sig, params, contributions=contributions, labels=labels)
     return cut
+
+
+def plays_within_capacity(cut: pd.DataFrame) -> pd.DataFrame:
+    """The plays within CSM capacity per kind of play: play, plays, expected_arr (largest first)."""
+    inside = cut[cut["within_capacity"]]
+    out = inside.groupby("play", as_index=False).agg(plays=("account_id", "size"), expected_arr=("expected_arr", "sum"))
+    return out.sort_values("expected_arr", ascending=False).reset_index(drop=True)
+
+
+def play_mix_text(by_play: pd.DataFrame, params: ExpansionParams, currency: str) -> str:
+    """'<play>: <n> plays, <ARR>; ...' for the page, from `plays_within_capacity`."""
+    return "; ".join(
+        f"{params.play_label(p)}: {n:,} plays, {fmt_money(a, currency)}"
+        for p, n, a in zip(by_play["play"], by_play["plays"], by_play["expected_arr"], strict=True)
+    )

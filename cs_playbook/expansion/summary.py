@@ -1,65 +1,32 @@
-"""What the expansion notebook reports: summary tables, headline figures and the checks that must hold.
+"""What the expansion notebook reports: headline figures and the checks that must hold.
 
-Builds on `expansion`, `expansion_model`, `expansion_plays` and `nrr_outlook`; the notebook
-04_expansion_targeting narrates these.
+Builds on `expansion.whitespace`, `expansion.model`, `expansion.plays` and `expansion.outlook`;
+the notebook 04_expansion_targeting narrates these. The next quarter's GRR is the quarter state's
+renewal GRR forecast (one answer for every page); the multi-quarter figures are the 4-quarter
+cumulative outlook, a different question.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from cs_playbook.data.coverage import UNASSIGNED
-from cs_playbook.expansion.outcomes import PLAYS, ExpansionParams
+from cs_playbook.expansion.outcomes import ExpansionParams
+from cs_playbook.expansion.outlook import NEXT_QUARTER_SOURCE
 from cs_playbook.expansion.plays import CSQL_COLUMNS
 from cs_playbook.formatting import fmt_money, fmt_pct
 
-__all__ = ["whitespace_by_segment", "outcome_rates", "summary_figures", "headline", "consistency_checks"]
+__all__ = ["summary_figures", "headline", "consistency_checks"]
 
 
-def whitespace_by_segment(ws: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
-    """Whitespace and next-step ARR per segment and play.
-
-    Returns segment, play, accounts (with the play), whitespace_arr, counted_arr (the
-    whitespace counted once: new departments draw on the employee cap that seat upsell
-    already counts, so they add 0) and play_arr. counted_arr sums to the total of
-    `whitespace.whitespace_summary`.
-    """
-    df = ws.merge(accounts[["account_id", "segment"]], on="account_id", how="left")
-    df["counted_arr"] = df["whitespace_arr"].where(df["play"] != "new_department", 0.0)
-    seat = df[df["play"] == "seat_upsell"].set_index("account_id")["whitespace_arr"]
-    dept = df["play"] == "new_department"
-    extra = (df.loc[dept, "whitespace_arr"] - df.loc[dept, "account_id"].map(seat).fillna(0.0)).clip(lower=0)
-    df.loc[dept, "counted_arr"] = extra
-    out = df.groupby(["segment", "play"], as_index=False).agg(
-        accounts=("account_id", "nunique"),
-        whitespace_arr=("whitespace_arr", "sum"),
-        counted_arr=("counted_arr", "sum"),
-        play_arr=("play_arr", "sum"),
-    )
-    return out.sort_values(["segment", "play"]).reset_index(drop=True)
-
-
-def outcome_rates(panel: pd.DataFrame) -> pd.DataFrame:
-    """How customers expanded in the past: the share of observations with each kind of expansion in the horizon.
-
-    Only observations with a known outcome. Returns kind (expanded, then each play, contracted,
-    churned), observations, rate, median_share (median ARR added, or lost, as a share of the
-    starting ARR, among the observations with that outcome).
-    """
-    known = panel[panel["expanded"].notna()]
-    rows = []
-    for kind in ["expanded", *PLAYS, "contracted", "churned"]:
-        col = known[kind]
-        hit = known[col == 1]
-        amount = "contraction_arr" if kind == "contracted" else ("arr_start" if kind == "churned" else "expansion_arr")
-        share = (hit[amount] / hit["arr_start"]).median() if len(hit) else np.nan
-        rows.append(
-            {"kind": kind, "observations": int(col.notna().sum()), "rate": float(col.mean()), "median_share": share}
-        )
-    return pd.DataFrame(rows)
+def _next_quarter_grr(grr_forecast: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The next quarter's GRR as the report states it: the quarter state's renewal GRR forecast."""
+    if not grr_forecast:
+        return None
+    keys = ("quarter", "expected_grr", "grr_low", "grr_high")
+    return {**{k: grr_forecast[k] for k in keys}, "source": NEXT_QUARTER_SOURCE}
 
 
 def summary_figures(
@@ -70,8 +37,15 @@ def summary_figures(
     drivers: pd.DataFrame,
     outlook: pd.DataFrame,
     actual: pd.DataFrame,
+    grr_forecast: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The raw figures of summary.json: expected expansion ARR, the CSQL list, lift and AUC out of time, the outlook."""
+    """The raw figures of summary.json: expected expansion ARR, the CSQL list, lift and AUC out of time, the outlooks.
+
+    `outlook` is `outlook.align_next_quarter` output (its forecast quarter's GRR is the renewal
+    forecast's); `grr_forecast` the quarter state's. grr_next_quarter is that forecast (the one
+    answer to "next quarter's GRR"); outlook_4q_cumulative holds the simulated quarters and the
+    cumulative NRR and GRR after them.
+    """
     open_ = cut[~cut["guarded"]]
     pooled = backtest[(backtest["fold"] == "all")].set_index("model") if len(backtest) else pd.DataFrame()
     prop = pooled.loc["propensity"] if "propensity" in pooled.index else pd.Series(dtype="float64")
@@ -98,16 +72,18 @@ def summary_figures(
         "baseline_top_decile_lift": base.get("top_decile_lift"),
         "documented_drivers_in_model": int(len(documented)),
         "documented_drivers_agreeing": int(documented["agrees"].fillna(False).astype(bool).sum()),
-        "outlook": {
+        "grr_next_quarter": _next_quarter_grr(grr_forecast),
+        "outlook_4q_cumulative": {
             "periods": list(outlook["period"]) if len(outlook) else [],
             "nrr_quarterly": [float(v) for v in outlook.get("nrr", [])],
             "grr_quarterly": [float(v) for v in outlook.get("grr", [])],
-            "nrr_next_4q": last.get("nrr_cum"),
-            "nrr_next_4q_low": last.get("nrr_cum_low"),
-            "nrr_next_4q_high": last.get("nrr_cum_high"),
-            "grr_next_4q": last.get("grr_cum"),
-            "grr_next_4q_low": last.get("grr_cum_low"),
-            "grr_next_4q_high": last.get("grr_cum_high"),
+            "grr_quarterly_source": list(outlook.get("grr_source", [])),
+            "nrr_cumulative": last.get("nrr_cum"),
+            "nrr_cumulative_low": last.get("nrr_cum_low"),
+            "nrr_cumulative_high": last.get("nrr_cum_high"),
+            "grr_cumulative": last.get("grr_cum"),
+            "grr_cumulative_low": last.get("grr_cum_low"),
+            "grr_cumulative_high": last.get("grr_cum_high"),
         },
         "actual": {
             "periods": list(actual["period"]),
@@ -121,15 +97,17 @@ def summary_figures(
 
 def headline(figures: dict[str, Any], currency: str) -> dict[str, str]:
     """The figures quoted on index.html, formatted for executives."""
-    o = figures["outlook"]
+    o = figures["outlook_4q_cumulative"]
     return {
         "Expected expansion ARR (next 2 quarters)": fmt_money(figures["expected_expansion_arr"], currency),
         "CSQL leads within CSM capacity": f"{figures['csql_leads']:,} ({fmt_money(figures['csql_expected_arr'], currency)})",
         "Top-decile lift (out of time)": f"{figures['top_decile_lift']:.1f}x"
         if figures["top_decile_lift"] is not None and figures["top_decile_lift"] == figures["top_decile_lift"]
         else "n/a",
-        "NRR outlook (next 4 quarters)": f"{fmt_pct(o['nrr_next_4q'])} ({fmt_pct(o['nrr_next_4q_low'])}-{fmt_pct(o['nrr_next_4q_high'])})",
-        "GRR outlook (next 4 quarters)": f"{fmt_pct(o['grr_next_4q'])} ({fmt_pct(o['grr_next_4q_low'])}-{fmt_pct(o['grr_next_4q_high'])})",
+        "NRR, 4-quarter cumulative outlook": f"{fmt_pct(o['nrr_cumulative'])} "
+        f"({fmt_pct(o['nrr_cumulative_low'])}-{fmt_pct(o['nrr_cumulative_high'])})",
+        "GRR, 4-quarter cumulative outlook": f"{fmt_pct(o['grr_cumulative'])} "
+        f"({fmt_pct(o['grr_cumulative_low'])}-{fmt_pct(o['grr_cumulative_high'])})",
     }
 
 
@@ -140,8 +118,15 @@ def consistency_checks(
     leads: pd.DataFrame,
     outlook: pd.DataFrame,
     params: ExpansionParams,
+    *,
+    figures: dict[str, Any],
+    grr_forecast: dict[str, Any] | None,
 ) -> dict[str, bool]:
-    """Rules that hold on any data; the notebook prints them and nbval compares the output."""
+    """Rules that hold on any data; the notebook prints them and nbval compares the output.
+
+    `figures` are `summary_figures`; `grr_forecast` the quarter state's. The next quarter's GRR
+    the page reports (figures and the outlook's row of that quarter) must be the forecast's.
+    """
     emp = headroom["employees"]
     known = emp.notna()
     seat = ws[ws["play"].isin(["seat_upsell", "new_department"])].merge(headroom, on="account_id")
@@ -169,4 +154,20 @@ def consistency_checks(
         "outlook_grr_at_most_nrr_and_100pct": bool(
             ((outlook["grr_cum"] <= outlook["nrr_cum"] + 1e-12) & (outlook["grr_cum"] <= 1 + 1e-12)).all()
         ),
+        "next_quarter_grr_is_the_renewal_forecast": _same_next_quarter_grr(outlook, figures, grr_forecast),
     }
+
+
+def _same_next_quarter_grr(outlook: pd.DataFrame, figures: dict[str, Any], grr_forecast: dict[str, Any] | None) -> bool:
+    """Whether every next-quarter GRR the page reports equals the quarter state's forecast (none without one)."""
+    reported = figures.get("grr_next_quarter")
+    if not grr_forecast:
+        return reported is None
+    expected = float(grr_forecast["expected_grr"])
+    rows = outlook.loc[outlook["period"] == grr_forecast["quarter"], "grr"]
+    return bool(
+        reported is not None
+        and reported["quarter"] == grr_forecast["quarter"]
+        and float(reported["expected_grr"]) == expected
+        and (rows.astype("float64") == expected).all()
+    )

@@ -4,10 +4,13 @@ Upsell of seats is capped by the customer's employee count (../shared/DOMAIN.md,
 department-by-department customers can add departments; products not held can be cross-sold;
 usage-priced products can move up a tier (no cap). `whitespace` prices each play's next step and
 its whole potential from the contracts held today, the employee count and the price list of
-params/expansion.yaml.
+params/expansion.yaml; `whitespace_by_segment` and `whitespace_summary` total it without counting
+the employee cap twice; `analyse_whitespace` runs them all for the report.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import ibis
 import numpy as np
@@ -16,7 +19,15 @@ import pandas as pd
 from cs_playbook.errors import CsPlaybookError
 from cs_playbook.expansion.outcomes import COMPANY_WIDE, PLAYS, ExpansionParams, line_states
 
-__all__ = ["usage_trend", "seat_headroom", "whitespace", "whitespace_summary"]
+__all__ = [
+    "usage_trend",
+    "seat_headroom",
+    "whitespace",
+    "whitespace_summary",
+    "whitespace_by_segment",
+    "Whitespace",
+    "analyse_whitespace",
+]
 
 
 def usage_trend(events: ibis.Table, event_types: list[str], *, as_of: pd.Timestamp, months: int = 3) -> pd.DataFrame:
@@ -109,10 +120,93 @@ def seat_headroom(
     acc["main_dept"] = acc["main_dept"].fillna(COMPANY_WIDE)
     list_price = _unit_price(params, base_p, acc["segment"])
     acc["seat_price"] = (acc["base_arr"] / acc["seats_held"].where(acc["seats_held"] > 0)).fillna(list_price)
-    share = acc["segment"].map(params.addressable_share).fillna(params.addressable_share["default"])
+    share = acc["segment"].map(params.addressable_share).astype("float64")
+    share = share.fillna(params.addressable_share["default"])
     acc["seat_cap"] = np.minimum(np.floor(acc["employees"] * share), acc["employees"])
     acc["headroom"] = (acc["seat_cap"] - acc["seats_held"]).clip(lower=0).fillna(0.0)
     return acc[cols].sort_values("account_id").reset_index(drop=True)
+
+
+def _seat_plays(acc: pd.DataFrame, params: ExpansionParams) -> pd.DataFrame:
+    """Seat upsell: a step of `seat_step_share` of the seats held, within the headroom (the whitespace)."""
+    step = np.minimum(np.ceil(acc["seats_held"] * params.plays.seat_step_share), acc["headroom"])
+    seat = acc.assign(
+        play="seat_upsell",
+        product=params.base_product,
+        department=acc["main_dept"],
+        seats=step,
+        play_arr=step * acc["seat_price"],
+        whitespace_arr=acc["headroom"] * acc["seat_price"],
+        detail=[
+            f"cap={c:.0f}; held={h:.0f}" for c, h in zip(acc["seat_cap"].fillna(-1), acc["seats_held"], strict=True)
+        ],
+    )
+    return seat[acc["headroom"] > 0]
+
+
+def _department_plays(
+    acc: pd.DataFrame, contracted: pd.DataFrame, subscriptions: pd.DataFrame, params: ExpansionParams
+) -> pd.DataFrame:
+    """New department: the first department without a contract, sized from the median department, within the cap."""
+    catalogue = params.departments or _department_popularity(subscriptions)
+    held_sets = contracted.groupby("account_id")["department"].agg(set)
+    d = acc[acc["account_id"].isin(held_sets.index)].copy()
+    if d.empty:
+        return d
+    d["free"] = [[x for x in catalogue if x not in held_sets[a]] for a in d["account_id"]]
+    size = np.ceil(d["median_dept"] * params.plays.new_department_size_share)
+    d["seats"] = np.minimum(size, d["headroom"])
+    n_free = d["free"].map(len)
+    d = d.assign(
+        play="new_department",
+        product=params.base_product,
+        department=[f[0] if f else COMPANY_WIDE for f in d["free"]],
+        play_arr=d["seats"] * d["seat_price"],
+        whitespace_arr=np.minimum(size * n_free, d["headroom"]) * d["seat_price"],
+        detail=["; ".join(f) for f in d["free"]],
+    )
+    return d[(n_free > 0) & (d["seats"] > 0)]
+
+
+def _per_seat_add_on(mine: pd.DataFrame, product: str, params: ExpansionParams) -> pd.DataFrame:
+    """Cross-sell of a per-seat add-on not held, on the largest department's seats (or all seats)."""
+    largest = params.plays.cross_sell_scope == "largest_department"
+    scope = (mine["largest_dept_seats"] if largest else mine["seats_held"]).fillna(0)
+    price = _unit_price(params, product, mine["segment"])
+    uncovered = (mine["seats_held"] - mine["seats_p"].fillna(0)).clip(lower=0)
+    x = mine.assign(
+        play="cross_sell",
+        product=product,
+        department=mine["main_dept"] if largest else COMPANY_WIDE,
+        seats=scope,
+        play_arr=scope * price,
+        whitespace_arr=uncovered * price,
+        detail=f"list {params.products[product].list_price:,.0f}/seat",
+    )
+    return x[(mine["arr_p"].fillna(0) <= 0) & (x["seats"] > 0)]
+
+
+def _usage_add_on(
+    mine: pd.DataFrame, product: str, params: ExpansionParams, usage: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The next tier of a usage product held (usage_tier), or its first tier when not held (cross_sell)."""
+    tiers = np.array(params.products[product].tiers)
+    current = mine["arr_p"].fillna(0.0).to_numpy()
+    level = np.searchsorted(tiers, current, side="right")  # tiers at or below the current ARR
+    nxt = np.where(level < len(tiers), tiers[np.minimum(level, len(tiers) - 1)], np.nan)
+    u = mine.assign(
+        play=np.where(current > 0, "usage_tier", "cross_sell"),
+        product=product,
+        department=mine["main_dept"],
+        seats=np.nan,
+        play_arr=nxt - current,
+        whitespace_arr=tiers[-1] - current,
+        detail=[f"tier {lv}/{len(tiers)}" for lv in level],
+    )
+    if usage is not None and not usage.empty:
+        chg = mine["account_id"].map(usage.set_index("account_id")["usage_change"]).astype("float64")
+        u["detail"] = u["detail"] + [f"; usage {c:+.0%}" if pd.notna(c) else "" for c in chg]
+    return u[u["play_arr"] > 0]
 
 
 def whitespace(
@@ -146,44 +240,12 @@ def whitespace(
     acc = seat_headroom(accounts, subscriptions, params, as_of=as_of)
     if acc.empty:
         return pd.DataFrame(columns=cols)
-    base_p = params.base_product
     held = line_states(subscriptions, [pd.Timestamp(as_of).normalize()]).drop(columns="snapshot")
     held = held[held["arr"] > 0]
-    contracted = held[held["department"] != COMPANY_WIDE]
-    rows = []
-
-    step = np.ceil(acc["seats_held"] * params.plays.seat_step_share)
-    seat = acc.assign(
-        play="seat_upsell",
-        product=base_p,
-        department=acc["main_dept"],
-        seats=np.minimum(step, acc["headroom"]),
-        play_arr=np.minimum(step, acc["headroom"]) * acc["seat_price"],
-        whitespace_arr=acc["headroom"] * acc["seat_price"],
-        detail=[
-            f"cap={c:.0f}; held={h:.0f}" for c, h in zip(acc["seat_cap"].fillna(-1), acc["seats_held"], strict=True)
-        ],
-    )
-    rows.append(seat[acc["headroom"] > 0])
-
-    catalogue = params.departments or _department_popularity(subscriptions)
-    held_sets = contracted.groupby("account_id")["department"].agg(set)
-    d = acc[acc["account_id"].isin(held_sets.index)].copy()
-    if not d.empty:
-        d["free"] = [[x for x in catalogue if x not in held_sets[a]] for a in d["account_id"]]
-        size = np.ceil(d["median_dept"] * params.plays.new_department_size_share)
-        d["seats"] = np.minimum(size, d["headroom"])
-        n_free = d["free"].map(len)
-        d = d.assign(
-            play="new_department",
-            product=base_p,
-            department=d["free"].map(lambda f: f[0] if f else COMPANY_WIDE),
-            play_arr=d["seats"] * d["seat_price"],
-            whitespace_arr=np.minimum(size * n_free, d["headroom"]) * d["seat_price"],
-            detail=["; ".join(f) for f in d["free"]],
-        )
-        rows.append(d[(n_free > 0) & (d["seats"] > 0)])
-
+    rows = [
+        _seat_plays(acc, params),
+        _department_plays(acc, held[held["department"] != COMPANY_WIDE], subscriptions, params),
+    ]
     owned = held.groupby(["account_id", "product"], as_index=False).agg(seats=("seats", "sum"), arr=("arr", "sum"))
     for product, spec in params.products.items():
         if spec.role == "base":
@@ -195,45 +257,13 @@ def whitespace(
             on="account_id",
             how="left",
         )
-        holds = mine["arr_p"].fillna(0) > 0
         if spec.pricing == "per_seat":
-            scope = (
-                mine["largest_dept_seats"]
-                if params.plays.cross_sell_scope == "largest_department"
-                else mine["seats_held"]
-            )
-            price = _unit_price(params, product, mine["segment"])
-            uncovered = (mine["seats_held"] - mine["seats_p"].fillna(0)).clip(lower=0)
-            x = mine.assign(
-                play="cross_sell",
-                product=product,
-                department=np.where(
-                    params.plays.cross_sell_scope == "largest_department", mine["main_dept"], COMPANY_WIDE
-                ),
-                seats=scope.fillna(0),
-                play_arr=scope.fillna(0) * price,
-                whitespace_arr=uncovered * price,
-                detail=f"list {spec.list_price:,.0f}/seat",
-            )
-            rows.append(x[~holds & (x["seats"] > 0)])
-            continue
-        tiers = np.array(spec.tiers)
-        current = mine["arr_p"].fillna(0.0).to_numpy()
-        level = np.searchsorted(tiers, current, side="right")  # tiers at or below the current ARR
-        nxt = np.where(level < len(tiers), tiers[np.minimum(level, len(tiers) - 1)], np.nan)
-        u = mine.assign(
-            play=np.where(holds, "usage_tier", "cross_sell"),
-            product=product,
-            department=mine["main_dept"],
-            seats=np.nan,
-            play_arr=nxt - current,
-            whitespace_arr=tiers[-1] - current,
-            detail=[f"tier {lv}/{len(tiers)}" for lv in level],
-        )
-        if usage is not None and not usage.empty:
-            chg = mine["account_id"].map(usage.set_index("account_id")["usage_change"])
-            u["detail"] = u["detail"] + [f"; usage {c:+.0%}" if pd.notna(c) else "" for c in chg]
-        rows.append(u[(u["play_arr"] > 0)])
+            rows.append(_per_seat_add_on(mine, product, params))
+        else:
+            rows.append(_usage_add_on(mine, product, params, usage))
+    rows = [r for r in rows if not r.empty]
+    if not rows:
+        return pd.DataFrame(columns=cols)
     out = pd.concat(rows, ignore_index=True)[cols]
     out["seats"] = out["seats"].astype("float64")
     return out.sort_values(["account_id", "play", "product"]).reset_index(drop=True)
@@ -262,3 +292,80 @@ def whitespace_summary(ws: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame
     )
     out = accounts[["account_id", "account_name", "segment"]].merge(wide.reset_index(), on="account_id")
     return out.sort_values("total_whitespace_arr", ascending=False).reset_index(drop=True)
+
+
+def whitespace_by_segment(ws: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
+    """Whitespace and next-step ARR per segment and play.
+
+    Returns segment, play, accounts (with the play), whitespace_arr, counted_arr (the
+    whitespace counted once: new departments draw on the employee cap that seat upsell
+    already counts, so they add only what exceeds the account's seat headroom) and play_arr.
+    counted_arr sums to the total of `whitespace_summary`.
+    """
+    df = ws.merge(accounts[["account_id", "segment"]], on="account_id", how="left")
+    df["counted_arr"] = df["whitespace_arr"].where(df["play"] != "new_department", 0.0)
+    seat = df[df["play"] == "seat_upsell"].set_index("account_id")["whitespace_arr"]
+    dept = df["play"] == "new_department"
+    seat_of_dept = df.loc[dept, "account_id"].map(seat).astype("float64").fillna(0.0)
+    df.loc[dept, "counted_arr"] = (df.loc[dept, "whitespace_arr"] - seat_of_dept).clip(lower=0)
+    out = df.groupby(["segment", "play"], as_index=False).agg(
+        accounts=("account_id", "nunique"),
+        whitespace_arr=("whitespace_arr", "sum"),
+        counted_arr=("counted_arr", "sum"),
+        play_arr=("play_arr", "sum"),
+    )
+    return out.sort_values(["segment", "play"]).reset_index(drop=True)
+
+
+@dataclass
+class Whitespace:
+    """Every whitespace table of one report (see the functions that build each)."""
+
+    headroom: pd.DataFrame  # seat_headroom
+    usage_change: pd.DataFrame | None  # usage_trend of the usage products (None without events)
+    plays: pd.DataFrame  # whitespace: one row per account and play
+    summary: pd.DataFrame  # whitespace_summary: per account, largest first
+    by_segment: pd.DataFrame  # whitespace_by_segment
+    at_cap: int  # customers with a known employee count and no seat headroom left
+    no_employees: int  # customers without an employee count (their seat upsell is not sized)
+
+    @property
+    def current_arr(self) -> float:
+        """ARR of the current customers."""
+        return float(self.headroom["current_arr"].sum())
+
+    @property
+    def total_arr(self) -> float:
+        """The whitespace, the employee cap counted once."""
+        return float(self.summary["total_whitespace_arr"].sum())
+
+    @property
+    def next_steps_arr(self) -> float:
+        """ARR of the next steps of all plays."""
+        return float(self.plays["play_arr"].sum())
+
+
+def analyse_whitespace(
+    accounts: pd.DataFrame,
+    subscriptions: pd.DataFrame,
+    params: ExpansionParams,
+    *,
+    as_of: pd.Timestamp,
+    events: ibis.Table | None = None,
+) -> Whitespace:
+    """The whitespace of every current customer on `as_of`: headroom, plays, per-account and per-segment totals.
+
+    `events` (optional) gives the usage trend of usage-priced products for the reasons.
+    """
+    headroom = seat_headroom(accounts, subscriptions, params, as_of=as_of)
+    usage_change = usage_trend(events, params.usage_event_types(), as_of=as_of) if events is not None else None
+    ws = whitespace(accounts, subscriptions, params, as_of=as_of, usage=usage_change)
+    return Whitespace(
+        headroom=headroom,
+        usage_change=usage_change,
+        plays=ws,
+        summary=whitespace_summary(ws, accounts),
+        by_segment=whitespace_by_segment(ws, accounts),
+        at_cap=int(((headroom["headroom"] <= 0) & headroom["employees"].notna()).sum()),
+        no_employees=int(headroom["employees"].isna().sum()),
+    )

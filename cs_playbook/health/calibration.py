@@ -1,4 +1,4 @@
-"""The account health score: observations and churn outcomes, today's rules scorecard, calibration, current risk.
+"""The account health score: observations and churn outcomes, the rules scorecard, calibration, risk on a day.
 
 - Observations (`build_observations`): one row per account and date (month starts, or a fixed
   lead before each renewal), its measures (`measures.account_measures`, data strictly before the
@@ -8,7 +8,7 @@
 - Today's score (`rules_scorecard.rules_score`): the hand-weighted scorecard of params/health_score.yaml, as
   commercial CS tools define it (measures, weights, bands -> points, 0-100, tiers).
 - The calibrated score (`calibrate`): `scorecard.fit_logistic` on the observations, tiers chosen
-  by a rule from params (target churn rate per tier, or the BAD-tier capacity of the CSM team).
+  by a rule from params (target churn rate per tier, or the bad-tier capacity of the CSM team).
 - `risk_as_of(ds, params, promoted=..., day=...)`: the scorer in use on a day (`health.scorer`) and
   every active account scored by it; the quarter state (`cs_playbook.state`) calls it once per run.
 """
@@ -177,10 +177,10 @@ def choose_tiers(
 ) -> tuple[TierThresholds, list[str]]:
     """Tier thresholds by the params rule, and any warnings.
 
-    target_churn: BAD is the largest group of lowest scores that churned at least
-    bad_min_churn_rate; GOOD the largest group of highest scores that churned at most
-    good_max_churn_rate (on the fitted observations). capacity: BAD holds the
-    bad_capacity_accounts lowest-scoring current accounts, GOOD the top good_share of them.
+    target_churn: the bad tier is the largest group of lowest scores that churned at least
+    bad_min_churn_rate; the good tier the largest group of highest scores that churned at most
+    good_max_churn_rate (on the fitted observations). capacity: the bad tier holds the
+    bad_capacity_accounts lowest-scoring current accounts, the good tier the top good_share of them.
     """
     notes: list[str] = []
     s = np.asarray(score, dtype="float64")
@@ -193,7 +193,7 @@ def choose_tiers(
         k = min(rule.bad_capacity_accounts, len(cur))
         bad_below = float(cur[k]) if k < len(cur) else 100.0
         good_from = float(np.quantile(cur, 1 - rule.good_share)) if len(cur) else 100.0
-        desc = f"capacity: {rule.bad_capacity_accounts} BAD accounts, top {rule.good_share:.0%} GOOD"
+        desc = f"capacity: {rule.bad_capacity_accounts} accounts in the bad tier, the top {rule.good_share:.0%} good"
     else:
         order = np.argsort(s, kind="stable")
         ss, yy = s[order], y[order]
@@ -207,7 +207,8 @@ def choose_tiers(
         else:
             bad_below = float(np.quantile(ss, 0.1)) if n else 0.0
             notes.append(
-                f"No group of lowest scores churned at {rule.bad_min_churn_rate:.0%} or more: BAD is the lowest-scoring tenth."
+                f"No group of lowest scores churned at {rule.bad_min_churn_rate:.0%} or more: "
+                "the bad tier is the lowest-scoring tenth."
             )
         high_rate = np.cumsum(yy[::-1]) / k
         hit = np.nonzero((high_rate <= rule.good_max_churn_rate) & (k >= min_size))[0]
@@ -216,13 +217,19 @@ def choose_tiers(
         else:
             good_from = float(np.quantile(ss, 0.9)) if n else 100.0
             notes.append(
-                f"No group of highest scores churned at {rule.good_max_churn_rate:.0%} or less: GOOD is the highest-scoring tenth."
+                f"No group of highest scores churned at {rule.good_max_churn_rate:.0%} or less: "
+                "the good tier is the highest-scoring tenth."
             )
-        desc = f"target churn: BAD churns >= {rule.bad_min_churn_rate:.0%}, GOOD <= {rule.good_max_churn_rate:.0%}"
+        desc = (
+            f"target churn: the bad tier churns >= {rule.bad_min_churn_rate:.0%}, "
+            f"the good tier <= {rule.good_max_churn_rate:.0%}"
+        )
     good_from, bad_below = round(good_from, 1), round(bad_below, 1)
     if bad_below > good_from:
         bad_below = good_from
-        notes.append("The BAD and GOOD thresholds crossed: NORMAL is empty and BAD ends where GOOD starts.")
+        notes.append(
+            "The bad and good thresholds crossed: the normal tier is empty and the bad tier ends where the good one starts."
+        )
     return TierThresholds(good_from=good_from, bad_below=bad_below, rule=desc), notes
 
 
@@ -279,7 +286,7 @@ def calibrate(
         tiers, tier_notes = choose_tiers(sc.score(train), train["churned"].to_numpy(), params.tiers, current_scores=cur)
         notes += tier_notes
     else:
-        tiers = TierThresholds(good_from=100, bad_below=0, rule="no model: every account NORMAL")
+        tiers = TierThresholds(good_from=100, bad_below=0, rule="no model: every account in the normal tier")
     return sc.model_copy(update={"tiers": tiers, "fitting": fitting, "warnings": notes})
 
 
@@ -327,7 +334,7 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
     return rolling_backtest(frame, fit=fit, predict=predict, folds=folds, outcome="churned")
 
 
-# -- current risk ----------------------------------------------------------------------------------------------
+# -- risk on a day ----------------------------------------------------------------------------------------------
 
 
 def measures_on(

@@ -1,57 +1,70 @@
-"""What the health score means for the CS team: tiers, migration, segments, the CSM list and its review list.
+"""What the health score means for the CS team: tiers, migration, the candidate beside the score in use, CSM lists.
+
+Every table here carries tier CODES (good / normal / bad, `modeling.scorecard.TIERS`, best first);
+the words of params (`tier_labels`) are applied only where a table, a chart or an export is rendered.
 
 - `tier_table`: churn rate and ARR lost per tier on scored observations (out of time in the notebook);
-  `current_tiers`: accounts, ARR and ARR at risk (probability x ARR) per tier today.
-- `migration_matrix`: how accounts moved between tiers from one date to another.
+  `current_tiers`: accounts, ARR and ARR at risk (probability x ARR, all active accounts) per tier today.
+- `migration_matrix`: how accounts moved between tiers from one date to another; `tier_migration`:
+  the scorer in use applied to an earlier date's measures, against today's accounts.
+- `promotion_impact`: what promoting the candidate (calibrated) scorecard would change for today's
+  accounts: tier migration in use -> candidate, counts, ARR, the accounts whose tier would change most.
 - `segment_figures`: the evaluation figures of each score per segment.
-- `scored_accounts`: the CSV/XLSX list for CSMs, with each account's top three drivers.
-- `disagreements`: accounts where the score and the latest qualitative signals disagree. The data
+- `scored_accounts`: the CSV/XLSX list for CSMs (the accounts of the quarter state), top three drivers.
+- `disagreements`: accounts where the tier and the latest qualitative signals disagree. The data
   contract has no free-text CSM notes, so the signals are the recorded ones: BANTC risk answers, a
   lost champion, an NPS detractor, a renewal coming with no renewal-schedule step done.
-- `comparison_sentence`: the headline, in words, of the calibrated score against today's;
-  `summary_figures` and `headline` for summary.json and index.html; `consistency_checks`.
+- `comparison_sentence`: the headline, in words, of the calibrated score against the rules score;
+  `observation_summary`: observations per quarter. Figures, headline and checks: `health.summary`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from cs_playbook.data.contract import BANTC_DIMENSIONS
-from cs_playbook.data.measures import MEASURE_LABELS
-from cs_playbook.health.calibration import HealthParams
-from cs_playbook.health.rules import rules_contributions, rules_score, rules_tiers
+from cs_playbook.health.calibration import ReviewParams
+from cs_playbook.health.scorer import FittedScorer, HealthScorer, score_accounts
 from cs_playbook.modeling.evaluation import evaluate
-from cs_playbook.modeling.scorecard import Scorecard, assign_tiers
+from cs_playbook.modeling.scorecard import TIERS, Scorecard
 
 __all__ = [
+    "NEW",
+    "GONE",
     "tier_table",
     "current_tiers",
     "migration_matrix",
+    "TierMigration",
+    "tier_migration",
+    "PromotionImpact",
+    "promotion_impact",
     "segment_figures",
-    "top_drivers",
     "scored_accounts",
     "disagreements",
     "comparison_sentence",
     "observation_summary",
-    "summary_figures",
-    "headline",
-    "consistency_checks",
 ]
 
 NEW, GONE = "(new)", "(no longer a customer)"
+TIER_RANK = {t: i for i, t in enumerate(TIERS)}  # 0 = best
+
+
+def _tier_categorical(values: pd.Series) -> pd.Categorical:
+    """Tier codes as an ordered categorical, best first (TIERS)."""
+    return pd.Categorical(values.astype("string"), categories=list(TIERS), ordered=True)
 
 
 def tier_table(
-    frame: pd.DataFrame, *, tier_col: str, order: list[str], outcome: str = "churned", group: str | None = None
+    frame: pd.DataFrame, *, tier_col: str, outcome: str = "churned", group: str | None = None
 ) -> pd.DataFrame:
-    """Observations, accounts, churn rate and ARR lost per tier (and per `group`, e.g. the model).
+    """Observations, accounts, churn rate and ARR lost per tier code (and per `group`, e.g. the model).
 
-    `frame` holds the tier column, the 0/1 outcome, arr and arr_lost. Returns [group,] tier,
-    observations, accounts, share (of the group's observations), churn_rate, arr, arr_lost,
-    arr_lost_share (ARR lost / ARR), tiers in `order`.
+    `frame` holds the tier-code column, the 0/1 outcome, account_id, arr and arr_lost. Returns [group,]
+    tier (code), observations, accounts, share (of the group's observations), churn_rate, arr, arr_lost,
+    arr_lost_share (ARR lost / ARR), tiers in TIERS order.
     """
     known = frame[frame[outcome].notna()]
     keys = [group, tier_col] if group else [tier_col]
@@ -69,50 +82,173 @@ def tier_table(
     )
     out["arr_lost_share"] = out["arr_lost"] / out["arr"].where(out["arr"] > 0)
     out = out.rename(columns={tier_col: "tier"})
-    out["tier"] = pd.Categorical(out["tier"], categories=order, ordered=True)
-    cols = ([group] if group else []) + [
-        "tier",
-        "observations",
-        "accounts",
-        "share",
-        "churn_rate",
-        "arr",
-        "arr_lost",
-        "arr_lost_share",
-    ]
-    return out.sort_values(([group] if group else []) + ["tier"]).reset_index(drop=True)[cols]
+    out["tier"] = _tier_categorical(out["tier"])
+    cols = [*([group] if group else []), "tier", "observations", "accounts", "share", "churn_rate", "arr"]
+    cols += ["arr_lost", "arr_lost_share"]
+    out = out.sort_values(([group] if group else []) + ["tier"]).reset_index(drop=True)[cols]
+    out["tier"] = out["tier"].astype("string")
+    return out
 
 
-def current_tiers(scored: pd.DataFrame, *, order: list[str]) -> pd.DataFrame:
-    """Accounts, ARR, ARR at risk (sum of churn probability x ARR) and mean probability per tier today."""
-    out = scored.groupby("health_tier", as_index=False).agg(
+def current_tiers(accounts: pd.DataFrame) -> pd.DataFrame:
+    """Accounts, ARR, ARR at risk (sum of churn probability x ARR, all active accounts) and mean probability per tier.
+
+    `accounts` is the quarter state's accounts (account_id, health_tier code, arr, arr_at_risk,
+    churn_probability). Returns tier (code; all three, best first), accounts, arr, arr_share,
+    arr_at_risk, mean_probability.
+    """
+    out = accounts.groupby("health_tier").agg(
         accounts=("account_id", "size"),
         arr=("arr", "sum"),
         arr_at_risk=("arr_at_risk", "sum"),
         mean_probability=("churn_probability", "mean"),
     )
-    out["arr_share"] = out["arr"] / out["arr"].sum()
-    out = out.rename(columns={"health_tier": "tier"})
-    out["tier"] = pd.Categorical(out["tier"], categories=order, ordered=True)
-    return out.sort_values("tier").reset_index(drop=True)[
-        ["tier", "accounts", "arr", "arr_share", "arr_at_risk", "mean_probability"]
-    ]
+    out = out.reindex(list(TIERS)).fillna({"accounts": 0, "arr": 0.0, "arr_at_risk": 0.0})
+    out["accounts"] = out["accounts"].astype("int64")
+    total = out["arr"].sum()
+    out["arr_share"] = out["arr"] / total if total > 0 else np.nan
+    out = out.rename_axis("tier").reset_index()
+    out["tier"] = out["tier"].astype("string")
+    return out[["tier", "accounts", "arr", "arr_share", "arr_at_risk", "mean_probability"]]
 
 
-def migration_matrix(before: pd.DataFrame, after: pd.DataFrame, *, order: list[str]) -> pd.DataFrame:
-    """Accounts by tier before (rows) and after (columns); new customers and those gone get their own row and column.
+def migration_matrix(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Accounts by tier code before (rows) and after (columns); new customers and those gone get their own row and column.
 
-    `before` and `after` have account_id and health_tier.
+    `before` and `after` have account_id and health_tier (codes).
     """
-    b = before.set_index("account_id")["health_tier"].rename("before")
-    a = after.set_index("account_id")["health_tier"].rename("after")
+    b = before.set_index("account_id")["health_tier"].astype("string").rename("before")
+    a = after.set_index("account_id")["health_tier"].astype("string").rename("after")
     both = pd.concat([b, a], axis=1)
     both["before"] = both["before"].fillna(NEW)
     both["after"] = both["after"].fillna(GONE)
-    rows, cols = [*order, NEW], [*order, GONE]
+    rows, cols = [*TIERS, NEW], [*TIERS, GONE]
     m = pd.crosstab(both["before"], both["after"]).reindex(index=rows, columns=cols, fill_value=0)
     m.index.name, m.columns.name = "tier before", "tier after"
     return m
+
+
+@dataclass(frozen=True)
+class TierMigration:
+    """Tier migration between an earlier date and today, both scored by the scorer in use.
+
+    `before`: account_id, health_tier (code) on the earlier date; `matrix`: `migration_matrix`;
+    `fell` / `rose`: today's accounts that went from good to bad / from bad to good (account_id,
+    account_name, csm, arr, health_tier_before, health_tier), largest ARR first.
+    """
+
+    before: pd.DataFrame
+    matrix: pd.DataFrame
+    fell: pd.DataFrame
+    rose: pd.DataFrame
+
+
+def tier_migration(measures_before: pd.DataFrame, accounts: pd.DataFrame, scorer: HealthScorer) -> TierMigration:
+    """How today's accounts (quarter state) moved since the date of `measures_before`, scored by the same `scorer`.
+
+    `measures_before` is `calibration.measures_on` of the earlier date; `accounts` the state's accounts.
+    """
+    before = score_accounts(measures_before, scorer, drivers=0)[["account_id", "health_tier"]].reset_index(drop=True)
+    matrix = migration_matrix(before, accounts[["account_id", "health_tier"]])
+    both = accounts.merge(before, on="account_id", how="inner", suffixes=("", "_before"))
+    cols = ["account_id", "account_name", "csm", "arr", "health_tier_before", "health_tier"]
+
+    def moved(src: str, dst: str) -> pd.DataFrame:
+        part = both[(both["health_tier_before"] == src) & (both["health_tier"] == dst)]
+        return part.sort_values("arr", ascending=False).reset_index(drop=True)[cols]
+
+    return TierMigration(before=before, matrix=matrix, fell=moved("good", "bad"), rose=moved("bad", "good"))
+
+
+@dataclass(frozen=True)
+class PromotionImpact:
+    """What promoting the candidate scorecard would change for today's accounts.
+
+    `matrix`: accounts by tier in use (rows) and candidate tier (columns), codes in TIERS order;
+    `arr_matrix`: the same for ARR; `accounts`: one row per account, account_id, account_name,
+    segment, csm, arr, health_score, health_tier (in use), arr_at_risk, candidate_score,
+    candidate_tier, candidate_probability, candidate_arr_at_risk, steps (candidate tier rank minus
+    the tier in use: > 0 worse under the candidate); `consequential`: the accounts that would change
+    tier, the jumps across the middle tier (good <-> bad) first, then by ARR, largest first;
+    `figures`: counts and ARR for summary.json.
+    """
+
+    candidate: str
+    in_use: str
+    matrix: pd.DataFrame
+    arr_matrix: pd.DataFrame
+    accounts: pd.DataFrame
+    consequential: pd.DataFrame
+    figures: dict
+
+
+def _impact_figures(acc: pd.DataFrame) -> dict:
+    """Counts and ARR of the tier changes a promotion would bring."""
+    changed = acc[acc["steps"] != 0]
+
+    def move(src: str, dst: str) -> dict:
+        part = acc[(acc["health_tier"] == src) & (acc["candidate_tier"] == dst)]
+        return {"accounts": int(len(part)), "arr": float(part["arr"].sum())}
+
+    return {
+        "accounts": int(len(acc)),
+        "accounts_changing_tier": int(len(changed)),
+        "arr_changing_tier": float(changed["arr"].sum()),
+        "accounts_worse": int((acc["steps"] > 0).sum()),
+        "arr_worse": float(acc.loc[acc["steps"] > 0, "arr"].sum()),
+        "accounts_better": int((acc["steps"] < 0).sum()),
+        "arr_better": float(acc.loc[acc["steps"] < 0, "arr"].sum()),
+        "good_to_bad": move("good", "bad"),
+        "bad_to_good": move("bad", "good"),
+        "candidate_tiers": {t: int((acc["candidate_tier"] == t).sum()) for t in TIERS},
+        "arr_at_risk_all_accounts_in_use": float(acc["arr_at_risk"].sum()),
+        "arr_at_risk_all_accounts_candidate": float(acc["candidate_arr_at_risk"].sum()),
+    }
+
+
+def promotion_impact(
+    accounts: pd.DataFrame, measures_now: pd.DataFrame, candidate: HealthScorer | Scorecard, *, in_use: str = ""
+) -> PromotionImpact:
+    """Today's accounts scored by the candidate beside their tier in use: what promoting it would change.
+
+    `accounts` is the quarter state's accounts (the scorer in use); `measures_now` the measures of
+    the same day (`calibration.measures_on(as_of)`), `candidate` the fitted scorecard (or a scorer).
+    Accounts without measures keep no candidate tier and are left out of the matrices.
+    """
+    scorer = FittedScorer(candidate) if isinstance(candidate, Scorecard) else candidate
+    cand = score_accounts(measures_now, scorer, drivers=0)
+    cand = cand.rename(
+        columns={
+            "health_score": "candidate_score",
+            "health_tier": "candidate_tier",
+            "churn_probability": "candidate_probability",
+        }
+    )[["account_id", "candidate_score", "candidate_tier", "candidate_probability"]]
+    keep = ["account_id", "account_name", "segment", "csm", "arr", "health_score", "health_tier", "arr_at_risk"]
+    acc = accounts[keep].merge(cand, on="account_id", how="inner")
+    acc["candidate_arr_at_risk"] = acc["candidate_probability"] * acc["arr"]
+    acc["steps"] = (acc["candidate_tier"].map(TIER_RANK) - acc["health_tier"].map(TIER_RANK)).astype("int64")
+    rows = pd.Index(list(TIERS), name="tier in use")
+    cols = pd.Index(list(TIERS), name="candidate tier")
+    matrix = pd.crosstab(acc["health_tier"], acc["candidate_tier"]).reindex(index=rows, columns=cols, fill_value=0)
+    arr = acc.pivot_table(index="health_tier", columns="candidate_tier", values="arr", aggfunc="sum", observed=False)
+    arr_matrix = arr.reindex(index=rows, columns=cols).fillna(0.0)
+    arr_matrix.index.name, arr_matrix.columns.name = rows.name, cols.name
+    moved = acc[acc["steps"] != 0].assign(jump=acc["steps"].abs())
+    consequential = (
+        moved.sort_values(["jump", "arr", "account_id"], ascending=[False, False, True])
+        .drop(columns="jump")
+        .reset_index(drop=True)
+    )
+    return PromotionImpact(
+        candidate=scorer.name,
+        in_use=in_use or (str(accounts["scorecard"].iloc[0]) if len(accounts) else ""),
+        matrix=matrix,
+        arr_matrix=arr_matrix,
+        accounts=acc.sort_values(["steps", "arr"], ascending=[False, False]).reset_index(drop=True),
+        consequential=consequential,
+        figures=_impact_figures(acc),
+    )
 
 
 def segment_figures(
@@ -130,100 +266,52 @@ def segment_figures(
     return pd.DataFrame(rows)
 
 
-def top_drivers(contributions: pd.DataFrame, measures: pd.DataFrame, *, k: int = 3) -> pd.DataFrame:
-    """The k measures that move each row's score most (largest points, either way), with value and points.
+CSM_COLUMNS = [
+    "account_id",
+    "account_name",
+    "segment",
+    "csm",
+    "health_score",
+    "health_tier",
+    "churn_probability",
+    "arr",
+    "arr_at_risk",
+]
 
-    Returns driver_1, driver_1_value, driver_1_points, ... driver_k_points, index of `contributions`.
+
+def scored_accounts(accounts: pd.DataFrame) -> pd.DataFrame:
+    """The CSM list: the quarter state's accounts, as scored by the scorer in use, riskiest ARR first.
+
+    `accounts` is the state's accounts. Returns account_id, account_name, segment, csm, health_score,
+    health_tier (code), churn_probability, arr, arr_at_risk (all accounts), driver_1 .. driver_3
+    (with _value and _points), next_renewal, arr_renewing, arr_renewing_at_risk, scorecard.
     """
-    pts = contributions.fillna(0.0)
-    order = np.argsort(-pts.abs().to_numpy(), axis=1, kind="stable")[:, :k]
-    names = np.array(pts.columns)
-    values = measures.reindex(columns=names).to_numpy(dtype=object)
-    rows = np.arange(len(pts))
-    out = {}
-    for i in range(min(k, pts.shape[1])):
-        out[f"driver_{i + 1}"] = [MEASURE_LABELS.get(c, c) for c in names[order[:, i]]]
-        out[f"driver_{i + 1}_value"] = values[rows, order[:, i]]
-        out[f"driver_{i + 1}_points"] = np.round(pts.to_numpy()[rows, order[:, i]], 1)
-    return pd.DataFrame(out, index=contributions.index)
+    drivers = [c for c in accounts.columns if c.startswith("driver_")]
+    renewal = [c for c in ("next_renewal", "arr_renewing", "arr_renewing_at_risk") if c in accounts.columns]
+    out = accounts[[*CSM_COLUMNS, *drivers, *renewal, "scorecard"]]
+    return out.sort_values(["arr_at_risk", "account_id"], ascending=[False, True]).reset_index(drop=True)
 
 
-def scored_accounts(
-    now: pd.DataFrame,
-    accounts: pd.DataFrame,
-    params: HealthParams,
-    *,
-    scorecard: Scorecard | None,
-    rules_calibration: Callable[[np.ndarray], np.ndarray],
-) -> pd.DataFrame:
-    """The CSM list: each account's score, tier, churn probability, ARR at risk and top three drivers.
-
-    `now` is health.measures_on output. With a usable `scorecard` the calibrated score leads;
-    otherwise the rules score (its probability from `rules_calibration`). Returns account_id,
-    account_name, segment, csm, health_score, health_tier, churn_probability, arr, arr_at_risk,
-    driver_1 .. driver_3 (with _value and _points: score points relative to an average account for
-    the calibrated score, points lost against full marks for the rules score), rules_score,
-    rules_tier, scorecard; riskiest ARR first.
-    """
-    labels = params.tier_labels
-    rules = params.rules_scorecard
-    out = now[["account_id"]].copy()
-    out["rules_score"] = rules_score(now, rules)
-    out["rules_tier"] = assign_tiers(out["rules_score"], rules_tiers(rules, labels))
-    if scorecard is not None and scorecard.fallback is None and scorecard.tiers is not None:
-        out["health_score"] = scorecard.score(now)
-        out["health_tier"] = assign_tiers(out["health_score"], scorecard.tiers.model_copy(update=labels.model_dump()))
-        out["churn_probability"] = scorecard.probability(now)
-        contrib = scorecard.contributions(now)
-        out["scorecard"] = scorecard.name
-    else:
-        out["health_score"] = out["rules_score"]
-        out["health_tier"] = out["rules_tier"]
-        out["churn_probability"] = rules_calibration(out["rules_score"].to_numpy())
-        contrib = rules_contributions(now, rules)
-        out["scorecard"] = rules.name
-    out["arr"] = now["arr"].to_numpy()
-    out["arr_at_risk"] = out["churn_probability"] * out["arr"]
-    out = out.join(top_drivers(contrib, now))
-    acc = accounts[["account_id", "account_name", "segment", "csm"]].copy()
-    acc["account_id"] = acc["account_id"].astype("string")
-    out = out.merge(acc, on="account_id", how="left")
-    out["health_score"] = out["health_score"].round(1)
-    out["rules_score"] = out["rules_score"].round(1)
-    first = [
-        "account_id",
-        "account_name",
-        "segment",
-        "csm",
-        "health_score",
-        "health_tier",
-        "churn_probability",
-        "arr",
-        "arr_at_risk",
-    ]
-    drivers = [c for c in out.columns if c.startswith("driver_")]
-    return (
-        out[[*first, *drivers, "rules_score", "rules_tier", "scorecard"]]
-        .sort_values("arr_at_risk", ascending=False)
-        .reset_index(drop=True)
-    )
+def _joined(flags: pd.DataFrame) -> pd.Series:
+    """The names of the True columns of each row, joined by '; '."""
+    names = np.array(flags.columns)
+    return pd.Series(["; ".join(names[row]) for row in flags.to_numpy(dtype=bool)], index=flags.index)
 
 
-def disagreements(scored: pd.DataFrame, now: pd.DataFrame, params: HealthParams) -> pd.DataFrame:
+def disagreements(scored: pd.DataFrame, now: pd.DataFrame, review: ReviewParams) -> pd.DataFrame:
     """Accounts whose tier and latest qualitative signals disagree, for a CSM to review.
 
     Risk signals: a BANTC dimension at risk in the latest assessment, a lost champion, an NPS
     detractor, a renewal within `review.renewal_soon_days` with no renewal-schedule step done
     (accounts with a CSM). Healthy signals: an NPS promoter, a champion, executive access, a BANTC
-    assessment with no risk. Listed: GOOD accounts with a risk signal, and BAD accounts with at
-    least `review.healthy_signals_min` healthy signals and no risk signal. Returns account_id, account_name, csm, health_score,
-    health_tier, arr, disagreement, signals.
+    assessment with no risk. Listed: good-tier accounts with a risk signal ('risk signals'), and
+    bad-tier accounts with at least `review.healthy_signals_min` healthy signals and no risk signal
+    ('healthy signals'). Returns account_id, account_name, csm, health_score, health_tier (code),
+    arr, disagreement, signals.
     """
-    rv, labels = params.review, params.tier_labels
+    rv = review
     m = now.set_index("account_id")
-    risk: dict[str, pd.Series] = {}
-    for dim in BANTC_DIMENSIONS:
-        risk[f"BANTC {dim} risk"] = m[f"bantc_{dim}_risk"] == 1
+    risk: dict[str, pd.Series] = {f"BANTC {dim} risk": m[f"bantc_{dim}_risk"] == 1 for dim in BANTC_DIMENSIONS}
     risk["champion lost"] = m["champion_lost"] == 1
     risk["NPS detractor"] = m["nps_score"] <= rv.nps_detractor_max
     risk["renewal soon, no renewal step done"] = (
@@ -235,29 +323,22 @@ def disagreements(scored: pd.DataFrame, now: pd.DataFrame, params: HealthParams)
         "executive access": m["exec_access"] == 1,
         "BANTC all clear": m["bantc_risk_count"] == 0,
     }
-    risk_df, healthy_df = pd.DataFrame(risk).fillna(False), pd.DataFrame(healthy).fillna(False)
-
-    def joined(flags: pd.DataFrame) -> pd.Series:
-        return flags.apply(lambda r: "; ".join(c for c, v in r.items() if v), axis=1)
-
+    risk_df = pd.DataFrame(risk).fillna(False).astype(bool)
+    healthy_df = pd.DataFrame(healthy).fillna(False).astype(bool)
     s = scored.set_index("account_id")
-    tier = s["health_tier"].reindex(m.index)
+    tier = s["health_tier"].astype("string").reindex(m.index)
     n_risk, n_ok = risk_df.sum(axis=1), healthy_df.sum(axis=1)
-    good_risky = (tier == labels.good) & (n_risk > 0)
-    bad_healthy = (tier == labels.bad) & (n_ok >= rv.healthy_signals_min) & (n_risk == 0)
+    good_risky = ((tier == "good") & (n_risk > 0)).fillna(False).astype(bool)
+    bad_healthy = ((tier == "bad") & (n_ok >= rv.healthy_signals_min) & (n_risk == 0)).fillna(False).astype(bool)
     out = pd.DataFrame(index=m.index)
-    out["disagreement"] = np.where(
-        good_risky,
-        f"score {labels.good}, risk signals",
-        np.where(bad_healthy, f"score {labels.bad}, healthy signals", ""),
-    )
-    out["signals"] = np.where(good_risky, joined(risk_df), np.where(bad_healthy, joined(healthy_df), ""))
+    out["disagreement"] = np.where(good_risky, "risk signals", np.where(bad_healthy, "healthy signals", ""))
+    out["signals"] = np.where(good_risky, _joined(risk_df), np.where(bad_healthy, _joined(healthy_df), ""))
     out = out[good_risky | bad_healthy].join(s[["account_name", "csm", "health_score", "health_tier", "arr"]])
     cols = ["account_id", "account_name", "csm", "health_score", "health_tier", "arr", "disagreement", "signals"]
     return out.reset_index().sort_values(["disagreement", "arr"], ascending=[True, False]).reset_index(drop=True)[cols]
 
 
-def comparison_sentence(c: dict, *, new: str = "the calibrated score", old: str = "today's score") -> str:
+def comparison_sentence(c: dict, *, new: str = "the calibrated score", old: str = "the rules score") -> str:
     """The headline in words: does `new` rank churners better than `old`, by how much, how sure (compare_auc output)."""
     if c.get("diff") is None or np.isnan(c["diff"]):
         return f"There are not enough churn events out of time to compare {new} with {old}."
@@ -287,90 +368,3 @@ def observation_summary(observations: pd.DataFrame, *, fit_before: pd.Timestamp)
     out["churn_rate"] = out["churned"] / out["outcome_known"].where(out["outcome_known"] > 0)
     out["used_for_fit"] = (out["first_date"] < fit_before) & (out["outcome_known"] > 0)
     return out.drop(columns="first_date")
-
-
-def summary_figures(
-    *,
-    backtest_summary: pd.DataFrame,
-    comparison: dict,
-    tiers_out_of_time: pd.DataFrame,
-    current: pd.DataFrame,
-    scorecard: Scorecard,
-    disagreement_count: int,
-    in_use: str,
-) -> dict:
-    """Raw figures for summary.json: per model AUC (interval), Brier, ECE, lift; the comparison; tiers; thresholds."""
-    allrows = backtest_summary[backtest_summary["fold"] == "all"].set_index("model") if len(backtest_summary) else None
-    models = {}
-    if allrows is not None:
-        for model, r in allrows.iterrows():
-            models[model] = {
-                k: r[k] for k in ("n", "events", "auc", "auc_lo", "auc_hi", "brier", "ece", "top_decile_lift")
-            }
-    tier_rates = {
-        model: dict(zip(part["tier"].astype(str), part["churn_rate"], strict=True))
-        for model, part in tiers_out_of_time.groupby("model", sort=False)
-    }
-    return {
-        "out_of_time": models,
-        "comparison": {
-            k: comparison.get(k) for k in ("auc_a", "auc_b", "diff", "lo", "hi", "p_value", "share_a_better")
-        },
-        "tier_churn_rate_out_of_time": tier_rates,
-        "current_tiers": {
-            str(r.tier): {"accounts": int(r.accounts), "arr": r.arr, "arr_at_risk": r.arr_at_risk}
-            for r in current.itertuples()
-        },
-        "arr_at_risk": float(current["arr_at_risk"].sum()),
-        "thresholds": scorecard.tiers.model_dump() if scorecard.tiers else None,
-        "points_to_double_odds": scorecard.points_to_double_odds,
-        "calibrated_fallback": scorecard.fallback,
-        "fitting": scorecard.fitting,
-        "disagreements": disagreement_count,
-        "scorecard_in_use": in_use,
-    }
-
-
-def headline(figures: dict, *, currency: str, labels: list[str]) -> dict[str, str]:
-    """The few formatted figures shown on index.html."""
-    from cs_playbook.formatting import fmt_money, fmt_pct
-
-    out: dict[str, str] = {}
-    cal = figures["out_of_time"].get("calibrated")
-    rules = figures["out_of_time"].get("today's rules")
-    if cal:
-        out["Calibrated AUC (out of time)"] = f"{cal['auc']:.3f} ({cal['auc_lo']:.3f}-{cal['auc_hi']:.3f})"
-    if rules:
-        out["Today's score AUC"] = f"{rules['auc']:.3f}"
-    c = figures["comparison"]
-    if c.get("diff") is not None and c["diff"] == c["diff"]:
-        verdict = "better" if c["lo"] > 0 else ("worse" if c["hi"] < 0 else "no clear difference")
-        out["Calibrated vs today"] = f"{c['diff']:+.3f} AUC, {verdict} ({c['share_a_better']:.0%} of resamples)"
-    rates = figures["tier_churn_rate_out_of_time"].get("calibrated", {})
-    good, bad = labels[0], labels[-1]
-    if good in rates and bad in rates:
-        out[f"Churn {bad} vs {good}"] = f"{fmt_pct(rates[bad], digits=0)} vs {fmt_pct(rates[good], digits=0)}"
-    out["ARR at risk (all accounts)"] = fmt_money(figures["arr_at_risk"], currency)
-    return out
-
-
-def consistency_checks(
-    scored: pd.DataFrame,
-    *,
-    active_accounts: int,
-    migration: pd.DataFrame,
-    scorecard: Scorecard,
-    fit_before: pd.Timestamp,
-) -> dict[str, bool]:
-    """Properties that must hold on any data; the notebook prints them and nbval compares the output."""
-    by_tier = scored.groupby("health_tier")["health_score"].agg(["min", "max"])
-    ordered = by_tier.sort_values("min")
-    last = scorecard.fitting.get("last_observation")
-    return {
-        "every_active_account_scored_once": bool(scored["account_id"].is_unique and len(scored) == active_accounts),
-        "probabilities_between_0_and_1": bool(scored["churn_probability"].between(0, 1).all()),
-        "arr_at_risk_at_most_arr": bool((scored["arr_at_risk"] <= scored["arr"] + 1e-6).all()),
-        "tiers_do_not_overlap": bool((ordered["min"].shift(-1).dropna() >= ordered["max"].iloc[:-1].to_numpy()).all()),
-        "fit_uses_no_observation_of_the_quarter": bool(last is None or pd.Timestamp(last) < fit_before),
-        "migration_counts_every_account_once": bool(int(migration.drop(columns=GONE).to_numpy().sum()) == len(scored)),
-    }

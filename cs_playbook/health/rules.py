@@ -28,6 +28,8 @@ __all__ = [
     "rules_contributions",
     "rules_probability",
     "rules_tiers",
+    "bands_text",
+    "rules_table",
 ]
 
 
@@ -129,4 +131,28 @@ def rules_tiers(rules: RulesScorecard) -> TierThresholds:
     return TierThresholds(good_from=rules.good_from, bad_below=rules.bad_below, rule="rules scorecard thresholds")
 
 
-# -- calibration ------------------------------------------------------------------------------------------------
+def bands_text(measure: RuleMeasure) -> str:
+    """A measure's bands in words, e.g. '>= 0.6: 100; 0.4 to 0.6: 75; < 0.2: 0'."""
+    parts = []
+    for b in measure.bands:
+        lo = f"{b.min:g}" if b.min is not None else ""
+        hi = f"{b.max:g}" if b.max is not None else ""
+        rng = f"{lo} to {hi}" if lo and hi else (f">= {lo}" if lo else (f"< {hi}" if hi else "any value"))
+        parts.append(f"{rng}: {b.points:g}")
+    return "; ".join(parts)
+
+
+def rules_table(rules: RulesScorecard) -> pd.DataFrame:
+    """The rules scorecard as a table for the page: measure (label), weight, points by value, missing (points)."""
+    return pd.DataFrame(
+        [
+            {
+                "measure": rm.label or rm.measure,
+                "weight": rm.weight,
+                "points by value": bands_text(rm),
+                "missing": rm.missing_points,
+            }
+            for rm in rules.measures
+        ],
+        columns=["measure", "weight", "points by value", "missing"],
+    )

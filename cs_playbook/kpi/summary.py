@@ -1,68 +1,19 @@
-"""The quarterly KPI overview: retention (quarter and trailing 12 months) and its headline figures.
+"""The quarterly KPI overview's figures: summary.json, the headline quoted on index.html and the checks.
 
-Builds on `revenue`; the notebook 00_kpi_overview narrates these tables.
+Builds on `kpi.retention` (retention table), `data.revenue` (MRR movements), `data.coverage`,
+`data.adoption` and `data.activities` (meeting notes); the notebook 00_kpi_overview narrates them.
 """
 
 from __future__ import annotations
 
-import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
-from cs_playbook.data.activities import MEETING_TYPES
-from cs_playbook.data.coverage import CoverageParams
-from cs_playbook.data.revenue import net_revenue_retention
-from cs_playbook.errors import CsPlaybookError
+import pandas as pd
+
+from cs_playbook.data.activities import MeetingNotes
 from cs_playbook.formatting import fmt_money, fmt_pct
 
-__all__ = ["KpiParams", "retention_table", "quarter_figures", "headline", "consistency_checks"]
-
-
-class KpiParams(BaseModel):
-    """params/kpi.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-    trend_quarters: int = Field(8, ge=2, le=40)
-    touch_model: CoverageParams
-    adoption_window_days: int = Field(90, ge=7)
-    notes_grace_days: int = Field(2, ge=0)
-    meeting_types: list[str] = Field(default_factory=lambda: list(MEETING_TYPES))
-
-
-def retention_table(monthly: pd.DataFrame, *, quarter: str, trend_quarters: int = 8) -> pd.DataFrame:
-    """NRR, GRR and logo churn per quarter and trailing 12 months, up to `quarter`.
-
-    Returns period, start_arr, end_arr, expansion_arr, contraction_arr, churned_arr, nrr, grr,
-    logo_churn, accounts_start, accounts_churned, and the same retention figures over the
-    trailing 12 months as nrr_t12m, grr_t12m, logo_churn_t12m (NaN while history is short).
-    """
-    q = net_revenue_retention(monthly, freq="Q")
-    t = net_revenue_retention(monthly, freq="Q", window_months=12)
-    cols = [
-        "period",
-        "start_arr",
-        "end_arr",
-        "expansion_arr",
-        "contraction_arr",
-        "churned_arr",
-        "nrr",
-        "grr",
-        "logo_churn",
-        "accounts_start",
-        "accounts_churned",
-    ]
-    out = q[cols].merge(
-        t[["period", "nrr", "grr", "logo_churn"]].rename(
-            columns={"nrr": "nrr_t12m", "grr": "grr_t12m", "logo_churn": "logo_churn_t12m"}
-        ),
-        on="period",
-        how="left",
-    )
-    out = out[out["period"] <= quarter]
-    if out.empty or out["period"].iloc[-1] != quarter:
-        raise CsPlaybookError(
-            f"Quarter {quarter} has no retention figures: the data does not cover the quarter before it."
-        )
-    return out.tail(trend_quarters).reset_index(drop=True)
+__all__ = ["quarter_figures", "summary_figures", "headline", "consistency_checks"]
 
 
 def quarter_figures(retention: pd.DataFrame, movement_row: pd.Series) -> dict[str, float]:
@@ -82,9 +33,39 @@ def quarter_figures(retention: pd.DataFrame, movement_row: pd.Series) -> dict[st
     return figures
 
 
-def headline(figures: dict[str, float], currency: str) -> dict[str, str]:
+def summary_figures(
+    retention: pd.DataFrame,
+    movement_row: pd.Series,
+    *,
+    coverage: dict[str, int],
+    by_segment: pd.DataFrame,
+    notes: MeetingNotes | None = None,
+    feature_adoption: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """The figures of summary.json: retention and ARR movements, coverage, notes hygiene, adoption, ARR by segment.
+
+    `coverage` from data.coverage.coverage_figures; the notes figures come from the same `MeetingNotes`
+    the page's chart draws, so both quote the same number of meetings without notes.
+    """
+    figures: dict[str, Any] = {**quarter_figures(retention, movement_row), **coverage}
+    if notes is not None:
+        total = notes.compliance.loc[notes.compliance["csm"] == "All"].iloc[0]
+        figures["notes_compliance"] = float(total["compliance"])
+        figures["meetings_without_notes"] = notes.meetings_without_notes
+    else:
+        figures["notes_compliance"] = figures["meetings_without_notes"] = None
+    figures["feature_adoption"] = (
+        dict(zip(feature_adoption["feature"], feature_adoption["account_adoption"], strict=True))
+        if feature_adoption is not None
+        else None
+    )
+    figures["arr_by_segment"] = dict(zip(by_segment["segment"], by_segment["arr"], strict=True))
+    return figures
+
+
+def headline(figures: dict[str, Any], currency: str) -> dict[str, str]:
     """The figures quoted on index.html, formatted for executives."""
-    out = {
+    return {
         "Total ARR": fmt_money(figures["total_arr_end"], currency),
         "NRR (quarter)": fmt_pct(figures["nrr"]),
         "GRR (quarter)": fmt_pct(figures["grr"]),
@@ -92,17 +73,26 @@ def headline(figures: dict[str, float], currency: str) -> dict[str, str]:
         "NRR (trailing 12 months)": fmt_pct(figures["nrr_t12m"]),
         "GRR (trailing 12 months)": fmt_pct(figures["grr_t12m"]),
     }
-    return out
 
 
-def consistency_checks(retention: pd.DataFrame, movement_row: pd.Series) -> dict[str, bool]:
-    """Identities that hold on any data; the notebook prints them and nbval compares the output."""
+def consistency_checks(
+    retention: pd.DataFrame,
+    movement_row: pd.Series,
+    *,
+    notes: MeetingNotes | None = None,
+    figures: dict[str, Any] | None = None,
+) -> dict[str, bool]:
+    """Identities that hold on any data; the notebook prints them and nbval compares the output.
+
+    With `notes` and `figures`, also that the chart's meetings without notes (compliance 'All') are
+    the missing list and the figure of summary.json.
+    """
     r = retention.iloc[-1]
     bridge = movement_row["start_mrr"] + sum(
         movement_row[m] for m in ("new", "expansion", "contraction", "churn", "reactivation")
     )
     retained = r["start_arr"] + r["expansion_arr"] - r["contraction_arr"] - r["churned_arr"]
-    return {
+    checks = {
         "arr_bridge_closes": bool(
             abs(bridge - movement_row["end_mrr"]) < 1e-6 * max(1.0, abs(movement_row["end_mrr"]))
         ),
@@ -110,3 +100,7 @@ def consistency_checks(retention: pd.DataFrame, movement_row: pd.Series) -> dict
         "grr_at_most_100pct": bool((retention["grr"] <= 1 + 1e-12).all()),
         "grr_at_most_nrr": bool((retention["grr"] <= retention["nrr"] + 1e-12).all()),
     }
+    if notes is not None and figures is not None:
+        chart = int(notes.compliance.loc[notes.compliance["csm"] == "All", "without_notes"].iloc[0])
+        checks["meetings_without_notes_agree"] = chart == len(notes.missing) == figures["meetings_without_notes"]
+    return checks

@@ -15,8 +15,8 @@ yes/no outcome (churn, expansion, PoC won) with statsmodels. The steps, each rep
 4. Scale: score = anchor - points_to_double_odds / ln 2 x (log-odds - log-odds at the base rate),
    clipped to 0-100 (higher = healthier): every `points_to_double_odds` points halve the odds.
 
-The result is a `Scorecard` (`scorecard_model`, importable from here too), a pydantic model saved as
-YAML and loaded back for scoring.
+Steps 1 and 2 live in `modeling.terms`; the result is a `Scorecard` (`modeling.scorecard`, importable
+from here too), a pydantic model saved as YAML and loaded back for scoring.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
-from scipy.cluster import hierarchy
-from scipy.spatial.distance import squareform
 from statsmodels.tools.sm_exceptions import (
     ConvergenceWarning,
     HessianInversionWarning,
@@ -39,7 +37,6 @@ from statsmodels.tools.sm_exceptions import (
 )
 
 from cs_playbook.errors import CsPlaybookError
-from cs_playbook.modeling.evaluation import roc_auc
 from cs_playbook.modeling.scorecard import (
     LN2,
     MeasureScaling,
@@ -50,13 +47,21 @@ from cs_playbook.modeling.scorecard import (
     assign_tiers,
     load_scorecard,
 )
+from cs_playbook.modeling.terms import (
+    cap_terms,
+    correlation_groups,
+    group_terms,
+    prepare_inputs,
+    prepare_measure,
+    term_label,
+)
 
 __all__ = [
     "fit_logistic",
     "fit_one_variable",
     "prepare_measure",
     "correlation_groups",
-    # the fitted artefact, defined in scorecard_model and importable from here
+    # the fitted artefact, defined in modeling.scorecard and importable from here
     "Scorecard",
     "MeasureScaling",
     "Term",
@@ -75,62 +80,6 @@ FIT_ERRORS = (
     PerfectSeparationError,
     ValueError,
 )
-
-
-def prepare_measure(
-    values: pd.Series,
-    *,
-    transform: str = "auto",
-    skew_threshold: float = 2.0,
-    clip_quantiles: tuple[float, float] = (0.01, 0.99),
-) -> MeasureScaling | None:
-    """The scaling of one numeric measure learnt from training values; None when it has no variation.
-
-    transform "auto" takes log1p when values are >= -1 (counts, amounts, relative changes) and the
-    skewness is above `skew_threshold`.
-    """
-    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
-    ok = v[~np.isnan(v)]
-    if len(ok) < 2 or np.ptp(ok) == 0:
-        return None
-    if transform == "auto":
-        transform = "log1p" if ok.min() >= -1 and stats.skew(ok) > skew_threshold else "none"
-    if transform not in ("none", "log1p"):
-        raise CsPlaybookError(f"transform of {values.name!r} must be auto, none or log1p (got {transform!r})")
-    t = np.log1p(np.maximum(ok, -0.99)) if transform == "log1p" else ok
-    lo, hi = np.quantile(t, clip_quantiles)
-    t = np.clip(t, lo, hi)
-    fill = float(np.median(t))
-    full = np.where(np.isnan(v), fill, np.clip(np.log1p(np.maximum(v, -0.99)) if transform == "log1p" else v, lo, hi))
-    sd = float(full.std())
-    if not np.isfinite(sd) or sd < 1e-9:
-        return None
-    return MeasureScaling(
-        measure=str(values.name),
-        transform=transform,
-        clip_lo=float(lo),
-        clip_hi=float(hi),
-        fill=fill,
-        mean=float(full.mean()),
-        sd=sd,
-    )
-
-
-def correlation_groups(z: pd.DataFrame, directions: dict[str, int], *, threshold: float) -> list[list[str]]:
-    """Columns whose outcome-aligned correlation exceeds `threshold`, grouped (average linkage); singletons too."""
-    cols = list(z.columns)
-    if len(cols) < 2 or threshold >= 1:
-        return [[c] for c in cols]
-    aligned = z * pd.Series({c: directions.get(c, 1) for c in cols})
-    corr = aligned.corr().fillna(0.0).to_numpy()
-    dist = np.clip(1 - corr, 0, 2)
-    np.fill_diagonal(dist, 0)
-    link = hierarchy.linkage(squareform(dist, checks=False), method="average")
-    labels = hierarchy.fcluster(link, t=1 - threshold, criterion="distance")
-    groups: dict[int, list[str]] = {}
-    for c, lab in zip(cols, labels, strict=True):
-        groups.setdefault(int(lab), []).append(c)
-    return list(groups.values())
 
 
 def _fit(
@@ -191,6 +140,162 @@ def fit_one_variable(score: Any, outcome: Any) -> tuple[float, float]:
     return float(params[0] - slope * mu), float(slope)
 
 
+def _base_rate_only(base: dict[str, Any], notes: list[str], reason: str, points: float | None) -> Scorecard:
+    """The fallback scorecard: no terms, it predicts the base rate and says why."""
+    return Scorecard(
+        intercept=base["anchor_log_odds"],
+        fallback=reason,
+        warnings=[*notes, reason],
+        points_to_double_odds=points or 20.0,
+        **base,
+    )
+
+
+def _fit_with_fallbacks(
+    y: np.ndarray,
+    terms: list[dict[str, Any]],
+    index: pd.Index,
+    *,
+    method: str,
+    strength: float,
+    ci_level: float,
+    drop_sign_flips: bool,
+    outcome: str,
+    labels: dict[str, str] | None,
+    notes: list[str],
+) -> tuple[str, pd.DataFrame, tuple[np.ndarray, ...]] | str:
+    """Step 4: fit the terms, refitting with a ridge penalty on failure and without sign flips.
+
+    Returns (method used, design matrix, (params, lo, hi, p-values)), or the reason when even the
+    ridge fit fails. `terms` loses the sign-flipped terms in place.
+    """
+    while True:
+        x = pd.DataFrame({t["name"]: t["values"] for t in terms}, index=index)
+        try:
+            params, lo, hi, pv = _fit(y, x, method, strength, ci_level)
+        except FIT_ERRORS as err:
+            if method == "l2":
+                return f"The logistic fit failed even with a ridge penalty ({err}): base rate only."
+            worst = x.columns[int(np.argmax(np.abs(x.corrwith(pd.Series(y, index=x.index)).fillna(0).to_numpy())))]
+            notes.append(
+                f"The unpenalized fit failed ({'perfect separation' if 'separation' in str(err) else err}; "
+                f"strongest single measure: {term_label(worst, labels)}): refitted with a ridge (L2) penalty of "
+                f"strength {strength:g}."
+            )
+            method = "l2"
+            continue
+        flips = [
+            i
+            for i, t in enumerate(terms)
+            if drop_sign_flips
+            and not t["categorical"]
+            and np.sign(params[i + 1]) * t["expected_sign"] < 0
+            and len(terms) > 1
+        ]
+        if not flips:
+            return method, x, (params, lo, hi, pv)
+        weakest = min(flips, key=lambda i: terms[i]["strength"])
+        notes.append(
+            f"{term_label(terms[weakest]['name'], labels)}: its fitted weight has the opposite sign to its own relation "
+            f"with {outcome} (given the other measures it only corrects them), so it was left out and the model "
+            "refitted."
+        )
+        terms.pop(weakest)
+
+
+def _fitted_terms(terms: list[dict[str, Any]], fit: tuple[np.ndarray, ...], method: str) -> list[Term]:
+    """The scorecard's terms with weights and intervals (L1 zeros dropped)."""
+    params, lo, hi, pv = fit
+    return [
+        Term(
+            name=t["name"],
+            inputs=t["inputs"],
+            directions=t["directions"],
+            mean=t["mean"],
+            sd=t["sd"],
+            coef=float(params[i + 1]),
+            ci_lo=float(lo[i + 1]) if np.isfinite(lo[i + 1]) else None,
+            ci_hi=float(hi[i + 1]) if np.isfinite(hi[i + 1]) else None,
+            p_value=float(pv[i + 1]) if np.isfinite(pv[i + 1]) else None,
+        )
+        for i, t in enumerate(terms)
+        if not (method == "l1" and params[i + 1] == 0)
+    ]
+
+
+def _scale_points(eta: np.ndarray) -> float:
+    """Points to double the odds so that the 1st-99th percentile of log-odds spans about 90 points."""
+    spread = float(np.subtract(*np.quantile(eta, [0.99, 0.01])))
+    return float(max(1.0, round(90 * LN2 / spread))) if spread > 0 else 20.0
+
+
+def _training_rows(
+    frame: pd.DataFrame, outcome: str, measures: list[str], regularization: str, event_key: list[str] | None
+) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """The rows with a known outcome, the outcome as 0/1 floats and the number of events; bad arguments raise."""
+    if regularization not in ("none", "l1", "l2"):
+        raise CsPlaybookError(f"regularization must be none, l1 or l2 (got {regularization!r})")
+    missing = [m for m in measures if m not in frame.columns]
+    if missing:
+        raise CsPlaybookError(f"fit_logistic: measures not in the observations: {', '.join(missing)}")
+    data = frame[frame[outcome].notna()]
+    y = data[outcome].to_numpy(dtype="float64")
+    n_events = int(data.loc[y == 1, event_key].drop_duplicates().shape[0]) if event_key else int(y.sum())
+    return data, y, n_events
+
+
+def _base_fields(
+    y: np.ndarray, n_events: int, *, outcome: str, method: str, anchor: float, labels: dict[str, str] | None, name: str
+) -> dict[str, Any]:
+    """The scorecard fields known before fitting: outcome, base rate, anchor, labels, name and the training counts."""
+    rate = float(np.clip(y.mean() if len(y) else 0.5, 1e-4, 1 - 1e-4))
+    return {
+        "outcome": outcome,
+        "base_rate": rate,
+        "anchor_score": anchor,
+        "anchor_log_odds": math.log(rate / (1 - rate)),
+        "labels": labels or {},
+        "name": name,
+        "fitting": {"rows": int(len(y)), "events": n_events, "event_rows": int(y.sum()), "method": method},
+    }
+
+
+def _too_few_events(y: np.ndarray, n_events: int, outcome: str, min_events: int) -> str | None:
+    """Why no model can be fitted (no events, only events, fewer than `min_events`), or None."""
+    if len(y) == 0 or y.sum() in (0, len(y)):
+        return f"{outcome}: the observations hold {'no' if y.sum() == 0 else 'only'} events; no model can be fitted."
+    if n_events < min_events:
+        return f"Only {n_events} {outcome} events (at least {min_events} needed): the scorecard falls back to the base rate."
+    return None
+
+
+def _scorecard(
+    base: dict[str, Any],
+    specs: dict[str, MeasureScaling],
+    terms: list[dict[str, Any]],
+    result: tuple[str, pd.DataFrame, tuple[np.ndarray, ...]],
+    notes: list[str],
+    points: float | None,
+) -> Scorecard:
+    """Step 5: the fitted scorecard; without given points to double the odds, log-odds span about 90 points."""
+    method, x, fit = result
+    fitted_terms = _fitted_terms(terms, fit, method)
+    used = {k for t in fitted_terms for k in t.inputs}
+    params = fit[0]
+    if points is None:
+        points = _scale_points(params[0] + x.to_numpy() @ params[1:])
+    base["fitting"]["method"] = method
+    base["fitting"]["terms"] = len(fitted_terms)
+    return Scorecard(
+        intercept=float(params[0]),
+        inputs=[s for k, s in specs.items() if k in used],
+        terms=fitted_terms,
+        points_to_double_odds=points,
+        warnings=notes,
+        **base,
+    )
+
+
 def fit_logistic(
     frame: pd.DataFrame,
     *,
@@ -220,201 +325,41 @@ def fit_logistic(
     list every fallback taken; `fallback` is set when no measure could be fitted (it then predicts
     the base rate). Text measures (e.g. segment) become 0/1 columns and are exempt from sign checks.
     """
-    if regularization not in ("none", "l1", "l2"):
-        raise CsPlaybookError(f"regularization must be none, l1 or l2 (got {regularization!r})")
-    missing = [m for m in measures if m not in frame.columns]
-    if missing:
-        raise CsPlaybookError(f"fit_logistic: measures not in the observations: {', '.join(missing)}")
-    data = frame[frame[outcome].notna()]
-    y = data[outcome].to_numpy(dtype="float64")
+    data, y, n_events = _training_rows(frame, outcome, measures, regularization, event_key)
     notes: list[str] = []
-    n_events = int(data.loc[y == 1, event_key].drop_duplicates().shape[0]) if event_key else int(y.sum())
-    rate = float(np.clip(y.mean() if len(y) else 0.5, 1e-4, 1 - 1e-4))
-    base = {
-        "outcome": outcome,
-        "base_rate": rate,
-        "anchor_score": anchor_score,
-        "anchor_log_odds": math.log(rate / (1 - rate)),
-        "labels": labels or {},
-        "name": name,
-        "fitting": {"rows": int(len(y)), "events": n_events, "event_rows": int(y.sum()), "method": regularization},
-    }
-
-    def base_rate_only(reason: str) -> Scorecard:
-        return Scorecard(
-            intercept=base["anchor_log_odds"],
-            fallback=reason,
-            warnings=[*notes, reason],
-            points_to_double_odds=points_to_double_odds or 20.0,
-            **base,
-        )
-
-    if len(y) == 0 or y.sum() in (0, len(y)):
-        return base_rate_only(
-            f"{outcome}: the observations hold {'no' if y.sum() == 0 else 'only'} events; no model can be fitted."
-        )
-    if n_events < min_events:
-        return base_rate_only(
-            f"Only {n_events} {outcome} events (at least {min_events} needed): the scorecard falls back to the base rate."
-        )
-
-    def readable(key: str) -> str:
-        """A measure, measure=category or group name in the words of `labels`."""
-        if key.startswith("group: "):
-            return " + ".join(readable(k) for k in key.removeprefix("group: ").split(" + "))
-        measure, _, category = key.partition("=")
-        return (labels or {}).get(measure, measure) + (f" ({category})" if category else "")
-
-    # 1. inputs
-    specs: dict[str, MeasureScaling] = {}
-    empty, constant = [], []
-    for m in measures:
-        col = data[m]
-        if col.isna().all():
-            empty.append(readable(m))
-            continue
-        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
-            levels = col.astype("string").value_counts()
-            for level in levels.index[1:]:
-                if levels[level] >= 0.01 * len(col):
-                    spec = MeasureScaling(measure=m, category=str(level))
-                    v = spec.standardize(col)
-                    if v.std() > 1e-9:
-                        specs[spec.key] = spec.model_copy(update={"mean": float(v.mean()), "sd": float(v.std())})
-            if len(levels) < 2:
-                constant.append(readable(m))
-            continue
-        spec = prepare_measure(
-            col.astype("float64"),
-            transform=(transforms or {}).get(m, "auto"),
-            skew_threshold=skew_threshold,
-            clip_quantiles=clip_quantiles,
-        )
-        if spec is None:
-            constant.append(readable(m))
-            continue
-        specs[spec.key] = spec
-    if empty:
-        notes.append(f"No values in the training data, left out: {', '.join(empty)}.")
-    if constant:
-        notes.append(f"The same value for every observation (constant), left out: {', '.join(constant)}.")
+    base = _base_fields(
+        y, n_events, outcome=outcome, method=regularization, anchor=anchor_score, labels=labels, name=name
+    )
+    reason = _too_few_events(y, n_events, outcome, min_events)
+    if reason:
+        return _base_rate_only(base, notes, reason, points_to_double_odds)
+    specs = prepare_inputs(
+        data,
+        measures,
+        transforms=transforms,
+        skew_threshold=skew_threshold,
+        clip_quantiles=clip_quantiles,
+        labels=labels,
+        notes=notes,
+    )
     if not specs:
-        return base_rate_only("No measure varies in the training data: the scorecard falls back to the base rate.")
+        reason = "No measure varies in the training data: the scorecard falls back to the base rate."
+        return _base_rate_only(base, notes, reason, points_to_double_odds)
     z = pd.DataFrame({k: s.standardize(data[s.measure]) for k, s in specs.items()}, index=data.index)
-    strength_of = {k: roc_auc(y, z[k]) for k in z.columns}
-    direction = {k: (1 if (a if not np.isnan(a) else 0.5) >= 0.5 else -1) for k, a in strength_of.items()}
-
-    # 2. groups of correlated numeric measures
-    numeric = [k for k in z.columns if specs[k].category is None]
-    groups = (
-        correlation_groups(z[numeric], direction, threshold=correlation_threshold)
-        if correlation_threshold
-        else [[k] for k in numeric]
+    terms = group_terms(z, y, specs, correlation_threshold=correlation_threshold, labels=labels, notes=notes)
+    terms = cap_terms(terms, n_events, events_per_term, labels, notes)
+    result = _fit_with_fallbacks(
+        y,
+        terms,
+        data.index,
+        method=regularization,
+        strength=strength,
+        ci_level=ci_level,
+        drop_sign_flips=drop_sign_flips,
+        outcome=outcome,
+        labels=labels,
+        notes=notes,
     )
-    groups += [[k] for k in z.columns if specs[k].category is not None]
-
-    def term_of(members: list[str]) -> tuple[str, list[int], np.ndarray]:
-        dirs = [direction[k] for k in members] if len(members) > 1 else [1]
-        avg = sum(d * z[k].to_numpy() for k, d in zip(members, dirs, strict=True)) / len(members)
-        title = members[0] if len(members) == 1 else "group: " + " + ".join(members)
-        return title, dirs, avg
-
-    terms = []
-    for members in groups:
-        title, dirs, avg = term_of(members)
-        sd = float(avg.std())
-        if sd < 1e-9:
-            continue
-        terms.append(
-            {
-                "name": title,
-                "inputs": members,
-                "directions": dirs,
-                "mean": float(avg.mean()),
-                "sd": sd,
-                "values": (avg - avg.mean()) / sd,
-            }
-        )
-    for t in terms:
-        a = roc_auc(y, t["values"])
-        t["strength"] = abs((a if not np.isnan(a) else 0.5) - 0.5)
-        t["expected_sign"] = 1 if len(t["inputs"]) > 1 else direction[t["inputs"][0]]
-        t["categorical"] = specs[t["inputs"][0]].category is not None
-    if any(len(t["inputs"]) > 1 for t in terms):
-        grouped = [readable(t["name"]) for t in terms if len(t["inputs"]) > 1]
-        notes.append(f"Correlated measures averaged into one term each: {'; '.join(grouped)}.")
-
-    # 3. events per term
-    cap = max(1, int(n_events // events_per_term))
-    if len(terms) > cap:
-        terms.sort(key=lambda t: -t["strength"])
-        dropped = [readable(t["name"]) for t in terms[cap:]]
-        terms = terms[:cap]
-        notes.append(
-            f"{n_events} events allow about {cap} terms ({events_per_term:g} events per term): kept the strongest, "
-            f"left out {', '.join(dropped)}."
-        )
-
-    # 4. fit, dropping sign flips, with fallbacks
-    method = regularization
-    while True:
-        x = pd.DataFrame({t["name"]: t["values"] for t in terms}, index=data.index)
-        try:
-            params, lo, hi, pv = _fit(y, x, method, strength, ci_level)
-        except FIT_ERRORS as err:
-            if method == "l2":
-                return base_rate_only(f"The logistic fit failed even with a ridge penalty ({err}): base rate only.")
-            worst = x.columns[int(np.argmax(np.abs(x.corrwith(pd.Series(y, index=x.index)).fillna(0).to_numpy())))]
-            notes.append(
-                f"The unpenalized fit failed ({'perfect separation' if 'separation' in str(err) else err}; "
-                f"strongest single measure: {readable(worst)}): refitted with a ridge (L2) penalty of strength {strength:g}."
-            )
-            method = "l2"
-            continue
-        flips = [
-            i
-            for i, t in enumerate(terms)
-            if drop_sign_flips
-            and not t["categorical"]
-            and np.sign(params[i + 1]) * t["expected_sign"] < 0
-            and len(terms) > 1
-        ]
-        if not flips:
-            break
-        weakest = min(flips, key=lambda i: terms[i]["strength"])
-        notes.append(
-            f"{readable(terms[weakest]['name'])}: its fitted weight has the opposite sign to its own relation with "
-            f"{outcome} (given the other measures it only corrects them), so it was left out and the model refitted."
-        )
-        terms.pop(weakest)
-
-    fitted_terms = [
-        Term(
-            name=t["name"],
-            inputs=t["inputs"],
-            directions=t["directions"],
-            mean=t["mean"],
-            sd=t["sd"],
-            coef=float(params[i + 1]),
-            ci_lo=float(lo[i + 1]) if np.isfinite(lo[i + 1]) else None,
-            ci_hi=float(hi[i + 1]) if np.isfinite(hi[i + 1]) else None,
-            p_value=float(pv[i + 1]) if np.isfinite(pv[i + 1]) else None,
-        )
-        for i, t in enumerate(terms)
-        if not (method == "l1" and params[i + 1] == 0)
-    ]
-    used = {k for t in fitted_terms for k in t.inputs}
-    eta = params[0] + x.to_numpy() @ params[1:]
-    if points_to_double_odds is None:
-        spread = float(np.subtract(*np.quantile(eta, [0.99, 0.01])))
-        points_to_double_odds = float(max(1.0, round(90 * LN2 / spread))) if spread > 0 else 20.0
-    base["fitting"]["method"] = method
-    base["fitting"]["terms"] = len(fitted_terms)
-    return Scorecard(
-        intercept=float(params[0]),
-        inputs=[s for k, s in specs.items() if k in used],
-        terms=fitted_terms,
-        points_to_double_odds=points_to_double_odds,
-        warnings=notes,
-        **base,
-    )
+    if isinstance(result, str):
+        return _base_rate_only(base, notes, result, points_to_double_odds)
+    return _scorecard(base, specs, terms, result, notes, points_to_double_odds)

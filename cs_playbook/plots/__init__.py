@@ -14,7 +14,17 @@ import seaborn as sns
 from cs_playbook.formatting import fmt_money, fmt_pct
 from cs_playbook.modeling.scorecard import TierLabels
 
-__all__ = ["use_style", "fmt_money", "fmt_pct", "money_axis", "pct_axis", "new_ax", "PALETTE", "TIER_COLORS", "tier_palette"]
+__all__ = [
+    "use_style",
+    "fmt_money",
+    "fmt_pct",
+    "money_axis",
+    "pct_axis",
+    "new_ax",
+    "PALETTE",
+    "TIER_COLORS",
+    "tier_palette",
+]
 
 PALETTE = "deep"
 TIER_COLORS = {"good": "#2e7d32", "normal": "#f9a825", "bad": "#c62828"}  # by tier code

@@ -1,6 +1,9 @@
-"""Charts of the expansion targeting report: whitespace, propensity validation, drivers, plays and the NRR outlook."""
+"""Charts and table formats of the expansion targeting report: whitespace, propensity, drivers, plays, the outlook."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
@@ -8,6 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from cs_playbook.expansion.outlook import NEXT_QUARTER_SOURCE
 from cs_playbook.plots import fmt_money, fmt_pct, money_axis, new_ax, pct_axis
 
 __all__ = [
@@ -18,6 +22,7 @@ __all__ = [
     "driver_forest",
     "capacity_curve",
     "outlook_fan",
+    "table_formats",
 ]
 
 
@@ -33,7 +38,7 @@ def whitespace_bars(
     labels: dict[str, str] | None = None,
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
-    """ARR by segment, stacked by play; `by_segment` (expansion_report.whitespace_by_segment) has segment, play and `value`."""
+    """ARR by segment, stacked by play; `by_segment` (whitespace.whitespace_by_segment) has segment, play and `value`."""
     ax = new_ax(ax, figsize=(9, 4.5))
     pivot = by_segment.pivot_table(index="segment", columns="play", values=value, aggfunc="sum", fill_value=0.0)
     pivot = pivot.loc[pivot.sum(axis=1).sort_values(ascending=False).index]
@@ -137,10 +142,20 @@ def capacity_curve(cut: pd.DataFrame, *, currency: str = "JPY", ax: plt.Axes | N
     return ax
 
 
-def outlook_fan(actual: pd.DataFrame, outlook: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
-    """Quarterly NRR and GRR: the last quarters' actuals and the simulated outlook with its interval.
+def table_formats(
+    columns: Iterable[str], currency: str, *, formats: dict[str, str | Callable] | None = None
+) -> dict[str, str | Callable]:
+    """Styler formats for a page table: compact money for every *_arr column, then the given `formats`."""
+    money = partial(fmt_money, currency=currency)
+    return {c: money for c in columns if str(c).endswith("_arr")} | (formats or {})
 
-    `actual` has period, nrr, grr; `outlook` has period, nrr, nrr_low, nrr_high, grr, grr_low, grr_high.
+
+def outlook_fan(actual: pd.DataFrame, outlook: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Quarterly NRR and GRR: the last quarters' actuals and the outlook with its interval.
+
+    `actual` has period, nrr, grr; `outlook` has period, nrr, nrr_low, nrr_high, grr, grr_low,
+    grr_high and optionally grr_source (`expansion.outlook.align_next_quarter`): the quarter whose
+    GRR is the renewal GRR forecast is marked and labelled as such.
     """
     ax = new_ax(ax, figsize=(10, 4.5))
     periods = list(actual["period"]) + list(outlook["period"])
@@ -151,6 +166,18 @@ def outlook_fan(actual: pd.DataFrame, outlook: pd.DataFrame, *, ax: plt.Axes | N
         ax.plot(xa, actual[metric], "o-", color=color, label=f"{metric.upper()} actual")
         ax.plot(xo, outlook[metric], "o--", color=color, label=f"{metric.upper()} outlook")
         ax.fill_between(xo, outlook[f"{metric}_low"], outlook[f"{metric}_high"], color=color, alpha=0.15)
+    if "grr_source" in outlook.columns:
+        fc = outlook[outlook["grr_source"] == NEXT_QUARTER_SOURCE]
+        for _, row in fc.iterrows():
+            ax.errorbar(
+                pos[row["period"]],
+                row["grr"],
+                yerr=[[row["grr"] - row["grr_low"]], [row["grr_high"] - row["grr"]]],
+                fmt="D",
+                color="#c62828",
+                capsize=4,
+                label=f"GRR {row['period']}: {row['grr_source']} {fmt_pct(row['grr'])}",
+            )
     ax.axhline(1.0, color="grey", lw=1, ls=":")
     ax.set_xticks(range(len(periods)), periods)
     pct_axis(ax)

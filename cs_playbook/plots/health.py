@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from cs_playbook.plots import TIER_COLORS, fmt_pct, new_ax, pct_axis
+from cs_playbook.modeling.scorecard import TIERS, TierLabels, TierThresholds
+from cs_playbook.plots import fmt_money, fmt_pct, new_ax, pct_axis, tier_palette
 
 __all__ = [
     "coverage_bars",
@@ -20,15 +21,16 @@ __all__ = [
     "tier_churn_bars",
     "migration_heatmap",
     "score_histogram",
+    "promotion_heatmap",
     "segment_auc",
 ]
 
-MODEL_COLORS = {"calibrated": "#1565c0", "today's rules": "#9e9e9e"}
+MODEL_COLORS = {"calibrated": "#1565c0", "rules": "#9e9e9e"}
 
 
-def _tier_palette(order: list[str]) -> dict[str, str]:
-    """GOOD / NORMAL / BAD colours for the configured labels, in order good, normal, bad."""
-    return dict(zip(order, TIER_COLORS.values(), strict=False))
+def _labelled(frame: pd.DataFrame, labels: TierLabels) -> pd.DataFrame:
+    """`frame` with its index and columns of tier codes shown as the labels of params (other names kept)."""
+    return frame.rename(index=labels.label, columns=labels.label)
 
 
 def coverage_bars(quality: pd.DataFrame, *, ax: plt.Axes | None = None, threshold: float = 0.5) -> plt.Axes:
@@ -196,19 +198,22 @@ def lift_bars(lift: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
     return ax
 
 
-def tier_churn_bars(table: pd.DataFrame, *, order: list[str], ax: plt.Axes | None = None) -> plt.Axes:
-    """Churn rate per tier for each model (health_review.tier_table with group "model")."""
+def tier_churn_bars(table: pd.DataFrame, *, labels: TierLabels, ax: plt.Axes | None = None) -> plt.Axes:
+    """Churn rate per tier for each model (review.tier_table with group "model", tier codes), tiers as labels."""
     ax = new_ax(ax, figsize=(9, 4))
-    df = table.assign(tier=table["tier"].astype(str))
-    sns.barplot(df, x="model", y="churn_rate", hue="tier", hue_order=order, palette=_tier_palette(order), ax=ax)
+    df = table.assign(tier=labels.apply(table["tier"].astype("string")).astype(str))
+    sns.barplot(
+        df, x="model", y="churn_rate", hue="tier", hue_order=labels.order(), palette=tier_palette(labels), ax=ax
+    )
     for cont in ax.containers:
         ax.bar_label(cont, labels=[fmt_pct(v.get_height(), digits=0) for v in cont], fontsize=8)
     pct_axis(ax)
-    cal = df[df["model"] == df["model"].iloc[0]].set_index("tier")["churn_rate"]
-    bad, good = order[-1], order[0]
-    ratio = cal.get(bad, np.nan) / cal.get(good, np.nan) if cal.get(good, 0) else np.nan
+    first = table["model"].iloc[0]
+    part = table[table["model"] == first]
+    cal = pd.Series(part["churn_rate"].to_numpy(), index=part["tier"].astype(str).to_numpy())
+    ratio = cal.get("bad", np.nan) / cal.get("good", np.nan) if cal.get("good", 0) else np.nan
     ax.set_title(
-        f"{df['model'].iloc[0]}: {bad} churns {ratio:.1f}x as often as {good} (out of time)"
+        f"{first}: {labels.bad} churns {ratio:.1f}x as often as {labels.good} (out of time)"
         if ratio == ratio
         else "Churn rate per tier (out of time)"
     )
@@ -218,12 +223,14 @@ def tier_churn_bars(table: pd.DataFrame, *, order: list[str], ax: plt.Axes | Non
     return ax
 
 
-def migration_heatmap(matrix: pd.DataFrame, *, before: str, after: str, ax: plt.Axes | None = None) -> plt.Axes:
-    """Accounts by tier at `before` (rows) and `after` (columns) (health_review.migration_matrix)."""
+def migration_heatmap(
+    matrix: pd.DataFrame, *, before: str, after: str, labels: TierLabels, ax: plt.Axes | None = None
+) -> plt.Axes:
+    """Accounts by tier at `before` (rows) and `after` (columns) (review.migration_matrix, codes), tiers as labels."""
     ax = new_ax(ax, figsize=(7.5, 4.5))
-    sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
     tiers = [t for t in matrix.index if t in matrix.columns]
     moved = int(matrix.loc[tiers, tiers].to_numpy().sum() - np.trace(matrix.loc[tiers, tiers].to_numpy()))
+    sns.heatmap(_labelled(matrix, labels), annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set_title(f"{moved} accounts changed tier between {before} and {after}")
     ax.set_xlabel(f"Tier on {after}")
     ax.set_ylabel(f"Tier on {before}")
@@ -231,29 +238,52 @@ def migration_heatmap(matrix: pd.DataFrame, *, before: str, after: str, ax: plt.
 
 
 def score_histogram(
-    scored: pd.DataFrame, *, good_from: float, bad_below: float, order: list[str], ax: plt.Axes | None = None
+    accounts: pd.DataFrame, *, thresholds: TierThresholds, labels: TierLabels, ax: plt.Axes | None = None
 ) -> plt.Axes:
-    """Today's scores by tier, with the tier thresholds."""
+    """Today's scores by tier (health_score, health_tier codes), with the tier thresholds of the scorer in use."""
     ax = new_ax(ax, figsize=(9, 4))
+    df = accounts.assign(health_tier=labels.apply(accounts["health_tier"].astype("string")).astype(str))
     sns.histplot(
-        scored,
+        df,
         x="health_score",
         hue="health_tier",
-        hue_order=order,
-        palette=_tier_palette(order),
+        hue_order=labels.order(),
+        palette=tier_palette(labels),
         bins=np.arange(0, 102.5, 2.5),
         multiple="stack",
         ax=ax,
     )
-    for t in (bad_below, good_from):
+    for t in (thresholds.bad_below, thresholds.good_from):
         ax.axvline(t, color="black", ls="--", lw=1)
     legend = ax.get_legend()
     if legend is not None:
         legend.set_title("Tier")
-    counts = scored["health_tier"].value_counts()
-    ax.set_title(", ".join(f"{counts.get(t, 0):,} {t}" for t in order) + " accounts today")
+    counts = accounts["health_tier"].astype(str).value_counts()
+    ax.set_title(", ".join(f"{counts.get(t, 0):,} {labels.label(t)}" for t in TIERS) + " accounts today")
     ax.set_xlabel("Health score (0-100, higher is healthier)")
     ax.set_ylabel("Accounts")
+    return ax
+
+
+def promotion_heatmap(
+    matrix: pd.DataFrame,
+    arr_matrix: pd.DataFrame,
+    *,
+    in_use: str,
+    candidate: str,
+    currency: str,
+    labels: TierLabels,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Today's accounts by tier in use (rows) and candidate tier (columns), with their ARR (review.promotion_impact)."""
+    ax = new_ax(ax, figsize=(7.5, 4.5))
+    annot = matrix.astype(int).astype(str) + "\n" + arr_matrix.map(lambda v: fmt_money(v, currency))
+    sns.heatmap(_labelled(matrix, labels), annot=annot.to_numpy(), fmt="", cmap="Blues", cbar=False, ax=ax)
+    moved = int(matrix.to_numpy().sum() - np.trace(matrix.to_numpy()))
+    arr_moved = float(arr_matrix.to_numpy().sum() - np.trace(arr_matrix.to_numpy()))
+    ax.set_title(f"Promoting {candidate} would move {moved:,} accounts ({fmt_money(arr_moved, currency)} ARR)")
+    ax.set_xlabel(f"Tier under {candidate} (candidate)")
+    ax.set_ylabel(f"Tier under {in_use} (in use)")
     return ax
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import seaborn as sns
 
 from cs_playbook.plots import fmt_money, fmt_pct, money_axis, new_ax, pct_axis
+from cs_playbook.plots.renewals import styled_table  # the same page-table formatting on both pages
 
 __all__ = [
     "retention_trend",
@@ -17,6 +18,7 @@ __all__ = [
     "csm_load",
     "feature_adoption_bars",
     "notes_compliance_bars",
+    "styled_table",
 ]
 
 MOVEMENT_ORDER = ["new", "expansion", "reactivation", "contraction", "churn"]

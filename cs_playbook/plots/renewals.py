@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from pandas.io.formats.style import Styler
 
 from cs_playbook.plots import fmt_money, fmt_pct, money_axis, new_ax, pct_axis
 
@@ -21,7 +22,23 @@ __all__ = [
     "churn_bars",
     "churn_trend_lines",
     "grr_forecast_chart",
+    "churn_breakdown_grid",
+    "styled_table",
 ]
+
+CHURN_GROUPS = {"reason": "Reason", "segment": "Segment", "cohort": "Start year", "tenure_band": "Tenure"}
+MONEY_COLUMNS = ("arr", "arr_renewing", "arr_renewing_at_risk", "churned_arr", "start_arr", "end_arr")
+DATE_COLUMNS = (
+    "renewal_date",
+    "decision_deadline",
+    "department_contact",
+    "schedule_start",
+    "schedule_end",
+    "next_due",
+    "bantc_assessed_at",
+    "act_by",
+    "churned_at",
+)
 
 STATUS_COLORS = {
     "done": "#2e7d32",
@@ -106,10 +123,10 @@ def priority_bars(
     money_axis(ax, currency, axis="x")
     share = df["priority_score"].sum() / priorities["priority_score"].sum() if len(priorities) else np.nan
     ax.set_title(
-        f"The top {len(df)} accounts carry {fmt_pct(share, digits=0)} of the fit-weighted ARR at risk; "
+        f"The top {len(df)} accounts carry {fmt_pct(share, digits=0)} of the fit-weighted ARR at risk of renewals; "
         f"{int((df['mode'] == 'handling').sum())} need handling"
     )
-    ax.set_xlabel(f"ARR at risk weighted by product fit ({currency})")
+    ax.set_xlabel(f"ARR at risk of renewals, weighted by product fit ({currency})")
     ax.set_ylabel("")
     ax.legend(title="Mode", fontsize=8)
     return ax
@@ -204,3 +221,28 @@ def grr_forecast_chart(
     ax.set_ylabel("Gross revenue retention (%)")
     ax.legend(fontsize=8, loc="lower left")
     return ax
+
+
+def churn_breakdown_grid(
+    breakdowns: dict[str, pd.DataFrame], *, orders: dict[str, list[str] | None], currency: str = "JPY"
+) -> plt.Figure:
+    """Churned ARR by reason, segment, start year and tenure in a 2 x 2 grid (breakdowns: by -> churn_breakdown)."""
+    fig, axes = plt.subplots(2, 2, figsize=(15, 9))
+    for ax, (by, what) in zip(axes.flat, CHURN_GROUPS.items(), strict=True):
+        churn_bars(breakdowns[by], by=by, what=what, order=orders.get(by), currency=currency, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def _date(value: object) -> str:
+    return "" if pd.isna(value) else f"{pd.Timestamp(value):%Y/%m/%d}"
+
+
+def styled_table(
+    df: pd.DataFrame, *, caption: str, currency: str = "JPY", formats: dict[str, str] | None = None
+) -> Styler:
+    """A page table: money columns (ARR) compact in `currency`, date columns as 2026/11/20, the rest as `formats` say."""
+    money = {c: (lambda v, cur=currency: fmt_money(v, cur)) for c in df.columns if c in MONEY_COLUMNS}
+    dates = {c: _date for c in df.columns if c in DATE_COLUMNS or pd.api.types.is_datetime64_any_dtype(df[c])}
+    fmt = {**money, **dates, **{k: v for k, v in (formats or {}).items() if k in df.columns}}
+    return df.style.format(fmt, na_rep="none", escape="html").set_caption(caption).hide(axis="index")

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from cs_playbook.plots import TIER_COLORS, fmt_money, fmt_pct, money_axis, new_ax, pct_axis
+from cs_playbook.modeling.scorecard import TierLabels
+from cs_playbook.plots import fmt_money, fmt_pct, money_axis, new_ax, pct_axis, tier_palette
 
 __all__ = [
     "SCENARIO_COLORS",
@@ -20,7 +21,15 @@ __all__ = [
 ]
 
 SCENARIO_COLORS = {"conservative": "#c62828", "base": "#1565c0", "optimistic": "#2e7d32"}
-TIER_PALETTE = {**TIER_COLORS, "unknown": "#90a4ae"}
+UNKNOWN_COLOR = "#90a4ae"  # accounts without a health score (tier code `unknown`)
+
+
+def _tier_hue(codes: pd.Series, labels: TierLabels) -> tuple[pd.Series, list[str], dict[str, str]]:
+    """Tier codes as the labels of params, the labels present in order (best first, unknown last), their colours."""
+    palette = {**tier_palette(labels), labels.label("unknown"): UNKNOWN_COLOR}
+    shown = labels.apply(codes.astype("string"))
+    present = set(shown.dropna())
+    return shown, [t for t in palette if t in present], palette
 
 
 def cumulative_cash_flow(flows: pd.DataFrame, *, currency: str = "JPY", ax: plt.Axes | None = None) -> plt.Axes:
@@ -81,13 +90,15 @@ def simulation_histogram(draws: pd.DataFrame, *, ax: plt.Axes | None = None) -> 
     return ax
 
 
-def roi_vs_arr(table: pd.DataFrame, *, ax: plt.Axes | None = None, currency: str = "JPY") -> plt.Axes:
-    """Base-case ROI against ARR per modeled account (roi_portfolio.portfolio), coloured by health tier."""
+def roi_vs_arr(
+    table: pd.DataFrame, *, labels: TierLabels | None = None, ax: plt.Axes | None = None, currency: str = "JPY"
+) -> plt.Axes:
+    """Base-case ROI against ARR per modeled account (roi.portfolio.portfolio), coloured by health tier (labels)."""
     ax = new_ax(ax, figsize=(9, 5))
-    df = table[table["status"] == "modeled"]
-    tiers = [t for t in TIER_PALETTE if t in set(df["health_tier"])]
+    df = table[table["status"] == "modeled"].copy()
+    df["health_tier"], tiers, palette = _tier_hue(df["health_tier"], labels or TierLabels())
     sns.scatterplot(
-        df, x="arr", y="roi_base", hue="health_tier", hue_order=tiers, palette=TIER_PALETTE, s=18, alpha=0.7, ax=ax
+        df, x="arr", y="roi_base", hue="health_tier", hue_order=tiers, palette=palette, s=18, alpha=0.7, ax=ax
     )
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1.0)
@@ -124,14 +135,28 @@ def realized_vs_projected(table: pd.DataFrame, *, ax: plt.Axes | None = None) ->
     return ax
 
 
-def roi_by_tier_bars(by_tier: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
-    """Median base-case ROI per health tier (roi_portfolio.roi_by_tier), labelled with accounts."""
+def roi_by_tier_bars(
+    by_tier: pd.DataFrame, *, labels: TierLabels | None = None, ax: plt.Axes | None = None
+) -> plt.Axes:
+    """Median base-case ROI per health tier (roi.portfolio.roi_by_tier, codes) shown with the tier labels."""
     ax = new_ax(ax, figsize=(7, 4))
-    df = by_tier.dropna(subset=["roi_base_median"])
+    df = by_tier.dropna(subset=["roi_base_median"]).reset_index(drop=True)
     if df.empty:
         ax.set_title("No account has a complete ROI case")
         return ax
-    sns.barplot(df, x="health_tier", y="roi_base_median", hue="health_tier", palette=TIER_PALETTE, legend=False, ax=ax)
+    df["health_tier"], _, palette = _tier_hue(df["health_tier"], labels or TierLabels())
+    order = list(df["health_tier"])  # roi_by_tier's order: best tier first, unknown last
+    sns.barplot(
+        df,
+        x="health_tier",
+        y="roi_base_median",
+        hue="health_tier",
+        order=order,
+        hue_order=order,
+        palette=palette,
+        legend=False,
+        ax=ax,
+    )
     for i, row in enumerate(df.itertuples()):
         below = row.roi_base_median < 0
         ax.text(i, row.roi_base_median, f"{int(row.modeled):,} accounts", ha="center", va="top" if below else "bottom")

@@ -11,7 +11,7 @@ Projections and verdicts are in `poc_tracking`, the portfolio and candidate rank
 from __future__ import annotations
 
 import string
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
@@ -153,14 +153,24 @@ class CandidateRules(StrictModel):
 
 
 class PocParams(StrictModel):
-    """params/poc.yaml."""
+    """params/poc.yaml. PoCs are judged at the report's as-of date (the quarter's last day, or the data's while open)."""
 
-    evaluate_at: Literal["data_as_of", "quarter_end"] = "data_as_of"
     status: StatusRules = Field(default_factory=StatusRules)
     benchmark_conversion: tuple[float, float] = (0.7, 0.8)
     candidates: CandidateRules = Field(default_factory=CandidateRules)
     planned: list[PlannedPoc] = Field(default_factory=list)
     actions: dict[str, str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_evaluate_at(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "evaluate_at" in data:
+            raise ValueError(
+                "evaluate_at was removed: every page of the report, PoCs included, is judged at the report's as-of "
+                "date (the quarter's last day, or the data's as-of date while the quarter is still open); choose "
+                "the quarter to choose the date, and delete evaluate_at"
+            )
+        return data
 
     @field_validator("actions")
     @classmethod

@@ -1,126 +1,20 @@
-"""The PoC tracking notebook's assembly: every table it shows, its headline figures and its checks.
+"""The PoC tracking notebook's summary: the raw figures of summary.json, the headline of index.html and the checks.
 
-Builds on `poc_usage` (weekly series), `poc_tracking` (projection, status, verdict, next
-action) and `poc_portfolio` (open PoCs, conversion history); the notebook
-03_poc_tracking narrates these tables.
+Every figure comes from one `PocTracking` (`poc.report.track_pocs`) judged at the report's as-of
+date, so the page, the exports and the index quote the same numbers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import ibis
 import pandas as pd
 
 from cs_playbook.formatting import fmt_money, fmt_pct
-from cs_playbook.poc.criteria import PocParams, parse_metric, pocs_as_of
-from cs_playbook.poc.portfolio import closed_history, conversion_summary, decision_time_summary, open_portfolio
-from cs_playbook.poc.tracking import format_value, next_actions, poc_verdicts, projection_paths, track_criteria
-from cs_playbook.poc.usage import criterion_series
+from cs_playbook.poc.criteria import PocParams
+from cs_playbook.poc.report import PocTracking
 
-__all__ = [
-    "PocTracking",
-    "track_pocs",
-    "unused_event_types",
-    "criteria_view",
-    "summary_figures",
-    "headline",
-    "consistency_checks",
-]
+__all__ = ["AT_RISK", "summary_figures", "headline", "consistency_checks"]
 
-AT_RISK = ("at risk", "off track", "not met")
-
-
-@dataclass
-class PocTracking:
-    """Every table of one tracking run (see the functions that build each)."""
-
-    as_of: pd.Timestamp
-    pocs: pd.DataFrame  # pocs as they stood on as_of (poc.pocs_as_of)
-    series: pd.DataFrame  # poc_usage.criterion_series
-    tracked: pd.DataFrame  # poc_tracking.track_criteria
-    paths: pd.DataFrame  # poc_tracking.projection_paths
-    verdicts: pd.DataFrame  # poc_tracking.poc_verdicts
-    actions: pd.DataFrame  # poc_tracking.next_actions
-    portfolio: pd.DataFrame  # poc_portfolio.open_portfolio
-    history: pd.DataFrame  # poc_portfolio.closed_history
-    conversion: pd.DataFrame  # poc_portfolio.conversion_summary
-    decision_times: pd.DataFrame  # poc_portfolio.decision_time_summary
-
-
-def track_pocs(
-    pocs: pd.DataFrame,
-    criteria: pd.DataFrame,
-    accounts: pd.DataFrame,
-    params: PocParams,
-    *,
-    as_of: pd.Timestamp,
-    measurements: pd.DataFrame | None = None,
-    events: ibis.Table | None = None,
-    users: pd.DataFrame | None = None,
-    currency: str = "JPY",
-) -> PocTracking:
-    """Track every PoC started by `as_of`: series, projections, verdicts, actions, portfolio and history."""
-    state = pocs_as_of(pocs, as_of)
-    series = criterion_series(state, criteria, as_of=as_of, measurements=measurements, events=events, users=users)
-    tracked = track_criteria(state, criteria, series, as_of=as_of, rules=params.status)
-    verdicts = poc_verdicts(state, tracked, as_of=as_of, rules=params.status)
-    actions = next_actions(state, verdicts, tracked, actions=params.actions, currency=currency)
-    history = closed_history(state, verdicts)
-    return PocTracking(
-        as_of=as_of,
-        pocs=state,
-        series=series,
-        tracked=tracked,
-        paths=projection_paths(state, criteria, series, as_of=as_of, rules=params.status),
-        verdicts=verdicts,
-        actions=actions,
-        portfolio=open_portfolio(state, verdicts, actions, accounts),
-        history=history,
-        conversion=conversion_summary(history, benchmark=params.benchmark_conversion),
-        decision_times=decision_time_summary(history),
-    )
-
-
-def unused_event_types(criteria: pd.DataFrame, events: ibis.Table) -> list[str]:
-    """Event types named by events criteria (metric:<event_type>) that never occur in the events (a typo?)."""
-    named = {
-        et for m in criteria.loc[criteria["source"] == "events", "metric"] if (et := parse_metric(m)[1]) is not None
-    }
-    if not named:
-        return []
-    seen = events.filter(events.event_type.isin(sorted(named))).select("event_type").distinct().to_pandas()
-    return sorted(named - set(seen["event_type"]))
-
-
-def criteria_view(tracked: pd.DataFrame, poc_id: str) -> pd.DataFrame:
-    """One PoC's criteria as a CSM reads them: values formatted in their metric's unit.
-
-    Returns Criterion, Description, Must-have, Target, Current, Projected at end, Interval,
-    Chance of meeting, Status.
-    """
-    t = tracked[tracked["poc_id"] == poc_id]
-    rows = []
-    for c in t.itertuples(index=False):
-
-        def fv(v: float, c=c) -> str:
-            return format_value(v, c.metric, c.source)
-
-        interval = f"{fv(c.lower)} to {fv(c.upper)}" if pd.notna(c.lower) else ""
-        rows.append(
-            {
-                "Criterion": c.criterion_id,
-                "Description": c.description,
-                "Must-have": "yes" if c.must_have else "",
-                "Target": f"{c.comparator} {fv(c.target)}",
-                "Current": fv(c.current),
-                "Projected at end": fv(c.projected),
-                "Interval": interval,
-                "Chance of meeting": fmt_pct(c.p_meet, digits=0) if pd.notna(c.p_meet) else "",
-                "Status": c.status,
-            }
-        )
-    return pd.DataFrame(rows)
+AT_RISK = ("at risk", "off track", "not met")  # verdicts counted as at risk
 
 
 def summary_figures(result: PocTracking, params: PocParams) -> dict[str, object]:

@@ -18,8 +18,7 @@ computed as of a date (`as_of`): nothing recorded after it is used, so a past da
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -35,7 +34,6 @@ from cs_playbook.renewals.business_days import (
     business_days_after,
     business_days_before,
     business_days_between,
-    is_business_day,
     jp_date,
     roll_back,
     roll_forward,
@@ -56,13 +54,13 @@ __all__ = [
     "schedule_summary",
     "renewal_totals",
     "bantc_readiness",
+    "overdue_renewals",
+    "bantc_flagged",
     "jp_dates",
     "calendar_export",
     "arr_by_week",
     "schedule_progress",
     "bantc_answers",
-    "renewal_figures",
-    "consistency_checks",
 ]
 
 COMPANY_WIDE = "(company-wide)"
@@ -102,7 +100,6 @@ class BantcParams(StrictModel):
 class RenewalParams(StrictModel):
     """params/renewals.yaml."""
 
-    as_of: date | None = None  # empty: the data's as-of date
     horizon_days: int = Field(120, ge=1)
     calendar: CalendarParams = Field(default_factory=CalendarParams)
     decision_deadline_business_days: int = Field(20, ge=0)
@@ -120,6 +117,17 @@ class RenewalParams(StrictModel):
     priority: PriorityParams = Field(default_factory=PriorityParams)
     forecast: ForecastParams = Field(default_factory=ForecastParams)
     churn_review: ChurnReviewParams = Field(default_factory=ChurnReviewParams)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_as_of(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "as_of" in data:
+            raise ValueError(
+                "as_of is no longer a renewals setting: every page uses the report's as-of date (the quarter end, "
+                "or the data's as-of date while the quarter is open). Remove as_of from params/renewals.yaml and "
+                "choose the quarter of the report instead."
+            )
+        return data
 
     @model_validator(mode="after")
     def _steps_fit(self) -> RenewalParams:
@@ -386,6 +394,19 @@ def bantc_readiness(
     return out.reset_index(drop=True)
 
 
+def overdue_renewals(schedule: pd.DataFrame, calendar: pd.DataFrame, *, top: int = 15) -> pd.DataFrame:
+    """The largest renewals with overdue schedule steps (schedule_summary joined with renewal_totals), ARR first."""
+    late = schedule[schedule["steps_overdue"] > 0].merge(renewal_totals(calendar), on=["account_id", "renewal_date"])
+    return late.sort_values("arr", ascending=False).head(top).reset_index(drop=True)
+
+
+def bantc_flagged(readiness: pd.DataFrame, calendar: pd.DataFrame, *, top: int = 15) -> pd.DataFrame:
+    """The largest renewals to act on: need lost, authority changed, or a due assessment missing or stale."""
+    gap = readiness["bantc_due"] & readiness["bantc_status"].isin(["missing", "stale"])
+    flagged = readiness[readiness["act"] | gap].merge(renewal_totals(calendar), on=["account_id", "renewal_date"])
+    return flagged.sort_values("arr", ascending=False).head(top).reset_index(drop=True)
+
+
 def _names(mask: pd.DataFrame) -> pd.Series:
     """The column names that are True in each row, joined: 'need, authority'."""
     return pd.Series(
@@ -464,70 +485,3 @@ def bantc_answers(readiness: pd.DataFrame) -> pd.DataFrame:
     out["share"] = out["renewals"] / out.groupby("dimension")["renewals"].transform("sum")
     out["_o"] = out["dimension"].map({d: i for i, d in enumerate(BANTC_DIMENSIONS)})
     return out.sort_values(["_o", "answer"]).drop(columns="_o").reset_index(drop=True)
-
-
-def renewal_figures(
-    calendar: pd.DataFrame,
-    priorities: pd.DataFrame,
-    *,
-    steps: pd.DataFrame | None = None,
-    readiness: pd.DataFrame | None = None,
-) -> dict[str, float | int | None]:
-    """The renewal figures of summary.json: ARR renewing, ARR at risk, deadlines, overdue steps, BANTC readiness."""
-    upcoming = calendar["business_days_to_deadline"]
-    figures: dict[str, float | int | None] = {
-        "renewals": int(len(calendar)),
-        "accounts_renewing": int(calendar["account_id"].nunique()),
-        "arr_renewing": float(calendar["arr"].sum()),
-        "arr_renewing_auto_renew": float(calendar.loc[calendar["auto_renew"].astype(bool), "arr"].sum()),
-        "arr_at_risk": float(priorities["arr_at_risk"].sum()) if len(priorities) else 0.0,
-        "deadlines_passed": int((upcoming < 0).sum()),
-        "accounts_handling": int((priorities["mode"] == "handling").sum()) if len(priorities) else 0,
-        "accounts_act_now": int((priorities["act_when"] == "now").sum()) if len(priorities) else 0,
-        "overdue_steps": None,
-        "renewals_with_overdue_steps": None,
-        "bantc_ready_share": None,
-    }
-    if steps is not None:
-        over = steps[steps["status"] == "overdue"]
-        done = steps["status"].isin(["done", "done_late"])
-        figures["overdue_steps"] = int(len(over))
-        figures["steps_done_late_share"] = (
-            float((steps["status"] == "done_late").sum() / done.sum()) if done.any() else None
-        )
-        figures["renewals_with_overdue_steps"] = int(over[["account_id", "renewal_date"]].drop_duplicates().shape[0])
-    if readiness is not None and len(readiness):
-        figures["bantc_ready_share"] = float(readiness["ready"].mean())
-        due = readiness[readiness["bantc_due"]]
-        figures["bantc_due_missing_or_stale"] = int(due["bantc_status"].isin(["missing", "stale"]).sum())
-        figures["bantc_act"] = int(readiness["act"].sum())
-    return figures
-
-
-def consistency_checks(
-    calendar: pd.DataFrame,
-    cal: BusinessCalendar,
-    params: RenewalParams,
-    priorities: pd.DataFrame,
-    forecast: dict[str, float] | None = None,
-) -> dict[str, bool]:
-    """Invariants that hold on any data; the notebook prints them and nbval compares the output."""
-    deadline, renewal = calendar["decision_deadline"], calendar["renewal_date"]
-    exact = business_days_between(deadline, renewal, cal) == params.decision_deadline_business_days
-    checks = {
-        "deadlines_exact_business_days": bool(exact.all()),
-        "deadlines_on_business_days": bool(is_business_day(deadline, cal).all()),
-        "deadlines_before_renewal": bool((deadline < renewal).all()),
-        "schedule_window_ordered": bool((calendar["schedule_start"] <= calendar["schedule_end"]).all()),
-        "priorities_cover_calendar_arr": bool(
-            np.isclose(priorities["arr_renewing"].sum(), calendar["arr"].sum(), rtol=1e-9, atol=1e-6)
-        ),
-        "arr_at_risk_within_arr": bool((priorities["arr_at_risk"] <= priorities["arr_renewing"] + 1e-6).all()),
-    }
-    if forecast is not None:
-        f = forecast
-        checks["forecast_interval_ordered"] = bool(
-            f["grr_low"] <= f["expected_grr"] + 1e-9 and f["expected_grr"] <= f["grr_high"] + 1e-9
-        )
-        checks["forecast_grr_at_most_if_all_renew"] = bool(f["grr_high"] <= f["grr_if_all_renew"] + 1e-9 <= 1 + 2e-9)
-    return checks

@@ -24,6 +24,7 @@ __all__ = [
     "churn_events",
     "exit_quality",
     "churn_breakdown",
+    "churn_breakdowns",
     "churn_trend",
     "reactivation_rates",
     "winback_candidates",
@@ -31,6 +32,7 @@ __all__ = [
     "forecast_quarter",
     "forecast_base",
     "grr_forecast",
+    "grr_backtest",
 ]
 
 NOT_RECORDED = "(not recorded)"
@@ -284,7 +286,7 @@ def segment_churn_risk(
     Accounts active at the month end `months` before the last complete month to `as_of`, and
     whether they still have MRR at that month; a segment with fewer than `min_accounts` uses the
     overall rate. Returns account_id, health_score (NaN), health_tier (NA), churn_probability,
-    scorecard (how it was computed), shaped like health.current_risk.
+    scorecard (how it was computed), shaped like the quarter state's risk.
     """
     as_of = pd.Timestamp(as_of).normalize()
     last = (as_of + pd.Timedelta(days=1)).to_period("M").to_timestamp() - pd.DateOffset(months=1)
@@ -298,7 +300,7 @@ def segment_churn_risk(
     rate = per["mean"].where(per["size"] >= min_accounts, overall)
     out = accounts[["account_id"]].copy()
     out["health_score"] = np.nan
-    out["health_tier"] = pd.Series(pd.NA, index=out.index, dtype="str")
+    out["health_tier"] = pd.Series(pd.NA, index=out.index, dtype="string")
     out["churn_probability"] = accounts["segment"].map(rate).fillna(overall).to_numpy(dtype="float64")
     out["scorecard"] = f"segment logo churn {first:%Y-%m} to {last:%Y-%m} (fallback: no health score)"
     return out
@@ -399,3 +401,44 @@ def grr_forecast(
         "grr_high": float(np.quantile(sims, 1 - tail)),
         "interval": float(interval),
     }
+
+
+def grr_backtest(
+    subscriptions: pd.DataFrame,
+    risk: pd.DataFrame,
+    monthly: pd.DataFrame,
+    params: ForecastParams,
+    *,
+    quarter: str,
+    quarter_start: pd.Timestamp,
+    quarter_end: pd.Timestamp,
+) -> dict[str, float | str | None] | None:
+    """The GRR forecast made the day before `quarter` started, set against the quarter's actual GRR.
+
+    `subscriptions`: the lines known then (only those started by that day); `risk`: the accounts'
+    churn probability as known then. Returns the `grr_forecast` keys plus quarter, made_on and
+    actual_grr (from `churn_trend`, None when not known); None without a starting cohort or MRR
+    history before the quarter.
+    """
+    made_on = pd.Timestamp(quarter_start).normalize() - pd.Timedelta(days=1)
+    if monthly.empty or made_on <= monthly["month"].min():
+        return None
+    base = forecast_base(subscriptions, quarter_start=quarter_start, quarter_end=quarter_end, as_of=made_on)
+    if base.empty or float(base["start_arr"].sum()) <= 0:
+        return None
+    result = grr_forecast(base, risk, simulations=params.simulations, seed=params.seed, interval=params.interval)
+    trend = churn_trend(monthly, quarter=quarter, quarters=1)
+    actual = trend.loc[trend["period"] == quarter, "grr"]
+    return {
+        **result,
+        "quarter": quarter,
+        "made_on": made_on,
+        "actual_grr": float(actual.iloc[0]) if len(actual) else None,
+    }
+
+
+def churn_breakdowns(
+    events: pd.DataFrame, *, by: tuple[str, ...] = ("reason", "segment", "cohort", "tenure_band")
+) -> dict[str, pd.DataFrame]:
+    """`churn_breakdown` by each of the columns `by` (for the churn-review charts)."""
+    return {col: churn_breakdown(events, by=col) for col in by}

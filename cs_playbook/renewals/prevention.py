@@ -10,7 +10,8 @@ stakeholders re-confirmed after a year.
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -18,24 +19,35 @@ from pydantic import Field, model_validator
 
 from cs_playbook.data.activities import MEETING_TYPES, meetings_without_notes
 from cs_playbook.data.io import Dataset
+from cs_playbook.data.usage import account_usage
 from cs_playbook.errors import CsPlaybookError, ParamsError
 from cs_playbook.health.calibration import HealthParams, risk_as_of
-from cs_playbook.health.scorer import promoted_scorecard
-from cs_playbook.params import StrictModel
+from cs_playbook.health.scorer import FittedScorer, HealthScorer
+from cs_playbook.modeling.scorecard import TierLabels
+from cs_playbook.params import StrictModel, UsageParams
 from cs_playbook.renewals.business_days import BusinessCalendar, business_days_after, jp_date
 from cs_playbook.renewals.churn_review import segment_churn_risk
 
 __all__ = [
     "PriorityParams",
+    "past_risk",
+    "risk_scorer",
     "churn_risk",
+    "risk_history",
     "stakeholder_freshness",
     "notes_missing_by_account",
     "account_tenure",
     "renewal_accounts",
     "prioritise",
     "risk_by_tier",
+    "hygiene_gaps",
+    "hygiene_figures",
     "priority_export",
 ]
+
+
+NOT_SCORED = "(not scored)"
+HYGIENE_COLUMNS = ("meetings_without_notes", "stakeholders_age_days", "stakeholders_stale")
 
 
 class PriorityParams(StrictModel):
@@ -58,35 +70,53 @@ class PriorityParams(StrictModel):
         return self
 
 
-def current_risk(ds: Dataset, *, params_dir: str | Path | None, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Every active account's health as the scorer in use on `as_of` saw it (`health.calibration.risk_as_of`)."""
-    from cs_playbook.data.usage import account_usage
-    from cs_playbook.params import UsageParams, load_params
+def past_risk(
+    ds: Dataset,
+    params: HealthParams,
+    scorer: HealthScorer,
+    day: pd.Timestamp,
+    *,
+    usage_params: UsageParams | None = None,
+) -> pd.DataFrame:
+    """Every account active on a past `day` scored as the scorer in use would have then (product fit, back-tests).
 
-    hp = load_params("health_score", HealthParams, directory=params_dir)
-    up = load_params("usage_metrics", UsageParams, directory=params_dir) if ds.has("events") else None
-    usage = account_usage(ds.events, ds.subscriptions, up, end=as_of) if up else None
-    _, risk = risk_as_of(ds, hp, promoted=promoted_scorecard(params_dir), day=as_of, usage=usage, usage_params=up)
-    return risk
+    A fitted (promoted) scorer scores as it is; the rules scorer's probability is recalibrated on the
+    churn observed up to `day` (`health.calibration.risk_as_of`), so no later outcome leaks in.
+    Returns account_id, health_score, health_tier (code), churn_probability, drivers, scorecard, arr.
+    """
+    day = pd.Timestamp(day).normalize()
+    promoted = scorer.scorecard if isinstance(scorer, FittedScorer) else None
+    usage = account_usage(ds.events, ds.subscriptions, usage_params, end=day) if usage_params is not None else None
+    _, scored = risk_as_of(ds, params, promoted=promoted, day=day, usage=usage, usage_params=usage_params)
+    return scored
+
+
+def risk_scorer(
+    ds: Dataset, params: HealthParams, scorer: HealthScorer, *, usage_params: UsageParams | None = None
+) -> Callable[[pd.Timestamp], pd.DataFrame]:
+    """`past_risk` bound to the data, params and scorer in use: day -> health frame (for `churn_risk`)."""
+    return functools.partial(past_risk, ds, params, scorer, usage_params=usage_params)
 
 
 def churn_risk(
-    ds: Dataset,
+    score: Callable[[pd.Timestamp], pd.DataFrame],
     monthly: pd.DataFrame,
+    accounts: pd.DataFrame,
     *,
     as_of: pd.Timestamp,
-    params_dir: str | Path | None = None,
     fallback_months: int = 12,
     fallback_min_accounts: int = 20,
 ) -> tuple[pd.DataFrame, str | None]:
-    """Churn probability per account as known at `as_of`, and a warning when it is only a fallback.
+    """Churn probability per account as known at `as_of` from `score(as_of)`, and a warning when only a fallback.
 
-    The health score's (`health.current_risk`: account_id, health_score, health_tier,
-    churn_probability, scorecard); when it cannot score the accounts (bad params still raise),
-    each segment's logo churn over the trailing `fallback_months` (`churn_review.segment_churn_risk`).
+    `score` returns the health frame of a day (account_id, health_score, health_tier,
+    churn_probability, scorecard), e.g. `past_risk` bound to the data, params and scorer. When it
+    cannot score the accounts (bad params still raise), each segment's logo churn over the trailing
+    `fallback_months` is used instead (`churn_review.segment_churn_risk`).
     """
+    as_of = pd.Timestamp(as_of).normalize()
     try:
-        return current_risk(ds, params_dir=params_dir, as_of=as_of), None
+        return score(as_of), None
     except ParamsError:
         raise
     except CsPlaybookError as err:
@@ -96,9 +126,36 @@ def churn_risk(
             "ARR and fit."
         )
         fallback = segment_churn_risk(
-            monthly, ds.accounts, as_of=as_of, months=fallback_months, min_accounts=fallback_min_accounts
+            monthly, accounts, as_of=as_of, months=fallback_months, min_accounts=fallback_min_accounts
         )
         return fallback, note
+
+
+def risk_history(
+    score: Callable[[pd.Timestamp], pd.DataFrame],
+    monthly: pd.DataFrame,
+    accounts: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp,
+    months_ago: list[int],
+    fallback_months: int = 12,
+    fallback_min_accounts: int = 20,
+) -> tuple[list[pd.DataFrame], list[str]]:
+    """The health frames `months_ago` before `as_of` (for product fit in `prioritise`) and the fallback warnings."""
+    frames, notes = [], []
+    for m in months_ago:
+        frame, note = churn_risk(
+            score,
+            monthly,
+            accounts,
+            as_of=pd.Timestamp(as_of) - pd.DateOffset(months=m),
+            fallback_months=fallback_months,
+            fallback_min_accounts=fallback_min_accounts,
+        )
+        frames.append(frame)
+        if note:
+            notes.append(note)
+    return frames, notes
 
 
 def stakeholder_freshness(
@@ -227,22 +284,24 @@ def prioritise(
     *,
     as_of: pd.Timestamp,
     risk_history: list[pd.DataFrame] | None = None,
+    tier_labels: TierLabels | None = None,
 ) -> pd.DataFrame:
     """Churn-prevention priorities: ARR at risk weighted by product fit, the mode, when to act and why.
 
     `renewing` from renewal_accounts (needs account_id, arr_renewing, decision_deadline,
     business_days_to_deadline; uses the signals' columns when present). `risk` has account_id,
-    churn_probability and optionally health_score, health_tier (health.current_risk). An account
+    churn_probability and optionally health_score, health_tier code (the quarter state's risk). An account
     missing from `risk` gets the mean probability (probability_source says so).
-    arr_at_risk = arr_renewing x churn_probability; fit (0-1) = tenure_weight x min(tenure /
+    arr_renewing_at_risk = arr_renewing x churn_probability; fit (0-1) = tenure_weight x min(tenure /
     fit_full_tenure_years, 1) + the rest x the health history: the mean of the health score's
     percentile among these accounts in `risk` and in each earlier frame of `risk_history` (same
-    shape, e.g. health.current_risk some months ago), tenure only without any score; priority_score = arr_at_risk x (fit_floor + (1 - fit_floor) x fit). Mode: handling
+    shape, e.g. `past_risk` some months ago), tenure only without any score; priority_score = arr_renewing_at_risk x (fit_floor + (1 - fit_floor) x fit). Mode: handling
     (persuade to stay) when the probability reaches handling_probability or BANTC says act (need
     lost, authority changed), else prevention (deepen use). Act now when handling or when the
     decision deadline is still ahead and within act_now_business_days (the last chance to talk
     before the customer decides); otherwise in two to three weeks. Overdue steps, BANTC gaps and
-    stale records are named in `why`. Highest priority_score first, with rank.
+    stale records are named in `why` (tiers in words by `tier_labels`, else the codes). Highest
+    priority_score first, with rank; health_tier stays a code.
     """
     if "churn_probability" not in risk.columns:
         raise CsPlaybookError("prioritise: the risk frame needs a churn_probability column per account_id")
@@ -252,7 +311,7 @@ def prioritise(
     p = df["churn_probability"].astype("float64")
     df["probability_source"] = np.where(p.isna(), "imputed (mean: not scored)", "scored")
     df["churn_probability"] = p.fillna(risk["churn_probability"].astype("float64").mean()).clip(0, 1)
-    df["arr_at_risk"] = df["arr_renewing"] * df["churn_probability"]
+    df["arr_renewing_at_risk"] = df["arr_renewing"] * df["churn_probability"]
     tenure_part = (_flag(df, "tenure_years", 0.0).astype("float64") / params.fit_full_tenure_years).clip(0, 1)
     percentiles = []
     for frame in [risk, *(risk_history or [])]:
@@ -267,7 +326,7 @@ def prioritise(
         df["fit"] = fit.fillna(tenure_part)
     else:
         df["fit"] = tenure_part
-    df["priority_score"] = df["arr_at_risk"] * (params.fit_floor + (1 - params.fit_floor) * df["fit"])
+    df["priority_score"] = df["arr_renewing_at_risk"] * (params.fit_floor + (1 - params.fit_floor) * df["fit"])
     bantc_act = _flag(df, "bantc_act").astype(bool)
     df["mode"] = np.where(
         (df["churn_probability"] >= params.handling_probability) | bantc_act, "handling", "prevention"
@@ -284,7 +343,7 @@ def prioritise(
     df["act_from"] = np.where(now, now_from, _nth_business_day_after(as_of, lo, cal))
     df["act_by"] = pd.to_datetime(np.where(now, by_now, _nth_business_day_after(as_of, hi, cal)))
     df["act_from"] = pd.to_datetime(df["act_from"])
-    df["why"] = [_why(row, params, as_of) for row in df.to_dict("records")]
+    df["why"] = [_why(row, params, tier_labels) for row in df.to_dict("records")]
     df = df.sort_values(["priority_score", "arr_renewing"], ascending=False).reset_index(drop=True)
     df.insert(0, "rank", np.arange(1, len(df) + 1))
     return df
@@ -295,12 +354,12 @@ def _n(count: float, noun: str) -> str:
     return f"{int(count)} {noun}{'' if int(count) == 1 else 's'}"
 
 
-def _why(row: dict, params: PriorityParams, as_of: pd.Timestamp) -> str:
+def _why(row: dict, params: PriorityParams, tier_labels: TierLabels | None = None) -> str:
     """The reasons behind one account's priority, mode and timing, in words."""
     parts = [f"churn probability {row['churn_probability']:.0%}"]
     tier = row.get("health_tier")
     if isinstance(tier, str) and tier:
-        parts[0] += f" (health {tier})"
+        parts[0] += f" (health {tier_labels.label(tier) if tier_labels is not None else tier})"
     if row.get("bantc_need_lost") is True:
         parts.append("BANTC: need at risk")
     if row.get("bantc_authority_changed") is True:
@@ -342,24 +401,58 @@ def _why(row: dict, params: PriorityParams, as_of: pd.Timestamp) -> str:
 
 
 def risk_by_tier(priorities: pd.DataFrame) -> pd.DataFrame:
-    """Renewing accounts, ARR and ARR at risk per health tier (from prioritise), the riskiest share first.
+    """Renewing accounts, ARR and ARR at risk per health tier code (from prioritise), the riskiest share first.
 
-    Returns health_tier ("(not scored)" without one), accounts, arr_renewing, arr_at_risk,
-    mean_probability, share_of_risk.
+    Returns health_tier (code; "(not scored)" without one), accounts, arr_renewing, arr_renewing_at_risk,
+    mean_probability, share_of_risk. Labels are applied when the table is shown.
     """
     tier = (
         priorities["health_tier"] if "health_tier" in priorities.columns else pd.Series(pd.NA, index=priorities.index)
     )
-    df = priorities.assign(health_tier=tier.astype("str").fillna("(not scored)"))
+    df = priorities.assign(health_tier=tier.astype("string").fillna(NOT_SCORED))
     out = df.groupby("health_tier", as_index=False).agg(
         accounts=("account_id", "size"),
         arr_renewing=("arr_renewing", "sum"),
-        arr_at_risk=("arr_at_risk", "sum"),
+        arr_renewing_at_risk=("arr_renewing_at_risk", "sum"),
         mean_probability=("churn_probability", "mean"),
     )
-    total = out["arr_at_risk"].sum()
-    out["share_of_risk"] = out["arr_at_risk"] / total if total > 0 else np.nan
-    return out.sort_values("arr_at_risk", ascending=False).reset_index(drop=True)
+    total = out["arr_renewing_at_risk"].sum()
+    out["share_of_risk"] = out["arr_renewing_at_risk"] / total if total > 0 else np.nan
+    return out.sort_values("arr_renewing_at_risk", ascending=False).reset_index(drop=True)
+
+
+def hygiene_gaps(priorities: pd.DataFrame) -> pd.DataFrame:
+    """Renewing accounts with a data-hygiene gap (meetings without notes, stale or missing stakeholders), largest first.
+
+    `priorities` from prioritise. Returns account_id, account_name, csm, renewal_date,
+    arr_renewing and those of meetings_without_notes, stakeholders_age_days, stakeholders_stale
+    that are tracked (their tables are in the data).
+    """
+    cols = ["account_id", "account_name", "csm", "renewal_date", "arr_renewing"]
+    cols += [c for c in HYGIENE_COLUMNS if c in priorities.columns]
+    out = priorities[[c for c in cols if c in priorities.columns]].copy()
+    flag = pd.Series(False, index=out.index)
+    if "meetings_without_notes" in out.columns:
+        flag |= out["meetings_without_notes"].fillna(0) > 0
+    if "stakeholders_stale" in out.columns:
+        flag |= out["stakeholders_stale"].fillna(False).astype(bool)
+    return out[flag].sort_values("arr_renewing", ascending=False).reset_index(drop=True)
+
+
+def hygiene_figures(priorities: pd.DataFrame) -> dict[str, int | None]:
+    """Counts of the hygiene gaps among the renewing accounts; None for what is not tracked."""
+    notes = "meetings_without_notes" in priorities.columns
+    stale = "stakeholders_stale" in priorities.columns
+    return {
+        "renewing_accounts": int(len(priorities)),
+        "accounts_with_meetings_without_notes": int((priorities["meetings_without_notes"] > 0).sum())
+        if notes
+        else None,
+        "meetings_without_notes": int(priorities["meetings_without_notes"].sum()) if notes else None,
+        "accounts_stakeholders_stale": int(priorities["stakeholders_stale"].fillna(False).astype(bool).sum())
+        if stale
+        else None,
+    }
 
 
 def priority_export(priorities: pd.DataFrame) -> pd.DataFrame:
@@ -376,7 +469,7 @@ def priority_export(priorities: pd.DataFrame) -> pd.DataFrame:
         "arr_renewing",
         "churn_probability",
         "health_tier",
-        "arr_at_risk",
+        "arr_renewing_at_risk",
         "fit",
         "priority_score",
         "mode",
@@ -386,7 +479,7 @@ def priority_export(priorities: pd.DataFrame) -> pd.DataFrame:
         "why",
     ]
     out = priorities[[c for c in cols if c in priorities.columns]].copy()
-    out = out.round({"churn_probability": 3, "fit": 3, "arr_at_risk": 0, "priority_score": 0})
+    out = out.round({"fit": 3, "arr_renewing_at_risk": 0, "priority_score": 0})  # probabilities exact: the state's
     for c in ("renewal_date", "decision_deadline", "act_from", "act_by"):
         out[c] = jp_date(out[c])
     return out

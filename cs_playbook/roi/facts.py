@@ -8,13 +8,22 @@ and sets it beside the projection made at signing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from cs_playbook.errors import ParamsError
 from cs_playbook.roi.model import CompiledModel, active_lines
 
-__all__ = ["INPUT_COLUMNS", "last_complete_month", "contract_terms", "bind_inputs", "realized_to_date"]
+__all__ = [
+    "INPUT_COLUMNS",
+    "REALIZED_COLUMNS",
+    "last_complete_month",
+    "contract_terms",
+    "bind_inputs",
+    "realized_to_date",
+]
 
 INPUT_COLUMNS = [
     "account_id",
@@ -155,6 +164,98 @@ def _masked_total(amounts: dict[str, np.ndarray], keys: list[str], mask: np.ndar
     return (per_month * mask).sum(axis=1)
 
 
+REALIZED_COLUMNS = [
+    "account_id",
+    "window_start",
+    "window_months",
+    "benefit_realized",
+    "benefit_projected",
+    "cost_realized",
+    "cost_projected",
+    "roi_realized",
+    "roi_projected_to_date",
+    "value_realization",
+]
+
+
+@dataclass
+class _Window:
+    """The realized window's months (first of usage data or earlier, to the last complete month) and their series."""
+
+    months: pd.DatetimeIndex
+    month_idx: np.ndarray  # year * 12 + month of each month
+    data_start: pd.Timestamp  # first month with usage data
+    mrr: pd.DataFrame  # accounts x months of billed MRR
+    series: dict[str, pd.DataFrame]  # metric -> accounts x months of measured usage
+    terms: pd.DataFrame  # contract_terms indexed by account_id
+
+
+def _realized_model(model: CompiledModel, grp: pd.DataFrame, w: _Window) -> pd.DataFrame | None:
+    """Realized and projected benefit and cost over the window for the accounts of one model (None: none signed)."""
+    names = model.input_names
+    wide = {c: grp.pivot(index="account_id", columns="input", values=c)[names] for c in ("base", "planned")}
+    ids = wide["base"].index
+    signing = pd.DatetimeIndex(w.terms["signing_month"].reindex(ids))
+    known = ~signing.isna()
+    ids, signing = ids[known], signing[known]
+    if len(ids) == 0:
+        return None
+    data_idx = w.data_start.year * 12 + w.data_start.month
+    signed_idx = (signing.year * 12 + signing.month).to_numpy()
+    start_idx = np.maximum(signed_idx, data_idx)
+    mask = w.month_idx[None, :] >= start_idx[:, None]  # accounts x months in the window
+    n = mask.sum(axis=1)
+    first = grp.drop_duplicates("input").set_index("input")
+    actual: dict[str, np.ndarray] = {}
+    plan: dict[str, np.ndarray] = {}
+    for name in names:
+        scale = model.units[name].scale
+        plan[name] = wide["planned"].loc[ids, name].to_numpy(dtype="float64")[:, None] * scale
+        if first.at[name, "source"] == "measured":
+            actual[name] = w.series[first.at[name, "metric"]].reindex(ids).fillna(0.0).to_numpy("float64") * scale
+        else:
+            actual[name] = wide["base"].loc[ids, name].to_numpy(dtype="float64")[:, None] * scale
+    real, proj = model.evaluate(actual), model.evaluate(plan)
+    since = w.month_idx[None, :] - signed_idx[:, None] + 1
+    ramp = model.ramp_curve(int(max(since.max(), 1)))[np.clip(since, 1, None) - 1]
+    benefits = [k for k in real if k.startswith("benefits.")]
+    recurring = [f"costs.{c}" for c in model.recurring_costs]
+    one_off = sum((np.broadcast_to(proj[f"costs.{c}"], (len(ids), 1))[:, 0] for c in model.one_off_costs), 0.0)
+    one_off = np.where(signed_idx >= data_idx, one_off, 0.0)  # one-off costs only if signed in the window
+    b_proj_rate = sum((np.broadcast_to(proj[k], (len(ids), 1)) for k in benefits), np.zeros((len(ids), 1)))
+    fees = w.mrr.reindex(ids).fillna(0.0).to_numpy(dtype="float64")
+    return pd.DataFrame(
+        {
+            "account_id": ids.to_numpy(),
+            "window_start": w.months[np.clip(start_idx - w.month_idx[0], 0, len(w.months) - 1)],
+            "window_months": n,
+            "benefit_realized": _masked_total(real, benefits, mask),
+            "benefit_projected": (b_proj_rate * ramp * mask).sum(axis=1),
+            "cost_realized": (fees * mask).sum(axis=1) + one_off + _masked_total(real, recurring, mask),
+            "cost_projected": w.terms["arr_at_signing"].reindex(ids).to_numpy(dtype="float64") / 12 * n
+            + one_off
+            + _masked_total(proj, recurring, mask),
+        }
+    )
+
+
+def _with_ratios(out: pd.DataFrame) -> pd.DataFrame:
+    """roi_realized, roi_projected_to_date and value_realization from the window's totals (NaN where undefined)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["roi_realized"] = np.where(
+            out["cost_realized"] > 0, (out["benefit_realized"] - out["cost_realized"]) / out["cost_realized"], np.nan
+        )
+        out["roi_projected_to_date"] = np.where(
+            out["cost_projected"] > 0,
+            (out["benefit_projected"] - out["cost_projected"]) / out["cost_projected"],
+            np.nan,
+        )
+        out["value_realization"] = np.where(
+            out["benefit_projected"] > 0, out["benefit_realized"] / out["benefit_projected"], np.nan
+        )
+    return out
+
+
 def realized_to_date(
     inputs: pd.DataFrame,
     models: dict[str, CompiledModel],
@@ -174,95 +275,27 @@ def realized_to_date(
     benefit_realized, benefit_projected, cost_realized, cost_projected, roi_realized,
     roi_projected_to_date, value_realization (= benefit_realized / benefit_projected).
     """
-    cols = [
-        "account_id",
-        "window_start",
-        "window_months",
-        "benefit_realized",
-        "benefit_projected",
-        "cost_realized",
-        "cost_projected",
-        "roi_realized",
-        "roi_projected_to_date",
-        "value_realization",
-    ]
+    empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in REALIZED_COLUMNS})
     complete = ~inputs.groupby("account_id")["missing"].transform("any").astype(bool)
     inputs = inputs[complete]
     if inputs.empty or usage is None or usage.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
+        return empty
     last = last_complete_month(as_of)
     data_start = usage["period_start"].min()
     months = pd.date_range(min(data_start, last), last, freq="MS")
-    mrr = _wide(monthly[monthly["month"].isin(months)], "account_id", "month", "mrr", months)
     metrics = sorted(inputs.loc[inputs["source"] == "measured", "metric"].dropna().unique())
-    series = {m: _wide(usage, "account_id", "period_start", m, months) for m in metrics}
-    t = terms.set_index("account_id")
-    month_idx = (months.year * 12 + months.month).to_numpy()
-    frames = []
-    for model_name, grp in inputs.groupby("model", sort=True):
-        model = models[model_name]
-        names = model.input_names
-        wide = {c: grp.pivot(index="account_id", columns="input", values=c)[names] for c in ("base", "planned")}
-        ids = wide["base"].index
-        signing = pd.DatetimeIndex(t["signing_month"].reindex(ids))
-        known = ~signing.isna()
-        ids, signing = ids[known], signing[known]
-        if len(ids) == 0:
-            continue
-        signed_idx = (signing.year * 12 + signing.month).to_numpy()
-        start_idx = np.maximum(signed_idx, data_start.year * 12 + data_start.month)
-        mask = month_idx[None, :] >= start_idx[:, None]  # accounts x months in the window
-        n = mask.sum(axis=1)
-        first = grp.drop_duplicates("input").set_index("input")
-        actual: dict[str, np.ndarray] = {}
-        plan: dict[str, np.ndarray] = {}
-        for name in names:
-            scale = model.units[name].scale
-            plan[name] = wide["planned"].loc[ids, name].to_numpy(dtype="float64")[:, None] * scale
-            if first.at[name, "source"] == "measured":
-                s = series[first.at[name, "metric"]].reindex(ids).fillna(0.0)
-                actual[name] = s.to_numpy(dtype="float64") * scale
-            else:
-                actual[name] = wide["base"].loc[ids, name].to_numpy(dtype="float64")[:, None] * scale
-        real, proj = model.evaluate(actual), model.evaluate(plan)
-        since = month_idx[None, :] - signed_idx[:, None] + 1
-        ramp = model.ramp_curve(int(max(since.max(), 1)))[np.clip(since, 1, None) - 1]
-        benefits = [k for k in real if k.startswith("benefits.")]
-        recurring = [f"costs.{c}" for c in model.recurring_costs]
-        signed_here = signed_idx >= data_start.year * 12 + data_start.month
-        one_off = sum((np.broadcast_to(proj[f"costs.{c}"], (len(ids), 1))[:, 0] for c in model.one_off_costs), 0.0)
-        one_off = np.where(signed_here, one_off, 0.0)
-        b_proj_rate = sum((np.broadcast_to(proj[k], (len(ids), 1)) for k in benefits), np.zeros((len(ids), 1)))
-        fees = mrr.reindex(ids).fillna(0.0).to_numpy(dtype="float64")
-        frames.append(
-            pd.DataFrame(
-                {
-                    "account_id": ids.to_numpy(),
-                    "window_start": months[np.clip(start_idx - month_idx[0], 0, len(months) - 1)],
-                    "window_months": n,
-                    "benefit_realized": _masked_total(real, benefits, mask),
-                    "benefit_projected": (b_proj_rate * ramp * mask).sum(axis=1),
-                    "cost_realized": (fees * mask).sum(axis=1) + one_off + _masked_total(real, recurring, mask),
-                    "cost_projected": t["arr_at_signing"].reindex(ids).to_numpy(dtype="float64") / 12 * n
-                    + one_off
-                    + _masked_total(proj, recurring, mask),
-                }
-            )
-        )
+    window = _Window(
+        months=months,
+        month_idx=(months.year * 12 + months.month).to_numpy(),
+        data_start=data_start,
+        mrr=_wide(monthly[monthly["month"].isin(months)], "account_id", "month", "mrr", months),
+        series={m: _wide(usage, "account_id", "period_start", m, months) for m in metrics},
+        terms=terms.set_index("account_id"),
+    )
+    frames = [_realized_model(models[name], grp, window) for name, grp in inputs.groupby("model", sort=True)]
+    frames = [f for f in frames if f is not None]
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
+        return empty
     out = pd.concat(frames, ignore_index=True)
     out = out[out["window_months"] > 0].sort_values("account_id").reset_index(drop=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["roi_realized"] = np.where(
-            out["cost_realized"] > 0, (out["benefit_realized"] - out["cost_realized"]) / out["cost_realized"], np.nan
-        )
-        out["roi_projected_to_date"] = np.where(
-            out["cost_projected"] > 0,
-            (out["benefit_projected"] - out["cost_projected"]) / out["cost_projected"],
-            np.nan,
-        )
-        out["value_realization"] = np.where(
-            out["benefit_projected"] > 0, out["benefit_realized"] / out["benefit_projected"], np.nan
-        )
-    return out[cols]
+    return _with_ratios(out)[REALIZED_COLUMNS]

@@ -15,7 +15,7 @@ import math
 import pandas as pd
 
 from cs_playbook.formatting import fmt_money
-from cs_playbook.roi.model import CompiledModel
+from cs_playbook.roi.model import CompiledModel, RoiParams
 from cs_playbook.roi.portfolio import RoiResults
 from cs_playbook.roi.scenarios import SCENARIOS
 
@@ -183,37 +183,17 @@ def _tornado_bars(rows: list[dict], currency: str) -> str:
     return "".join(out)
 
 
-def _page(res: RoiResults, account: dict, rows: dict[str, list[dict]], *, as_of: pd.Timestamp, currency: str) -> str:
-    """One account's page; `rows` holds its rows of inputs, values, scenarios, simulation, realized, tornado."""
-    acc = account["account_id"]
-    model = res.models[account["model"]]
-    spec, params = model.spec, res.params
+def _period(params: RoiParams) -> str:
+    """The horizon in words: 3年間, or 30か月."""
     years = params.horizon_months / 12
-    period = f"{years:g}年間" if float(years).is_integer() else f"{params.horizon_months}か月"
+    return f"{years:g}年間" if float(years).is_integer() else f"{params.horizon_months}か月"
+
+
+def _facts_section(model: CompiledModel, rows: dict[str, list[dict]], base: dict, currency: str) -> list[str]:
+    """Contribution numbers, the logic with base values, and every input with its three values and source."""
     inp = {r["input"]: r for r in rows["inputs"]}
     sv = {r["input"]: r for r in rows["values"]}
-    sc = {str(r["scenario"]): r for r in rows["scenarios"]}
-    sim, rz = rows["simulation"], rows["realized"]
-    base = sc["base"]
-    base_values = {n: float(r["base"]) for n, r in sv.items()}
-
-    kpis = [
-        (fmt_amount(base["benefit_annual"], currency), "年間の事業貢献（定着後・標準）"),
-        (_pct(base["roi"]), f"{period}の投資対効果（ROI・標準）"),
-        (_payback(base["payback_month"]), "投資回収（標準）"),
-        (_pct(sim[0]["p_roi_positive"]) if sim else "—", "ROIがプラスになる確率"),
-    ]
-    parts = [
-        f'<section class="page" id="{_e("acc-" + acc)}">',
-        f"<h1>{_e(account['account_name'])} 様　導入効果サマリー</h1>",
-        f'<p class="meta">{_e(as_of.strftime("%Y年%m月%d日"))}時点　・　{_e(spec.label)}　・　'
-        f"ご契約（年額）{_e(fmt_amount(account['arr'], currency))}　・　お客様ID {_e(acc)}</p>",
-        '<div class="kpis">' + "".join(f"<div class=kpi><b>{_e(v)}</b><span>{_e(k)}</span></div>" for v, k in kpis),
-        "</div>",
-        "<h2>成功シナリオ</h2>",
-        f"<p>{_e(spec.scenario)}</p>",
-        "<h2>事業貢献数値（定着後の年額・標準ケース）</h2><p>",
-    ]
+    parts = ["<h2>事業貢献数値（定着後の年額・標準ケース）</h2><p>"]
     contrib = []
     if base["cost_reduction_annual"]:
         contrib.append(f"コスト削減 <b>{_e(fmt_amount(base['cost_reduction_annual'], currency))}</b>/年")
@@ -221,7 +201,7 @@ def _page(res: RoiResults, account: dict, rows: dict[str, list[dict]], *, as_of:
         contrib.append(f"売上増加による粗利 <b>{_e(fmt_amount(base['revenue_increase_annual'], currency))}</b>/年")
     parts.append("　＋　".join(contrib) or "—")
     parts.append("</p><h2>ロジックとファクト</h2>")
-    for label, text in logic_lines(model, base_values):
+    for label, text in logic_lines(model, {n: float(r["base"]) for n, r in sv.items()}):
         parts.append(f'<p class="logic">■ {_e(label)} ＝ {_e(text)}</p>')
     parts.append(
         "<table>" + _row(["項目", "控えめ", "標準", "楽観", "根拠", "出典・備考"], head=True, numeric={1, 2, 3})
@@ -235,8 +215,12 @@ def _page(res: RoiResults, account: dict, rows: dict[str, list[dict]], *, as_of:
         cells += [f'<span class="src">{_e(SOURCE_JA[row["source"]])}</span>', _e(note)]
         parts.append(_row(cells, numeric={1, 2, 3}))
     parts.append("</table>")
+    return parts
 
-    parts.append(f"<h2>3つのシナリオ（{_e(period)}）</h2><table>")
+
+def _scenario_section(sc: dict[str, dict], params: RoiParams, currency: str) -> list[str]:
+    """The three scenarios side by side: benefits, costs, net, ROI, NPV and payback."""
+    parts = [f"<h2>3つのシナリオ（{_e(_period(params))}）</h2><table>"]
     parts.append(_row(["", *(SCENARIO_JA[s] for s in SCENARIOS)], head=True))
     lines = [
         ("効果の合計", "benefit_total", fmt_amount),
@@ -255,22 +239,25 @@ def _page(res: RoiResults, account: dict, rows: dict[str, list[dict]], *, as_of:
             vals.append(f(v, currency) if f else (_pct(v) if col == "roi" else _payback(v)))
         parts.append(_row([_e(label), *(_e(v) for v in vals)]))
     parts.append("</table>")
+    return parts
 
-    if sim:
-        s = sim[0]
+
+def _outlook_section(rows: dict[str, list[dict]], params: RoiParams, currency: str) -> list[str]:
+    """The simulated range, the inputs that move NPV most, what has been realized, and the method's footnote."""
+    parts = []
+    if rows["simulation"]:
+        s = rows["simulation"][0]
         parts.append(
             "<h2>見込みの幅</h2>"
             f"<p>各前提を幅の中でばらつかせた {int(s['draws']):,} 通りの試算では、ROIは80%の確率で "
             f"<b>{_e(_pct(s['roi_p10']))}〜{_e(_pct(s['roi_p90']))}</b>（中央値 {_e(_pct(s['roi_p50']))}）、"
             f"プラスになる確率は <b>{_e(_pct(s['p_roi_positive']))}</b> です。</p>"
         )
-    top = rows["tornado"][: params.one_pager.top_inputs]
     parts.append("<h2>効果を左右する前提（その前提だけを幅の端に動かしたときの正味現在価値）</h2>")
-    parts.append(_tornado_bars(top, currency))
-
+    parts.append(_tornado_bars(rows["tornado"][: params.one_pager.top_inputs], currency))
     parts.append("<h2>これまでの実績</h2>")
-    if rz:
-        r = rz[0]
+    if rows["realized"]:
+        r = rows["realized"][0]
         parts.append(
             f"<p>{_e(pd.Timestamp(r['window_start']).strftime('%Y年%m月'))}から{int(r['window_months'])}か月間"
             f"（利用データのある期間）で、実現した効果は <b>{_e(fmt_amount(r['benefit_realized'], currency))}</b>"
@@ -281,11 +268,39 @@ def _page(res: RoiResults, account: dict, rows: dict[str, list[dict]], *, as_of:
     else:
         parts.append("<p>実績を測る利用データがまだありません。</p>")
     parts.append(
-        f'<p class="foot">ROI ＝（効果 − 費用）÷ 費用（{_e(period)}、割引なし）。効果は定着までの立ち上がりを織り込み'
+        f'<p class="foot">ROI ＝（効果 − 費用）÷ 費用（{_e(_period(params))}、割引なし）。効果は定着までの立ち上がりを織り込み'
         f"{'、ご契約料金は年額前払い' if params.subscription_billing == 'annual' else '、ご契約料金は月額払い'}"
         "で計算。実測値は製品の利用ログ、お客様提示はヒアリングでいただいた数値、前提は当社の想定で、ご確認のうえ更新します。</p>"
     )
-    parts.append("</section>")
+    return parts
+
+
+def _page(res: RoiResults, account: dict, rows: dict[str, list[dict]], *, as_of: pd.Timestamp, currency: str) -> str:
+    """One account's page; `rows` holds its rows of inputs, values, scenarios, simulation, realized, tornado."""
+    acc = account["account_id"]
+    model = res.models[account["model"]]
+    sc = {str(r["scenario"]): r for r in rows["scenarios"]}
+    base, sim = sc["base"], rows["simulation"]
+    kpis = [
+        (fmt_amount(base["benefit_annual"], currency), "年間の事業貢献（定着後・標準）"),
+        (_pct(base["roi"]), f"{_period(res.params)}の投資対効果（ROI・標準）"),
+        (_payback(base["payback_month"]), "投資回収（標準）"),
+        (_pct(sim[0]["p_roi_positive"]) if sim else "—", "ROIがプラスになる確率"),
+    ]
+    parts = [
+        f'<section class="page" id="{_e("acc-" + acc)}">',
+        f"<h1>{_e(account['account_name'])} 様　導入効果サマリー</h1>",
+        f'<p class="meta">{_e(as_of.strftime("%Y年%m月%d日"))}時点　・　{_e(model.spec.label)}　・　'
+        f"ご契約（年額）{_e(fmt_amount(account['arr'], currency))}　・　お客様ID {_e(acc)}</p>",
+        '<div class="kpis">' + "".join(f"<div class=kpi><b>{_e(v)}</b><span>{_e(k)}</span></div>" for v, k in kpis),
+        "</div>",
+        "<h2>成功シナリオ</h2>",
+        f"<p>{_e(model.spec.scenario)}</p>",
+        *_facts_section(model, rows, base, currency),
+        *_scenario_section(sc, res.params, currency),
+        *_outlook_section(rows, res.params, currency),
+        "</section>",
+    ]
     return "\n".join(parts)
 
 

@@ -1,8 +1,11 @@
 """The ROI portfolio: every current customer's return beside its ARR and health, and the renewal risks.
 
-Joins the per-account results of `roi` and `roi_facts` into one row per account with an active
-contract: modeled, incomplete (a measured input has no usage data) or without a model; ROI against
-health tier and ARR; accounts whose realized value is far below what was projected at signing.
+Joins the per-account results of `roi.scenarios` and `roi.facts` into one row per account with an
+active contract: modeled, incomplete (a measured input has no usage data) or without a model; ROI
+against health tier and ARR; accounts whose realized value is far below what was projected at
+signing. Health tiers are codes (good / normal / bad, `unknown` for an unscored account): labels
+are applied only where a table is shown or exported. The figures, headline and checks of the
+notebook are in `roi.summary`, its tables and sentences in `roi.views`.
 """
 
 from __future__ import annotations
@@ -13,28 +16,58 @@ import numpy as np
 import pandas as pd
 
 from cs_playbook.data.revenue import monthly_mrr
-from cs_playbook.formatting import fmt_money, fmt_pct
+from cs_playbook.modeling.scorecard import TIERS
 from cs_playbook.roi import scenarios
 from cs_playbook.roi.facts import bind_inputs, contract_terms, realized_to_date
 from cs_playbook.roi.model import CompiledModel, RoiParams, assign_models
 
 __all__ = [
-    "TIERS",
+    "UNKNOWN_TIER",
+    "TIER_ORDER",
+    "PORTFOLIO_COLUMNS",
     "RoiResults",
     "evaluate_portfolio",
     "portfolio",
     "roi_by_tier",
-    "portfolio_figures",
-    "headline",
-    "consistency_checks",
     "model_overview",
     "facts_overview",
     "focus_account",
-    "portfolio_sentence",
 ]
 
-TIERS = ["GOOD", "NORMAL", "BAD", "unknown"]
-UNKNOWN_TIER = "unknown"
+UNKNOWN_TIER = "unknown"  # health tier code of an account the scorer did not score
+TIER_ORDER = (*TIERS, UNKNOWN_TIER)  # good, normal, bad, unknown
+PORTFOLIO_COLUMNS = [
+    "account_id",
+    "account_name",
+    "segment",
+    "csm",
+    "arr",
+    "model",
+    "model_label",
+    "status",
+    "reason",
+    "benefit_annual",
+    "cost_reduction_annual",
+    "revenue_increase_annual",
+    "roi_conservative",
+    "roi_base",
+    "roi_optimistic",
+    "npv_base",
+    "irr_base",
+    "payback_month",
+    "p_roi_positive",
+    "roi_p10",
+    "roi_p50",
+    "roi_p90",
+    "roi_projected_at_signing",
+    "roi_projected_to_date",
+    "roi_realized",
+    "value_realization",
+    "realized_months",
+    "renewal_risk",
+    "health_tier",
+    "health_score",
+]
 
 
 def _status(assignment: pd.DataFrame, inputs: pd.DataFrame) -> pd.DataFrame:
@@ -47,6 +80,28 @@ def _status(assignment: pd.DataFrame, inputs: pd.DataFrame) -> pd.DataFrame:
     inc = out["account_id"].isin(why.index) & out["model"].notna()
     out.loc[inc, "status"] = "incomplete"
     out.loc[inc, "reason"] = out.loc[inc, "account_id"].map(why)
+    return out
+
+
+def _scenario_columns(scenario_table: pd.DataFrame) -> pd.DataFrame:
+    """Per account (index): the base case's benefits, npv_base, irr_base, payback_month and roi_<scenario>."""
+    wide = scenario_table.pivot(index="account_id", columns="scenario", values="roi")
+    wide.columns = [f"roi_{c}" for c in wide.columns.astype(str)]
+    base = scenario_table[scenario_table["scenario"] == "base"].set_index("account_id")
+    base = base[["benefit_annual", "cost_reduction_annual", "revenue_increase_annual", "npv", "irr", "payback_month"]]
+    return base.rename(columns={"npv": "npv_base", "irr": "irr_base"}).join(wide, how="outer")
+
+
+def _with_health(out: pd.DataFrame, health: pd.DataFrame | None) -> pd.DataFrame:
+    """`out` with health_tier (code, `unknown` where unscored) and health_score (NaN where unscored)."""
+    if health is not None and "health_tier" in health.columns:
+        h = health[["account_id", "health_tier"] + (["health_score"] if "health_score" in health.columns else [])]
+        out = out.merge(h, on="account_id", how="left")
+    if "health_score" not in out.columns:
+        out["health_score"] = np.nan
+    if "health_tier" not in out.columns:
+        out["health_tier"] = UNKNOWN_TIER
+    out["health_tier"] = out["health_tier"].astype("object").fillna(UNKNOWN_TIER).astype(str)
     return out
 
 
@@ -65,26 +120,17 @@ def portfolio(
     realization_alert: float = 0.5,
     realization_min_months: int = 3,
 ) -> pd.DataFrame:
-    """One row per account with an active contract, largest ARR first.
+    """One row per account with an active contract, largest ARR first (columns: `PORTFOLIO_COLUMNS`).
 
-    `health` is a frame with account_id, health_tier and optionally health_score (e.g.
-    health.current_risk); without it the tier is "unknown". Returns account_id, account_name,
-    segment, csm, arr, model, model_label, status, reason, benefit_annual, cost_reduction_annual,
-    revenue_increase_annual, roi_conservative, roi_base, roi_optimistic, npv_base, irr_base,
-    payback_month, p_roi_positive, roi_p10, roi_p50, roi_p90, roi_projected_at_signing,
-    roi_projected_to_date, roi_realized, value_realization, realized_months, renewal_risk,
-    health_tier, health_score.
+    `health` is a frame with account_id, health_tier (code) and optionally health_score (the
+    quarter state's `risk`); without it, or for an account it does not score, the tier is
+    `unknown`. renewal_risk: value_realization below `realization_alert` after at least
+    `realization_min_months` months.
     """
     out = _status(assignment, inputs).merge(terms[["account_id", "arr"]], on="account_id", how="left")
     out = accounts[["account_id", "account_name", "segment", "csm"]].merge(out, on="account_id", how="right")
     out["model_label"] = out["model"].map(lambda m: models[m].spec.label if isinstance(m, str) and m in models else "")
-    wide = scenario_table.pivot(index="account_id", columns="scenario", values="roi")
-    wide.columns = [f"roi_{c}" for c in wide.columns.astype(str)]
-    base = scenario_table[scenario_table["scenario"] == "base"].set_index("account_id")
-    base = base[["benefit_annual", "cost_reduction_annual", "revenue_increase_annual", "npv", "irr", "payback_month"]]
-    base = base.rename(columns={"npv": "npv_base", "irr": "irr_base"})
-    out = out.merge(base, left_on="account_id", right_index=True, how="left")
-    out = out.merge(wide, left_on="account_id", right_index=True, how="left")
+    out = out.merge(_scenario_columns(scenario_table), left_on="account_id", right_index=True, how="left")
     out = out.merge(
         simulation[["account_id", "p_roi_positive", "roi_p10", "roi_p50", "roi_p90"]], on="account_id", how="left"
     )
@@ -95,56 +141,17 @@ def portfolio(
     out["renewal_risk"] = (
         (out["value_realization"] < realization_alert) & (out["realized_months"] >= realization_min_months)
     ).fillna(False)
-    if health is not None and "health_tier" in health.columns:
-        h = health[["account_id", "health_tier"] + (["health_score"] if "health_score" in health.columns else [])]
-        out = out.merge(h, on="account_id", how="left")
-    if "health_score" not in out.columns:
-        out["health_score"] = np.nan
-    if "health_tier" not in out.columns:
-        out["health_tier"] = UNKNOWN_TIER
-    out["health_tier"] = out["health_tier"].astype("object").fillna(UNKNOWN_TIER).astype(str)
-    cols = [
-        "account_id",
-        "account_name",
-        "segment",
-        "csm",
-        "arr",
-        "model",
-        "model_label",
-        "status",
-        "reason",
-        "benefit_annual",
-        "cost_reduction_annual",
-        "revenue_increase_annual",
-        "roi_conservative",
-        "roi_base",
-        "roi_optimistic",
-        "npv_base",
-        "irr_base",
-        "payback_month",
-        "p_roi_positive",
-        "roi_p10",
-        "roi_p50",
-        "roi_p90",
-        "roi_projected_at_signing",
-        "roi_projected_to_date",
-        "roi_realized",
-        "value_realization",
-        "realized_months",
-        "renewal_risk",
-        "health_tier",
-        "health_score",
-    ]
-    for c in cols:
+    out = _with_health(out, health)
+    for c in PORTFOLIO_COLUMNS:
         if c not in out.columns:
             out[c] = np.nan
-    return out[cols].sort_values(["arr", "account_id"], ascending=[False, True]).reset_index(drop=True)
+    return out[PORTFOLIO_COLUMNS].sort_values(["arr", "account_id"], ascending=[False, True]).reset_index(drop=True)
 
 
 def roi_by_tier(table: pd.DataFrame) -> pd.DataFrame:
-    """ROI and renewal risk per health tier (GOOD, NORMAL, BAD, unknown) over modeled accounts.
+    """ROI and renewal risk per health tier code (good, normal, bad, unknown; in that order) over modeled accounts.
 
-    Returns health_tier, accounts, modeled, arr, roi_base_median, p_roi_positive_mean,
+    Works on the codes only, so the labels of params cannot change the groups. Returns health_tier, accounts, modeled, arr, roi_base_median, p_roi_positive_mean,
     value_realization_median, renewal_risk_accounts, renewal_risk_arr.
     """
     t = table.copy()
@@ -164,75 +171,11 @@ def roi_by_tier(table: pd.DataFrame) -> pd.DataFrame:
         value_realization_median=("value_realization", "median"),
     )
     out = out.join(stats).reset_index()
-    order = {t: i for i, t in enumerate(TIERS)}
-    out = out.sort_values("health_tier", key=lambda s: s.map(order).fillna(len(TIERS)))
+    order = {t: i for i, t in enumerate(TIER_ORDER)}
+    out = out.sort_values("health_tier", key=lambda s: s.map(order).fillna(len(TIER_ORDER)))
     cols = ["health_tier", "accounts", "modeled", "arr", "roi_base_median", "p_roi_positive_mean"]
     cols += ["value_realization_median", "renewal_risk_accounts", "renewal_risk_arr"]
     return out[cols].reset_index(drop=True)
-
-
-def portfolio_figures(table: pd.DataFrame) -> dict[str, float | int | None]:
-    """Key portfolio figures for summary.json (raw numbers)."""
-    m = table[table["status"] == "modeled"]
-
-    def num(v: float) -> float | None:
-        return None if pd.isna(v) else float(v)
-
-    return {
-        "accounts_with_contract": int(len(table)),
-        "accounts_modeled": int(len(m)),
-        "accounts_incomplete": int((table["status"] == "incomplete").sum()),
-        "accounts_without_model": int((table["status"] == "no_model").sum()),
-        "arr_modeled": float(m["arr"].sum()),
-        "benefit_annual_base": float(m["benefit_annual"].sum()),
-        "cost_reduction_annual_base": float(m["cost_reduction_annual"].sum()),
-        "revenue_increase_annual_base": float(m["revenue_increase_annual"].sum()),
-        "roi_base_median": num(m["roi_base"].median()),
-        "share_roi_base_positive": num((m["roi_base"] > 0).mean()) if len(m) else None,
-        "p_roi_positive_mean": num(m["p_roi_positive"].mean()),
-        "payback_month_median": num(m["payback_month"].median()),
-        "value_realization_median": num(m["value_realization"].median()),
-        "renewal_risk_accounts": int(table["renewal_risk"].sum()),
-        "renewal_risk_arr": float(table.loc[table["renewal_risk"], "arr"].sum()),
-    }
-
-
-def headline(figures: dict[str, float | int | None], currency: str) -> dict[str, str]:
-    """The figures quoted on index.html, formatted for executives."""
-    return {
-        "Accounts with an ROI case": f"{figures['accounts_modeled']:,} of {figures['accounts_with_contract']:,}",
-        "Median ROI (base case)": fmt_pct(figures["roi_base_median"], digits=0),
-        "Customer value per year (base)": fmt_money(figures["benefit_annual_base"], currency),
-        "Mean P(ROI > 0)": fmt_pct(figures["p_roi_positive_mean"], digits=0),
-        "Renewal risk: value far below plan": (
-            f"{figures['renewal_risk_accounts']:,} accounts, {fmt_money(figures['renewal_risk_arr'], currency)} ARR"
-        ),
-    }
-
-
-def consistency_checks(
-    table: pd.DataFrame, scenario_table: pd.DataFrame, simulation: pd.DataFrame, assignment: pd.DataFrame
-) -> dict[str, bool]:
-    """Identities that hold on any data; the notebook prints them and nbval compares the output."""
-    npv = scenario_table.pivot(index="account_id", columns="scenario", values="npv")
-    tol = 1e-6 * np.maximum(1.0, npv.abs().max(axis=1)) if len(npv) else 0
-    ordered = (
-        bool(((npv["conservative"] <= npv["base"] + tol) & (npv["base"] <= npv["optimistic"] + tol)).all())
-        if len(npv)
-        else True
-    )
-    sim = simulation
-    return {
-        "every_contracted_account_listed": bool(
-            len(table) == len(assignment) and set(table["account_id"]) == set(assignment["account_id"])
-        ),
-        "scenarios_ordered_by_npv": ordered,
-        "monte_carlo_percentiles_ordered": bool(
-            ((sim["roi_p10"] <= sim["roi_p50"] + 1e-12) & (sim["roi_p50"] <= sim["roi_p90"] + 1e-12)).all()
-        ),
-        "probabilities_between_0_and_1": bool(sim["p_roi_positive"].between(0, 1).all()),
-        "modeled_accounts_have_results": bool(table.loc[table["status"] == "modeled", "roi_base"].notna().all()),
-    }
 
 
 @dataclass
@@ -361,23 +304,3 @@ def focus_account(table: pd.DataFrame, models: dict[str, CompiledModel]) -> str 
     own = modeled[modeled["model"] == modeled["account_id"]]
     pick = own if len(own) else modeled
     return None if pick.empty else str(pick.sort_values("arr", ascending=False)["account_id"].iloc[0])
-
-
-def portfolio_sentence(figures: dict[str, float | int | None], currency: str) -> str:
-    """The portfolio in two sentences an executive can quote (Markdown)."""
-    if not figures["accounts_modeled"]:
-        return "No account has a complete ROI case yet: see the accounts without one below."
-    payback = figures["payback_month_median"]
-    return (
-        f"In the base case the median account gets **{fmt_pct(figures['roi_base_median'], digits=0)}** back on what it "
-        f"spends, and {fmt_pct(figures['share_roi_base_positive'], digits=0)} of accounts get more than they pay. Across "
-        f"modeled accounts the product is worth **{fmt_money(figures['benefit_annual_base'], currency)} a year** once "
-        f"adopted ({fmt_money(figures['cost_reduction_annual_base'], currency)} in cost reduction, "
-        f"{fmt_money(figures['revenue_increase_annual_base'], currency)} in gross profit from revenue increase) against "
-        f"{fmt_money(figures['arr_modeled'], currency)} of ARR; "
-        + (
-            f"the median case pays back in month {payback:.0f}."
-            if payback is not None
-            else "the median case does not pay back."
-        )
-    )

@@ -1,0 +1,148 @@
+"""The candidate scorecard's validation: the fit window, the out-of-time backtest against the rules score, the artefact.
+
+The calibration notebook fits a candidate scorecard (`calibration.calibrate`) and judges it beside
+the rules scorecard on the same later quarters. `validate` runs that comparison once and returns
+every table the page shows (`Validation`); `scorecard_artefact` writes the figures into the
+scorecard saved for review and promotion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cs_playbook.health.calibration import HealthParams, backtest
+from cs_playbook.health.review import segment_figures, tier_table
+from cs_playbook.modeling import evaluation
+from cs_playbook.modeling.scorecard import Scorecard
+
+__all__ = [
+    "MODELS",
+    "FitWindow",
+    "fit_window",
+    "Validation",
+    "validate",
+    "weights_table",
+    "scorecard_artefact",
+]
+
+# The two scores compared, and their probability columns in `calibration.backtest` output.
+MODELS = {"calibrated": "calibrated_probability", "rules": "rules_probability"}
+TIER_COLUMNS = {"calibrated": "calibrated_tier", "rules": "rules_tier"}
+FIGURES = ("n", "events", "auc", "auc_lo", "auc_hi", "brier", "ece", "top_decile_lift")
+
+
+@dataclass(frozen=True)
+class FitWindow:
+    """The observations a scorecard is fitted on: dated before `fit_before`, outcome known.
+
+    `rows`: those observations; `events`: distinct churns (account and outcome window); `base_rate`:
+    the share of rows that churned.
+    """
+
+    rows: pd.DataFrame
+    events: int
+    base_rate: float
+
+
+def fit_window(observations: pd.DataFrame, *, fit_before: pd.Timestamp) -> FitWindow:
+    """The observations dated before `fit_before` whose outcome is known, their distinct churns and churn rate."""
+    rows = observations[observations["churned"].notna() & (observations["obs_date"] < fit_before)]
+    events = rows.loc[rows["churned"] == 1, ["account_id", "window_end"]].drop_duplicates().shape[0]
+    base = float(rows["churned"].mean()) if len(rows) else float("nan")
+    return FitWindow(rows=rows, events=int(events), base_rate=base)
+
+
+@dataclass
+class Validation:
+    """The out-of-time comparison of the calibrated and the rules score (empty tables when nothing could be tested).
+
+    `predictions`: `calibration.backtest` output; `summary`: `evaluation.backtest_summary` (fold,
+    model, figures); `comparison`: `evaluation.compare_auc` (calibrated against rules); `curves`,
+    `lifts`: calibration curve and lift table per model (model column); `ece`: calibration error
+    per model; `tiers`: `review.tier_table` per model (tier codes); `segments`: `review.segment_figures`.
+    """
+
+    predictions: pd.DataFrame
+    summary: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["fold", "model", *FIGURES]))
+    comparison: dict = field(default_factory=dict)
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lifts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ece: dict[str, float] = field(default_factory=dict)
+    tiers: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["model", "tier", "churn_rate"]))
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def tested(self) -> bool:
+        """True when at least one quarter could be predicted out of time."""
+        return len(self.predictions) > 0
+
+    @property
+    def fell_back(self) -> bool:
+        """True when a backtest quarter had too few earlier churns and predicted the base rate."""
+        return bool(self.tested and self.predictions["calibrated_fallback"].any())
+
+    def pooled(self) -> dict[str, dict]:
+        """Per model, the figures pooled over every test quarter (n, events, AUC and interval, Brier, ECE, lift)."""
+        rows = self.summary[self.summary["fold"] == "all"].set_index("model")
+        return {str(m): {k: r[k] for k in FIGURES} for m, r in rows.iterrows()}
+
+    def record(self) -> dict:
+        """The validation figures kept in the scorecard artefact."""
+        pooled = self.pooled()
+        return {
+            "folds": sorted(set(self.predictions["fold"])) if self.tested else [],
+            "out_of_time": pooled,
+            "auc": pooled.get("calibrated", {}).get("auc"),
+            "comparison_with_rules": {k: self.comparison.get(k) for k in ("diff", "lo", "hi", "share_a_better")},
+        }
+
+
+def validate(observations: pd.DataFrame, params: HealthParams, *, last_quarter: str) -> Validation:
+    """Backtest the calibrated and the rules score over the quarters up to `last_quarter` and evaluate both."""
+    preds = backtest(observations, params, last_quarter=last_quarter)
+    if len(preds) == 0:
+        return Validation(predictions=preds)
+    bt = params.backtest
+    y = preds["churned"]
+    summary = evaluation.backtest_summary(
+        preds, outcome="churned", models=MODELS, group_col="account_id", n_boot=bt.bootstrap, seed=bt.seed
+    )
+    comparison = evaluation.compare_auc(
+        y,
+        preds[MODELS["calibrated"]],
+        preds[MODELS["rules"]],
+        groups=preds["account_id"],
+        n_boot=bt.bootstrap,
+        seed=bt.seed,
+    )
+    curves = pd.concat([evaluation.calibration_curve(y, preds[c]).assign(model=m) for m, c in MODELS.items()])
+    lifts = pd.concat([evaluation.lift_table(y, preds[c]).assign(model=m) for m, c in MODELS.items()])
+    ece = {m: evaluation.expected_calibration_error(y, preds[c]) for m, c in MODELS.items()}
+    long = pd.concat([preds.assign(model=m, tier=preds[c]) for m, c in TIER_COLUMNS.items()], ignore_index=True)
+    return Validation(
+        predictions=preds,
+        summary=summary,
+        comparison=comparison,
+        curves=curves.reset_index(drop=True),
+        lifts=lifts.reset_index(drop=True),
+        ece=ece,
+        tiers=tier_table(long, tier_col="tier", group="model"),
+        segments=segment_figures(preds, models=MODELS, n_boot=bt.bootstrap, seed=bt.seed),
+    )
+
+
+def weights_table(scorecard: Scorecard) -> pd.DataFrame:
+    """The scorecard's weights (`Scorecard.weights`) with a readable label per input (measure, and category if any)."""
+    w = scorecard.weights()
+    w["label"] = [
+        scorecard.labels.get(m, m) + ("" if i == m else f" ({i.split('=', 1)[1]})")
+        for m, i in zip(w["measure"], w["input"], strict=True)
+    ]
+    return w
+
+
+def scorecard_artefact(scorecard: Scorecard, validation: Validation) -> dict:
+    """The candidate scorecard with its validation figures, as plain data for health_scorecard.yaml."""
+    return scorecard.model_copy(update={"validation": validation.record()}).model_dump(mode="json")

@@ -1,0 +1,268 @@
+"""One PoC tracking run and what notebook 03 shows of it: every table, each open PoC's card, the planned PoCs.
+
+`track_pocs` builds every table of a run at the report's as-of date from `poc.usage` (weekly
+series), `poc.tracking` (projection, status, verdict, next action) and `poc.portfolio` (open
+PoCs, conversion history) into one `PocTracking`; `rank_planned` ranks where each planned PoC of
+params should run. The notebook narrates these; its figures, headline and checks are in
+`poc.summary`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import ibis
+import pandas as pd
+
+from cs_playbook.formatting import fmt_money, fmt_pct
+from cs_playbook.poc.criteria import PlannedPoc, PocParams, parse_metric, pocs_as_of
+from cs_playbook.poc.portfolio import (
+    closed_history,
+    conversion_summary,
+    decision_time_summary,
+    open_portfolio,
+    rank_candidates,
+)
+from cs_playbook.poc.tracking import format_value, next_actions, poc_verdicts, projection_paths, track_criteria
+from cs_playbook.poc.usage import criterion_series
+
+__all__ = [
+    "PocTracking",
+    "track_pocs",
+    "unused_event_types",
+    "criteria_view",
+    "STATUS_COLUMNS",
+    "open_criteria",
+    "poc_card",
+    "PlannedRanking",
+    "PlannedRankings",
+    "rank_planned",
+    "column_formats",
+]
+
+STATUS_COLUMNS = [
+    "poc_id",
+    "account_name",
+    "csm",
+    "name",
+    "end_date",
+    "days_left",
+    "verdict",
+    "must_haves_met",
+    "must_haves",
+    "score",
+    "expected_score",
+    "arr_at_stake",
+    "next_action",
+]
+_SHARES = ("score", "expected_score", "likelihood", "p_must_haves", "conversion", "ci_low", "ci_high")
+
+
+@dataclass
+class PocTracking:
+    """Every table of one tracking run (see the functions that build each)."""
+
+    as_of: pd.Timestamp
+    pocs: pd.DataFrame  # pocs as they stood on as_of (poc.pocs_as_of)
+    series: pd.DataFrame  # poc_usage.criterion_series
+    tracked: pd.DataFrame  # poc_tracking.track_criteria
+    paths: pd.DataFrame  # poc_tracking.projection_paths
+    verdicts: pd.DataFrame  # poc_tracking.poc_verdicts
+    actions: pd.DataFrame  # poc_tracking.next_actions
+    portfolio: pd.DataFrame  # poc_portfolio.open_portfolio
+    history: pd.DataFrame  # poc_portfolio.closed_history
+    conversion: pd.DataFrame  # poc_portfolio.conversion_summary
+    decision_times: pd.DataFrame  # poc_portfolio.decision_time_summary
+
+
+def track_pocs(
+    pocs: pd.DataFrame,
+    criteria: pd.DataFrame,
+    accounts: pd.DataFrame,
+    params: PocParams,
+    *,
+    as_of: pd.Timestamp,
+    measurements: pd.DataFrame | None = None,
+    events: ibis.Table | None = None,
+    users: pd.DataFrame | None = None,
+    currency: str = "JPY",
+) -> PocTracking:
+    """Track every PoC started by `as_of`: series, projections, verdicts, actions, portfolio and history."""
+    state = pocs_as_of(pocs, as_of)
+    series = criterion_series(state, criteria, as_of=as_of, measurements=measurements, events=events, users=users)
+    tracked = track_criteria(state, criteria, series, as_of=as_of, rules=params.status)
+    verdicts = poc_verdicts(state, tracked, as_of=as_of, rules=params.status)
+    actions = next_actions(state, verdicts, tracked, actions=params.actions, currency=currency)
+    history = closed_history(state, verdicts)
+    return PocTracking(
+        as_of=as_of,
+        pocs=state,
+        series=series,
+        tracked=tracked,
+        paths=projection_paths(state, criteria, series, as_of=as_of, rules=params.status),
+        verdicts=verdicts,
+        actions=actions,
+        portfolio=open_portfolio(state, verdicts, actions, accounts),
+        history=history,
+        conversion=conversion_summary(history, benchmark=params.benchmark_conversion),
+        decision_times=decision_time_summary(history),
+    )
+
+
+def unused_event_types(criteria: pd.DataFrame, events: ibis.Table) -> list[str]:
+    """Event types named by events criteria (metric:<event_type>) that never occur in the events (a typo?)."""
+    named = {
+        et for m in criteria.loc[criteria["source"] == "events", "metric"] if (et := parse_metric(m)[1]) is not None
+    }
+    if not named:
+        return []
+    seen = events.filter(events.event_type.isin(sorted(named))).select("event_type").distinct().to_pandas()
+    return sorted(named - set(seen["event_type"]))
+
+
+def criteria_view(tracked: pd.DataFrame, poc_id: str) -> pd.DataFrame:
+    """One PoC's criteria as a CSM reads them: values formatted in their metric's unit.
+
+    Returns Criterion, Description, Must-have, Target, Current, Projected at end, Interval,
+    Chance of meeting, Status.
+    """
+    t = tracked[tracked["poc_id"] == poc_id]
+    rows = []
+    for c in t.itertuples(index=False):
+
+        def fv(v: float, c=c) -> str:
+            return format_value(v, c.metric, c.source)
+
+        interval = f"{fv(c.lower)} to {fv(c.upper)}" if pd.notna(c.lower) else ""
+        rows.append(
+            {
+                "Criterion": c.criterion_id,
+                "Description": c.description,
+                "Must-have": "yes" if c.must_have else "",
+                "Target": f"{c.comparator} {fv(c.target)}",
+                "Current": fv(c.current),
+                "Projected at end": fv(c.projected),
+                "Interval": interval,
+                "Chance of meeting": fmt_pct(c.p_meet, digits=0) if pd.notna(c.p_meet) else "",
+                "Status": c.status,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def open_criteria(result: PocTracking) -> pd.DataFrame:
+    """The criteria rows (`tracked`) of the PoCs still open on as_of, for the CSMs' export."""
+    return result.tracked[result.tracked["poc_id"].isin(set(result.portfolio["poc_id"]))]
+
+
+def poc_card(poc: pd.Series, currency: str) -> str:
+    """One open PoC (a row of `PocTracking.portfolio`) as its heading, verdict, timing and next action (Markdown)."""
+    end = pd.Timestamp(poc["end_date"])
+    if poc["days_left"] >= 0:
+        days = f"{poc['days_left']} days left (ends {end:%Y-%m-%d})"
+    else:
+        days = f"ended {end:%Y-%m-%d}, {-poc['days_left']} days ago, no decision recorded"
+    csm = poc["csm"] if pd.notna(poc["csm"]) else "unassigned"
+    return (
+        f"### {poc['poc_id']} {poc['name']}: {poc['account_name']}\n"
+        f"**Objective:** {poc['objective']}  \n"
+        f"**Verdict: {poc['verdict']}**: {poc['must_haves_met']} of {poc['must_haves']} must-haves met, "
+        f"{poc['n_met']} of {poc['n_criteria']} criteria met (score {fmt_pct(poc['score'], digits=0)}, "
+        f"expected at the end {fmt_pct(poc['expected_score'], digits=0)}); {days}; "
+        f"ARR at stake {fmt_money(poc['arr_at_stake'], currency)}; CSM {csm}.  \n"
+        f"**Next action:** {poc['next_action']}"
+    )
+
+
+@dataclass
+class PlannedRanking:
+    """Where one planned PoC should run: its teams ranked (`poc.portfolio.rank_candidates`) and its summary."""
+
+    plan: PlannedPoc
+    account_name: str
+    ranking: pd.DataFrame
+    text: str  # the plan's heading, criteria and most promising team (Markdown)
+
+
+@dataclass
+class PlannedRankings:
+    """The rankings of every planned PoC that could be ranked, and why the others could not."""
+
+    rankings: list[PlannedRanking] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        """Every ranking in one table with its planned_poc (empty without rankings), for the export."""
+        if not self.rankings:
+            return pd.DataFrame(columns=["planned_poc"])
+        return pd.concat([r.ranking.assign(planned_poc=r.plan.name) for r in self.rankings], ignore_index=True)
+
+
+def _plan_text(plan: PlannedPoc, name: str, ranking: pd.DataFrame, lookback_weeks: int) -> str:
+    """A planned PoC's heading, its proposed criteria and the most promising team of its own account (Markdown)."""
+    criteria = "; ".join(
+        f"{c.description} ({c.metric} {c.comparator} {c.target:g}{', must-have' if c.must_have else ''})"
+        for c in plan.criteria
+    )
+    own = ranking[ranking["this_account"]]
+    if len(own):
+        best = own.iloc[0]
+        where = (
+            f"In this account, **{best['department']}** is the most promising team ({best['users']} users, "
+            f"{fmt_pct(best['likelihood'], digits=0)} likely to meet the criteria at current usage); "
+        )
+    else:
+        where = "This account has no team with usage to judge; "
+    return (
+        f"### {plan.name}: {name}\nCriteria: {criteria}.  \n"
+        f"{where}{len(ranking)} teams ranked over the last {lookback_weeks} weeks."
+    )
+
+
+def rank_planned(
+    params: PocParams, events: ibis.Table, users: pd.DataFrame, accounts: pd.DataFrame, *, as_of: pd.Timestamp
+) -> PlannedRankings:
+    """Rank the teams of every planned PoC of params at `as_of`; a plan that cannot be ranked gets a warning."""
+    out = PlannedRankings()
+    names = accounts.set_index("account_id")["account_name"]
+    for plan in params.planned:
+        if plan.account_id not in names.index:
+            out.warnings.append(
+                f"Planned PoC '{plan.name}': account {plan.account_id} is not in the data, so it is not ranked."
+            )
+            continue
+        ranking, _ = rank_candidates(events, users, accounts, plan, as_of=as_of, rules=params.candidates)
+        if ranking.empty:
+            out.warnings.append(
+                f"Planned PoC '{plan.name}': no team of {plan.account_id} or similar accounts has "
+                f"{params.candidates.min_users}+ users to judge."
+            )
+            continue
+        name = str(names.at[plan.account_id])
+        text = _plan_text(plan, name, ranking, params.candidates.lookback_weeks)
+        out.rankings.append(PlannedRanking(plan=plan, account_name=name, ranking=ranking, text=text))
+    return out
+
+
+def column_formats(columns: Any, currency: str) -> dict[str, Any]:
+    """Styler formats of the PoC tables' `columns`: money in `currency`, shares as percentages, dates, days."""
+    money = partial(fmt_money, currency=currency)
+    out: dict[str, Any] = {}
+    for c in map(str, columns):
+        if c in ("arr_at_stake", "arr_won"):
+            out[c] = money
+        elif c in ("end_date", "start_date"):
+            out[c] = "{:%Y-%m-%d}"
+        elif (
+            c.endswith("p_meet")
+            or c in ("score", "expected_score", "likelihood", "p_must_haves", "conversion")
+            or c in ("ci_low", "ci_high")
+        ):
+            out[c] = "{:.0%}"
+        elif c.endswith("_current"):
+            out[c] = "{:.2f}"
+        elif c in ("median_days", "mean_days", "max_days", "median_poc_days"):
+            out[c] = "{:.0f}"
+    return out
