@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
+# PROFILE=us-plg: the second demo company (US product-led, USD) in data/demo-us-plg/, generated when missing.
+PROFILE ?=
+PROFILE_DIR := data/demo-$(PROFILE)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +23,14 @@ help:
 ## venv: create .venv and install the package with its test tools
 venv: $(STAMP)
 
-## report: run the quarterly report on the configured data (the demo company by default); QUARTER=2026Q3 ARGS=--force
+## report: run the quarterly report on the configured data (the demo company by default); QUARTER=2026Q3 ARGS=--force PROFILE=us-plg
 report: $(STAMP)
+ifneq ($(PROFILE),)
+	test -f $(PROFILE_DIR)/accounts.csv || $(BIN)/cs-playbook demo-data --profile $(PROFILE) --out $(PROFILE_DIR)
+	$(BIN)/cs-playbook report --data $(PROFILE_DIR) $(if $(QUARTER),--quarter $(QUARTER)) $(ARGS)
+else
 	$(BIN)/cs-playbook report $(if $(QUARTER),--quarter $(QUARTER)) $(ARGS)
+endif
 
 ## test: run the whole test suite (unit tests and every notebook under nbval on a small demo company)
 test: $(STAMP)
@@ -32,9 +40,9 @@ test: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
-## demo-data: (re)generate the demo company into data/demo
+## demo-data: (re)generate the demo company into data/demo (PROFILE=us-plg: data/demo-us-plg)
 demo-data: $(STAMP)
-	$(BIN)/cs-playbook demo-data $(ARGS)
+	$(BIN)/cs-playbook demo-data $(if $(PROFILE),--profile $(PROFILE) --out $(PROFILE_DIR)) $(ARGS)
 
 ## lint: ruff check (package, tests, benchmarks and notebooks) and format check
 lint: $(STAMP)

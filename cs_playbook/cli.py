@@ -44,9 +44,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cs_playbook.demo import generate_demo
 
-    out = resolve_path(args.out)
+    out = resolve_path(args.out or (DEMO_DIR if args.profile == "jp" else DEMO_DIR.with_name(f"demo-{args.profile}")))
     counts = generate_demo(
-        out, n_accounts=args.accounts, n_events=args.events, seed=args.seed, progress=not args.no_progress
+        out,
+        profile=args.profile,
+        n_accounts=args.accounts,
+        n_events=args.events,
+        seed=args.seed,
+        progress=not args.no_progress,
     )
     print(f"Demo company written to {out}")
     for table, n in counts.items():
@@ -113,11 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.set_defaults(func=_cmd_report)
 
-    demo = sub.add_parser("demo-data", help="generate the seeded demo company")
-    demo.add_argument("--out", default=str(DEMO_DIR), help="output folder (default: data/demo)")
-    demo.add_argument("--accounts", type=int, default=2000, help="number of accounts (default 2000)")
-    demo.add_argument("--events", type=int, default=3_000_000, help="number of usage events (default 3,000,000)")
-    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo = sub.add_parser("demo-data", help="generate a seeded demo company")
+    demo.add_argument(
+        "--profile",
+        choices=["jp", "us-plg"],
+        default="jp",
+        help="jp: Japanese enterprise SaaS (default); us-plg: US product-led SaaS in USD (docs/demo-company.md)",
+    )
+    demo.add_argument("--out", help="output folder (default: data/demo for jp, data/demo-<profile> otherwise)")
+    demo.add_argument("--accounts", type=int, help="number of accounts (default: jp 2000, us-plg 1600)")
+    demo.add_argument("--events", type=int, help="number of usage events (default: jp 3,000,000, us-plg 4,000,000)")
+    demo.add_argument("--seed", type=int, help="random seed (default: jp 7, us-plg 11)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=_cmd_demo)
 

@@ -92,7 +92,7 @@ class Context:
 
     def params(self, name: str, model: type[M], **overrides: Any) -> M:
         """params/<name>.yaml of this run, validated into `model`."""
-        return load_params(name, model, directory=self.params_dir, overrides=overrides or None)
+        return load_params(name, model, directory=self.params_dir, source=self.ds.source, overrides=overrides or None)
 
     def warn(self, message: str) -> None:
         """Record a warning for the report (shown in the notebook and kept in summary.json)."""
@@ -157,7 +157,7 @@ def setup(
         state=state,
         params_dir=pdir,
         out=Outputs(out_dir),
-        tier_labels=load_params("health_score", HealthParams, directory=pdir).tier_labels,
+        tier_labels=load_params("health_score", HealthParams, directory=pdir, source=ds.source).tier_labels,
     )
     for note in state.warnings:
         ctx.warn(note)

@@ -36,7 +36,7 @@ from cs_playbook.data.usage import account_usage
 from cs_playbook.errors import CsPlaybookError
 from cs_playbook.health.calibration import HealthParams, risk_as_of
 from cs_playbook.health.scorer import HealthScorer, promoted_scorecard, scorer_from_record, scorer_record
-from cs_playbook.params import UsageParams, load_params
+from cs_playbook.params import UsageParams, load_params, source_params_dir
 from cs_playbook.quarters import last_complete_quarter, quarter_bounds
 from cs_playbook.renewals.calendar import RenewalParams, lines_known_at, renewal_lines
 from cs_playbook.renewals.churn_review import forecast_base, forecast_quarter, grr_forecast
@@ -160,6 +160,19 @@ def _grr_forecast(
     return {"quarter": fq, **{k: float(v) if isinstance(v, int | float) else v for k, v in result.items()}}
 
 
+def _check_contracts_cover(ds: Dataset, quarter: str, quarter_end: pd.Timestamp) -> None:
+    """Refuse a quarter ending after the last day the contracts cover: its renewals would all look like churn."""
+    covered = ds.contracts_to
+    if covered is None or pd.isna(covered) or quarter_end <= covered:
+        return
+    raise CsPlaybookError(
+        f"Quarter {quarter} ends on {quarter_end:%Y-%m-%d}, after the last day the contracts cover "
+        f"({covered:%Y-%m-%d}): renewals after that day are not in the data and would count as churn. "
+        "Choose an earlier quarter or export newer subscriptions "
+        f"(data as of {ds.as_of:%Y-%m-%d}; {ds.as_of_reason})."
+    )
+
+
 def build_state(ds: Dataset, *, quarter: str | None = None, params_dir: str | Path | None = None) -> QuarterState:
     """Compute the quarter's shared state from the data and params (see `QuarterState`)."""
     q = (quarter or "").strip().upper() or last_complete_quarter(ds.as_of)
@@ -170,9 +183,12 @@ def build_state(ds: Dataset, *, quarter: str | None = None, params_dir: str | Pa
             f"Quarter {q} starts on {q_start:%Y-%m-%d}, after the data's as-of date {ds.as_of:%Y-%m-%d}: "
             "choose an earlier quarter or newer data."
         )
-    hp = load_params("health_score", HealthParams, directory=params_dir)
-    rp = load_params("renewals", RenewalParams, directory=params_dir)
-    usage_params = load_params("usage_metrics", UsageParams, directory=params_dir) if ds.has("events") else None
+    _check_contracts_cover(ds, q, q_end)
+    hp = load_params("health_score", HealthParams, directory=params_dir, source=ds.source)
+    rp = load_params("renewals", RenewalParams, directory=params_dir, source=ds.source)
+    usage_params = (
+        load_params("usage_metrics", UsageParams, directory=params_dir, source=ds.source) if ds.has("events") else None
+    )
     usage = account_usage(ds.events, ds.subscriptions, usage_params, end=as_of) if usage_params else None
     scorer, scored = risk_as_of(
         ds, hp, promoted=promoted_scorecard(params_dir), day=as_of, usage=usage, usage_params=usage_params
@@ -271,9 +287,11 @@ def state_key(ds: Dataset, *, quarter: str, params_dir: str | Path) -> str:
         for f in files:
             if f.is_file():
                 h.update(_file_stamp(f).encode())
-    for f in sorted(Path(params_dir).glob("*.yaml")):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
+    overlay = source_params_dir(ds.source)
+    for label, folder in (("project", Path(params_dir)), ("source", overlay)):
+        for f in sorted(folder.glob("*.yaml")) if folder is not None else []:
+            h.update(f"{label}/{f.name}".encode())
+            h.update(f.read_bytes())
     return h.hexdigest()[:20]
 
 

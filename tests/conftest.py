@@ -20,19 +20,25 @@ from cs_playbook.config import DATA_ENV_VAR, PROJ_ROOT
 SMALL_DEMO = {"n_accounts": 300, "n_events": 400_000, "seed": 7}
 # Enough churn and expansion events for the statistical tests (fitted signs, out-of-time AUC and lift).
 MEDIUM_DEMO = {"n_accounts": 1500, "n_events": 600_000, "seed": 7}
+# The second profile: a small US product-led company (USD, monthly and annual terms, exclusive end dates).
+USPLG_SMALL = {"profile": "us-plg", "n_accounts": 300, "n_events": 300_000, "seed": 11}
 
 
 def _demo_sources_hash(spec: dict) -> str:
     import cs_playbook.demo as demo
 
     h = hashlib.sha256(repr(spec).encode())
-    for f in sorted(Path(demo.__file__).parent.rglob("*.py")):
+    root = Path(demo.__file__).parent
+    for f in sorted([*root.rglob("*.py"), *root.rglob("*.yaml")]):
+        # The Japanese demo does not use the us-plg generator: editing it must not regenerate the JP caches.
+        if spec.get("profile") != "us-plg" and f.relative_to(root).parts[0] == "usplg":
+            continue
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 
 def cached_demo(name: str, spec: dict) -> Path:
-    """A demo company cached in .cache/ by its size and the generator's source, generated on first use."""
+    """A demo company cached in .cache/ by its size and the generator's source and params, generated on first use."""
     from cs_playbook.demo import generate_demo
 
     path = PROJ_ROOT / ".cache" / f"demo-{name}-{_demo_sources_hash(spec)}"
@@ -74,6 +80,20 @@ def medium_demo_ds():
     from cs_playbook.data.io import load_dataset
 
     return load_dataset(str(cached_demo("medium", MEDIUM_DEMO)))
+
+
+@pytest.fixture(scope="session")
+def usplg_dir() -> Path:
+    """Folder of the small us-plg company (300 accounts, 300k events, exclusive end dates, USD)."""
+    return cached_demo("usplg-small", USPLG_SMALL)
+
+
+@pytest.fixture(scope="session")
+def usplg_ds(usplg_dir: Path):
+    """The small us-plg company loaded and validated (with the params overlay of its folder)."""
+    from cs_playbook.data.io import load_dataset
+
+    return load_dataset(str(usplg_dir))
 
 
 @pytest.fixture

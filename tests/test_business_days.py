@@ -33,13 +33,15 @@ from cs_playbook.renewals.business_days import (
     business_days_before,
     business_days_between,
     closed_days,
+    fit_calendar,
     is_business_day,
     jp_date,
+    region_country,
     roll_back,
     roll_forward,
 )
 
-JP = business_calendar(CalendarParams(), years=(2025, 2028))
+JP = business_calendar(CalendarParams(country="JP"), years=(2025, 2028))
 
 
 def ts(s: str) -> pd.Timestamp:
@@ -61,7 +63,7 @@ def test_twenty_business_days_before_a_renewal_right_after_new_year() -> None:
 def test_new_year_closing_days_are_a_parameter() -> None:
     # Without 12/29-12/31 closed: 12/31 Thu 1, 12/30 2, 12/29 3, 12/28 4, 12/25..12/21 5-9, 12/18..12/14 10-14,
     # 12/11..12/7 15-19, 12/4 Fri 20 -> 2026-12-04 (1/1 元日 is still a public holiday).
-    open_year_end = business_calendar(CalendarParams(closed_every_year=[]), years=(2025, 2028))
+    open_year_end = business_calendar(CalendarParams(country="JP", closed_every_year=[]), years=(2025, 2028))
     assert business_days_before(ts("2027-01-04"), 20, open_year_end) == ts("2026-12-04")
     assert is_business_day(ts("2026-12-30"), open_year_end) and not is_business_day(ts("2026-12-30"), JP)
     assert not is_business_day(ts("2027-01-01"), open_year_end)
@@ -110,7 +112,7 @@ def test_series_in_series_out_with_missing_dates() -> None:
 def test_weekend_is_configurable() -> None:
     # A six-day week (only Sunday off): a renewal on Sun 5/10 counts from Mon 5/11: 5/9 Sat is 1, 5/8 2,
     # 5/7 3, (5/3-5/6 holidays), 5/2 Sat 4.
-    six_day = business_calendar(CalendarParams(weekend=["Sun"]), years=(2025, 2028))
+    six_day = business_calendar(CalendarParams(country="JP", weekend=["Sun"]), years=(2025, 2028))
     assert business_days_before(ts("2026-05-10"), 4, six_day) == ts("2026-05-02")
     with pytest.raises(ValueError, match="at least one weekday"):
         CalendarParams(weekend=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
@@ -123,6 +125,24 @@ def test_other_countries_and_subdivisions() -> None:
     assert is_business_day(ts("2026-05-05"), us)  # こどもの日 is a Japanese holiday only
     # [Wed 11/25, Mon 11/30): 11/25 and 11/27 (Thanksgiving Thursday off)
     assert business_days_between(ts("2026-11-25"), ts("2026-11-30"), us) == 2
+
+
+def test_country_defaults_by_the_accounts_region_and_explicit_wins(demo_ds) -> None:
+    fitted, note = fit_calendar(CalendarParams(), demo_ds.accounts)  # the JP demo: regions like 関東, 九州
+    assert fitted.country == "JP" and "from the accounts' region" in note
+    assert fitted.closing_days == ["12-29", "12-30", "12-31", "01-01", "01-02", "01-03"]  # 年末年始 for JP only
+    us_accounts = pd.DataFrame({"region": ["CA", "New York", "Midwest", None]})
+    us, _ = fit_calendar(CalendarParams(), us_accounts)
+    assert us.country == "US" and us.closing_days == [] and us.language is None
+    cal = business_calendar(us, years=(2026, 2026))
+    assert not is_business_day(ts("2026-11-26"), cal) and is_business_day(ts("2026-12-30"), cal)
+    explicit, note = fit_calendar(CalendarParams(country="GB"), us_accounts)
+    assert explicit.country == "GB" and "calendar.country" in note
+    mixed, note = fit_calendar(CalendarParams(), pd.DataFrame({"region": ["関東", "Texas"]}))
+    assert mixed.country == "" and "calendar.country" in note and "No public holidays" in note
+    none_cal = business_calendar(mixed, years=(2026, 2026))
+    assert is_business_day(ts("2026-11-26"), none_cal) and not is_business_day(ts("2026-11-28"), none_cal)
+    assert region_country("東京都") == "JP" and region_country("Bavaria") is None
 
 
 def test_unknown_country_is_a_params_error_naming_the_key(tmp_path) -> None:

@@ -24,7 +24,7 @@ from cs_playbook.renewals.prevention import (
 )
 
 AS_OF = pd.Timestamp("2026-11-20")
-CAL = business_calendar(CalendarParams(), years=(2025, 2027))
+CAL = business_calendar(CalendarParams(country="JP"), years=(2025, 2027))
 P = PriorityParams()  # handling from 30%, now within 15 business days, fit floor 0.5, tenure weight 0.5, 3 years
 
 

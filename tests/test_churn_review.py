@@ -164,7 +164,9 @@ def test_winback_candidates_rules() -> None:
         }
     )
     acc = pd.DataFrame({"account_id": list("ABCDEF"), "account_name": list("ABCDEF"), "csm": [None] * 6})
-    got = winback_candidates(ev, acc, WinbackParams(), as_of=END)
+    got = winback_candidates(
+        ev, acc, WinbackParams(comeback_reasons=["予算削減", "事業縮小", "担当者の異動"]), as_of=END
+    )
     # C came back, D left more than 24 months ago, E has a short history, F had an unclean exit.
     # B (budget cut: circumstantial) comes before A despite A's reason, then by lost ARR.
     assert got["account_id"].tolist() == ["B", "A"]

@@ -159,3 +159,26 @@ def test_docs_describe_every_table_and_column() -> None:
         section = doc.split(f"## `{name}`", 1)[1].split("\n## ", 1)[0]
         for col in spec.column_names:
             assert f"`{col}`" in section, f"{name}.{col} is not documented"
+
+
+def test_contracts_coverage_and_as_of() -> None:
+    from cs_playbook.data.meaning import choose_as_of, contracts_coverage
+
+    subs = pd.DataFrame({"start_date": pd.to_datetime(["2024-01-01", "2024-01-10", "2024-01-20", "2024-01-25"])})
+    # The usual pause between new lines is 10 days: 5 days of silence is ordinary, 30 is an older export.
+    assert contracts_coverage(subs, pd.Timestamp("2024-01-30")) == (pd.Timestamp("2024-01-30"), True)
+    assert contracts_coverage(subs, pd.Timestamp("2024-02-24")) == (pd.Timestamp("2024-01-25"), False)
+    # Renewals signed in advance start after the last event: the events' last day is as_of.
+    as_of, covered, why = choose_as_of(subs, pd.Timestamp("2024-01-12 18:00"), None)
+    assert (as_of, covered) == (pd.Timestamp("2024-01-12"), pd.Timestamp("2024-01-25")) and "events' last day" in why
+    assert choose_as_of(subs, None, None)[0] == pd.Timestamp("2024-01-25")
+
+
+def test_placeholder_owners_become_missing() -> None:
+    from cs_playbook.data.meaning import normalise_owners
+
+    acc = pd.DataFrame(
+        {"csm": pd.Series(["UNASSIGNED ", "-", "none", "n/a", "", None, "佐藤", "未割当"], dtype="string")}
+    )
+    out, n = normalise_owners(acc)
+    assert n == 6 and out["csm"].isna().sum() == 7 and out["csm"].dropna().tolist() == ["佐藤"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from cs_playbook.data.contract import TABLES
 from cs_playbook.data.revenue import monthly_mrr, mrr_movements
@@ -125,3 +127,180 @@ def test_bantc_need_risk_predicts_churn(demo_ds) -> None:
     per = j.groupby(["account_id", "assessed_at", "need"], as_index=False)["churned_after"].any()
     rate = per.groupby("need")["churned_after"].mean()
     assert rate["risk"] > 2 * rate["ok"]
+
+
+# The second profile: a US product-led company (docs/demo-company.md, "The us-plg company").
+USPLG_PRODUCTS = {"platform_basic", "platform_pro", "platform_premier", "automation_credits"}
+TIER_RANK = {"platform_basic": 0, "platform_pro": 1, "platform_premier": 2}
+
+
+@pytest.fixture(scope="module")
+def usplg_tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    base = tmp_path_factory.mktemp("usplg")
+    a, b, c = base / "a", base / "b", base / "c"
+    generate_demo(a, profile="us-plg", n_accounts=60, n_events=20_000, seed=3)
+    generate_demo(b, profile="us-plg", n_accounts=60, n_events=20_000, seed=3)
+    generate_demo(c, profile="us-plg", n_accounts=60, n_events=20_000, seed=4)
+    return a, b, c
+
+
+def _raw_subscriptions(folder: Path) -> pd.DataFrame:
+    """subscriptions.csv as exported (exclusive end dates), dates parsed, with the term in months."""
+    subs = pd.read_csv(folder / "subscriptions.csv", dtype={"account_id": str, "department": str})
+    for c in ("start_date", "end_date"):
+        subs[c] = pd.to_datetime(subs[c])
+    months = (subs["end_date"].dt.year - subs["start_date"].dt.year) * 12 + (
+        subs["end_date"].dt.month - subs["start_date"].dt.month
+    )
+    return subs.assign(term_months=months)
+
+
+def _base_chain(subs: pd.DataFrame) -> pd.DataFrame:
+    """Base-plan lines in order per account, each with the account's next base line (NaN when none)."""
+    base = subs[subs["product"].isin(list(TIER_RANK))].sort_values(["account_id", "start_date"]).copy()
+    nxt = base.groupby("account_id")[["start_date", "product", "seats", "term_months"]].shift(-1)
+    return base.join(nxt.add_prefix("next_"))
+
+
+def test_usplg_same_seed_same_bytes_other_seed_other_data(usplg_tiny: tuple[Path, Path, Path]) -> None:
+    a, b, c = usplg_tiny
+    for name in ("accounts.csv", "subscriptions.csv", "params/data.yaml"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert (a / "subscriptions.csv").read_bytes() != (c / "subscriptions.csv").read_bytes()
+    pd.testing.assert_frame_equal(pd.read_parquet(a / "events"), pd.read_parquet(b / "events"))
+    assert not [p for p in a.parent.iterdir() if ".tmp" in p.name]  # written through a temporary folder
+
+
+def test_usplg_writes_only_accounts_subscriptions_events_and_its_params(usplg_dir: Path) -> None:
+    files = {p.name for p in usplg_dir.iterdir()}
+    assert files == {"accounts.csv", "subscriptions.csv", "events", "params", "_hidden"}
+    assert yaml.safe_load((usplg_dir / "params" / "data.yaml").read_text(encoding="utf-8")) == {
+        "end_date_convention": "exclusive",
+        "reporting_currency": "USD",
+    }
+    acc = pd.read_csv(usplg_dir / "accounts.csv", dtype=str, keep_default_na=False)
+    assert set(acc["segment"]) == {"smb", "mid_market", "enterprise"}
+    assert set(acc["region"]) <= {"Northeast", "Midwest", "South", "West"}
+    assert (acc["csm"] == "unassigned").mean() > 0.5 and (acc["csm"] == "-").any()  # placeholder owners
+    subs = _raw_subscriptions(usplg_dir)
+    assert set(subs["currency"]) == {"USD"}
+    assert subs["department"].isna().all()  # one department per account: empty
+    assert set(subs["product"]) == USPLG_PRODUCTS
+
+
+def test_usplg_end_dates_are_exclusive_and_terms_monthly_or_annual(usplg_dir: Path) -> None:
+    subs = _raw_subscriptions(usplg_dir)
+    assert set(subs["term_months"]) == {1, 12}
+    # Terms keep the billing day of the signup (Jan 31 -> Feb 28 -> Mar 31): same day, or a month's last day.
+    assert (subs["end_date"] == subs["start_date"] + pd.DateOffset(months=1)).sum() > 0
+    end, start = subs["end_date"].dt, subs["start_date"].dt
+    day_ok = (end.day == start.day) | end.is_month_end | start.is_month_end
+    assert day_ok.all()
+    chain = _base_chain(subs).dropna(subset=["next_start_date"])
+    assert (chain["next_start_date"] >= chain["end_date"]).all()
+    assert (chain["next_start_date"] == chain["end_date"]).mean() > 0.95  # renewals start on the previous end date
+    addon = subs[subs["product"] == "automation_credits"]
+    assert addon["seats"].isna().all() and subs.loc[subs["product"] != "automation_credits", "seats"].ge(1).all()
+    base_keys = set(
+        map(
+            tuple,
+            subs.loc[subs["product"] != "automation_credits", ["account_id", "start_date", "end_date"]].to_numpy(),
+        )
+    )
+    assert all(k in base_keys for k in map(tuple, addon[["account_id", "start_date", "end_date"]].to_numpy()))
+
+
+def test_usplg_loads_in_usd_with_inclusive_end_dates(usplg_ds, usplg_dir: Path) -> None:
+    assert usplg_ds.currency == "USD"
+    assert set(usplg_ds.tables) == {"accounts", "subscriptions"}
+    raw = _raw_subscriptions(usplg_dir).set_index("subscription_id")["end_date"]
+    loaded = usplg_ds.subscriptions.set_index("subscription_id")["end_date"]
+    assert (loaded == raw.reindex(loaded.index) - pd.Timedelta(days=1)).all()
+
+
+def test_usplg_plan_changes_within_the_family(usplg_dir: Path) -> None:
+    chain = _base_chain(_raw_subscriptions(usplg_dir)).dropna(subset=["next_product"])
+    rank, next_rank = chain["product"].map(TIER_RANK), chain["next_product"].map(TIER_RANK)
+    assert (next_rank > rank).sum() >= 10 and (next_rank < rank).sum() >= 3  # upgrades and downgrades
+    assert (chain["next_seats"] > chain["seats"]).any() and (chain["next_seats"] < chain["seats"]).any()
+    assert (chain["next_term_months"] != chain["term_months"]).any()  # monthly <-> annual switches
+
+
+def _observed_renewals(usplg_dir: Path) -> pd.DataFrame:
+    """Every base-line end in the data window, whether the account renewed on it, and its term."""
+    subs = _raw_subscriptions(usplg_dir)
+    chain = _base_chain(subs)
+    as_of = pd.Timestamp("2026-10-31")
+    r = chain[(chain["end_date"] <= as_of) & (chain["end_date"] >= pd.Timestamp("2024-11-01"))].copy()
+    r["churned"] = r["next_start_date"].isna() | (r["next_start_date"] > r["end_date"])
+    return r[["account_id", "end_date", "term_months", "churned"]]
+
+
+def test_usplg_monthly_churns_more_per_renewal_but_comparably_per_month(usplg_dir: Path) -> None:
+    r = _observed_renewals(usplg_dir)
+    rate = r.groupby("term_months")["churned"].mean()
+    assert rate[12] > 4 * rate[1]
+    per_month_annual = 1 - (1 - rate[12]) ** (1 / 12)
+    assert 0.5 < rate[1] / per_month_annual < 3
+
+
+def test_usplg_feature_use_drives_churn(usplg_dir: Path) -> None:
+    """Which features an account used in the 90 days before a renewal moves its churn, as documented."""
+    import statsmodels.api as sm
+
+    r = _observed_renewals(usplg_dir)
+    con = duckdb.connect()
+    con.register("r", r)
+    used = con.execute(f"""
+        SELECT r.account_id, r.end_date, e.event_type
+        FROM r JOIN read_parquet('{usplg_dir.as_posix()}/events/*.parquet') e
+          ON e.account_id = r.account_id
+         AND e.event_time >= r.end_date - INTERVAL 90 DAY AND e.event_time < r.end_date
+        GROUP BY ALL
+    """).df()
+    flags = pd.crosstab([used["account_id"], used["end_date"]], used["event_type"]).gt(0).reset_index()
+    df = r.merge(flags, on=["account_id", "end_date"], how="left").fillna(False)
+    assert df.groupby("integration_sync")["churned"].mean().pipe(lambda s: s[True] < s[False] / 2)
+    types = [c for c in flags.columns if c not in ("account_id", "end_date")]
+    x = df[types].astype(float).assign(annual=(df["term_months"] == 12).astype(float), const=1.0)
+    fit = sm.Logit(df["churned"].astype(float), x).fit(disp=0).params
+    assert fit["integration_sync"] < -0.5 and fit["invite_teammate"] < -0.3 and fit["export_csv"] > 0.3
+    assert fit["annual"] > 1.5
+
+
+def test_usplg_hidden_renewals_follow_the_documented_churn_model(usplg_dir: Path) -> None:
+    from cs_playbook.demo.usplg import vocab
+
+    r = pd.read_parquet(usplg_dir / "_hidden" / "renewals.parquet")
+    acc = pd.read_csv(usplg_dir / "accounts.csv", dtype=str)[["account_id", "segment"]]
+    r = r.merge(acc, on="account_id")
+    logit = r["term"].map(vocab.TERM_BASE) + r["segment"].map(vocab.SEGMENT_CHURN) + vocab.HEALTH_CHURN * r["health"]
+    for name, _, _, _, beta, _ in vocab.FEATURES:
+        logit = logit + beta * r[f"used_{name}"]
+    assert np.allclose(1 / (1 + np.exp(-logit)), r["p_churn"])
+
+
+def test_each_profile_installs_its_own_params(
+    tiny: tuple[Path, Path, Path], usplg_tiny: tuple[Path, Path, Path]
+) -> None:
+    from cs_playbook.demo.output import PROFILE_PARAMS_DIR
+
+    for folder, profile in ((tiny[0], "jp"), (usplg_tiny[0], "us-plg")):
+        source = sorted((PROFILE_PARAMS_DIR / profile).glob("*.yaml"))
+        assert source, profile
+        for f in source:
+            assert (folder / "params" / f.name).read_bytes() == f.read_bytes(), (profile, f.name)
+
+
+def test_a_demo_folder_from_an_earlier_version_gets_the_demos_own_params(tmp_path: Path) -> None:
+    """The JP demo's ROI templates, price list and yen bands are package data, synced into an older folder."""
+    from cs_playbook.demo.output import PROFILE_PARAMS_DIR, sync_params
+
+    folder = tmp_path / "params"
+    expected = sorted(p.name for p in (PROFILE_PARAMS_DIR / "jp").glob("*.yaml"))
+    assert {"roi.yaml", "expansion.yaml", "kpi.yaml"} <= set(expected)
+    assert sync_params(folder, "jp") == expected
+    assert sync_params(folder, "jp") == []
+    (folder / "roi.yaml").write_text("templates: {}\n", encoding="utf-8")
+    assert sync_params(folder, "jp") == ["roi.yaml"]
+    assert (folder / "roi.yaml").read_bytes() == (PROFILE_PARAMS_DIR / "jp" / "roi.yaml").read_bytes()

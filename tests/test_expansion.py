@@ -5,10 +5,14 @@ Hand-computed cases first (arithmetic in the comments), then behaviour on the de
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+import cs_playbook.demo
 from cs_playbook.data.revenue import monthly_mrr
 from cs_playbook.errors import CsPlaybookError, ParamsError
 from cs_playbook.expansion.outcomes import (
@@ -89,6 +93,13 @@ def accounts(*rows: tuple) -> pd.DataFrame:
     df = pd.DataFrame(out)
     df["employees"] = pd.array(df["employees"], dtype="Int64")
     return df
+
+
+def jp_source(tmp_path) -> Path:
+    """A data source folder holding only the JP demo's params (cs_playbook/demo/params/jp/), as the demo installs them."""
+    src = tmp_path / "jp_source"
+    shutil.copytree(Path(cs_playbook.demo.__file__).parent / "params" / "jp", src / "params")
+    return src
 
 
 OBS = pd.DataFrame({"account_id": ["A"], "obs_date": [pd.Timestamp("2025-01-01")]})
@@ -221,21 +232,26 @@ def test_unknown_product_is_a_clear_error() -> None:
         whitespace(accounts(("A", "smb", 20)), s, make_params(), as_of=pd.Timestamp("2025-06-30"))
 
 
-def test_params_need_one_base_product_and_shares_between_0_and_1(tmp_path) -> None:
-    with pytest.raises(ValueError, match="base"):
-        make_params(products={"Analytics": {"pricing": "per_seat", "list_price": 1}})
+def test_params_allow_at_most_one_base_product_and_shares_between_0_and_1(tmp_path) -> None:
+    with pytest.raises(ValueError, match="at most one product may have role: base"):
+        make_params(products={**PRODUCTS, "Analytics": {"pricing": "per_seat", "role": "base", "list_price": 1}})
+    no_base = make_params(products={"Analytics": {"pricing": "per_seat", "list_price": 1}})  # the data chooses it
+    with pytest.raises(CsPlaybookError, match="fit_price_list"):
+        _ = no_base.base_product
     (tmp_path / "expansion.yaml").write_text(
         "products: {Platform: {pricing: per_seat, role: base, list_price: 1}}\naddressable_share: {default: 1.5}\n"
     )
     with pytest.raises(ParamsError, match="addressable_share"):
-        load_params("expansion", ExpansionParams, directory=tmp_path)
+        load_params("expansion", ExpansionParams, directory=tmp_path, source=tmp_path)
 
 
-def test_project_params_load() -> None:
-    p = load_params("expansion", ExpansionParams)
-    assert p.base_product == "Platform" and p.usage_products() == ["API"]
-    assert p.usage_event_types() == ["api_call", "api_v2_call"]
+def test_project_params_are_neutral_and_the_jp_price_list_is_next_to_the_demo(tmp_path) -> None:
+    p = load_params("expansion", ExpansionParams, source=tmp_path)  # the project's file alone (no overlay)
+    assert p.products == {} and p.segment_discount == {} and p.reason_language == "en"
     assert p.guard.exclude_tiers == ["bad"]  # tier codes, not the words shown for them
+    jp = load_params("expansion", ExpansionParams, source=jp_source(tmp_path))  # the JP demo's overlay
+    assert jp.base_product == "Platform" and jp.usage_products() == ["API"]
+    assert jp.usage_event_types() == ["api_call", "api_v2_call"]
 
 
 def test_guard_tiers_must_be_tier_codes(tmp_path) -> None:
@@ -244,7 +260,7 @@ def test_guard_tiers_must_be_tier_codes(tmp_path) -> None:
         "guard: {exclude_tiers: [BAD]}\n"
     )
     with pytest.raises(ParamsError, match=r"exclude_tiers \['BAD'\] are not tier codes: use good, normal, bad"):
-        load_params("expansion", ExpansionParams, directory=tmp_path)
+        load_params("expansion", ExpansionParams, directory=tmp_path, source=tmp_path)
 
 
 def test_demo_whitespace_never_exceeds_the_employee_cap(demo_ds) -> None:
@@ -946,3 +962,117 @@ def test_table_formats_and_the_outlook_chart_name_the_forecast() -> None:
     labels = charts.outlook_fan(actual, outlook).get_legend_handles_labels()[1]
     assert "GRR 2026Q4: renewal GRR forecast 97.5%" in labels
     plt.close("all")
+
+
+# ---------- params that fit the data: product families, plan tiers and observed prices ----------
+
+
+def test_product_families_by_separator_or_explicit_mapping() -> None:
+    from cs_playbook.expansion.prices import family_map
+
+    values = ["platform_basic", "platform_pro", "automation_credits", "API", "Analytics"]
+    fam = family_map(values, make_params())
+    assert fam == {
+        "platform_basic": "platform",
+        "platform_pro": "platform",
+        "automation_credits": "automation_credits",  # no other "automation_*": its own family
+        "API": "API",
+        "Analytics": "Analytics",
+    }
+    explicit = make_params(families={"Analytics": "API"}, plan_separator="")
+    assert family_map(values, explicit)["Analytics"] == "API"
+    assert family_map(values, explicit)["platform_pro"] == "platform_pro"  # separator off
+
+
+def test_a_plan_upgrade_is_an_upsell_of_the_same_product_not_a_cross_sell() -> None:
+    from cs_playbook.expansion.prices import with_families
+
+    s = subs(
+        line("A", "2024-01-01", "2024-12-31", 2160, 10, product="platform_basic"),
+        line("A", "2025-01-01", None, 4320, 10, product="platform_pro"),  # same seats, the next plan up
+        line("B", "2024-01-01", None, 2160, 10, product="platform_basic"),
+        line("C", "2024-01-01", "2024-12-31", 4320, 10, product="platform_pro"),
+        line("C", "2025-01-01", None, 2160, 10, product="platform_basic"),  # a downgrade
+    )
+    p = make_params()
+    fam = with_families(s, p)
+    assert set(fam["product"]) == {"platform"}
+    assert fam.set_index("subscription_id")["plan_rank"].tolist() == [0, 1, 0, 1, 0]
+    obs = pd.DataFrame({"account_id": ["A", "C"], "obs_date": [pd.Timestamp("2024-12-01")] * 2})
+    out = expansion_outcomes(fam, obs, horizon_months=3).set_index("account_id")
+    assert out.loc["A", "seat_upsell"] and not out.loc["A", "cross_sell"] and out.loc["A", "expansion_arr"] == 2160
+    assert not out.loc["C", "expanded"] and out.loc["C", "contracted"] and out.loc["C", "contraction_arr"] == 2160
+    raw = expansion_outcomes(s, obs, horizon_months=3).set_index("account_id")
+    assert raw.loc["A", "cross_sell"]  # without families the new plan would look like a new product
+
+
+def test_price_list_defaults_to_observed_prices_and_params_override() -> None:
+    from cs_playbook.expansion.prices import fit_price_list, price_table
+
+    s = subs(
+        line("A", "2025-03-01", None, 2160, 10, product="platform_basic"),  # 216 per seat
+        line("B", "2025-04-01", None, 4400, 20, product="platform_basic"),  # 220 per seat
+        line("C", "2025-05-01", None, 13200, 30, product="platform_pro"),  # 440 per seat
+        line("A", "2025-03-01", None, 1200, None, product="credits"),
+        line("B", "2025-03-01", None, 3000, None, product="credits"),
+        line("C", "2020-01-01", "2020-12-31", 500, 5, product="legacy_x"),  # only before the window
+    )
+    as_of = pd.Timestamp("2025-06-30")
+    given = ExpansionParams.model_validate({"addressable_share": {"default": 0.5}})
+    fitted, observed = fit_price_list(given, s, as_of=as_of)
+    assert fitted.base_product == "platform"  # the per-seat family with the most ARR today
+    assert fitted.products["platform"].list_price == 218.0  # the entry plan: median of 216 and 220
+    assert fitted.products["credits"].pricing == "usage_tiers" and fitted.products["credits"].tiers == [1200, 3000]
+    assert fitted.products["legacy_x"].list_price == 100.0  # no recent line: all its lines
+    pro = observed[observed["plan"] == "platform_pro"].iloc[0]
+    assert pro["plan_rank"] == 1 and pro["price"] == 440.0
+    over = ExpansionParams.model_validate(
+        {
+            "addressable_share": {"default": 0.5},
+            "products": {
+                "credits": {"usage_event_types": ["run"]},
+                "legacy_x": {"pricing": "per_seat", "list_price": 1},
+            },
+        }
+    )
+    fitted2, observed2 = fit_price_list(over, s, as_of=as_of)
+    assert fitted2.products["credits"].tiers == [1200, 3000] and fitted2.products["credits"].usage_event_types == [
+        "run"
+    ]
+    assert fitted2.products["legacy_x"].list_price == 1
+    table = price_table(fitted2, observed2, given=over).set_index("product")
+    assert table.loc["credits", "source"] == "observed + params" and table.loc["legacy_x", "source"] == "params"
+    assert table.loc["platform", "plans"] == "platform_basic (218), platform_pro (440)"
+
+
+def test_company_wide_accounts_only_run_the_whitespace() -> None:
+    """One department per account (department empty everywhere): the pandas-3 str/float crash of whitespace_by_segment."""
+    from cs_playbook.expansion.prices import fit_price_list, with_families
+    from cs_playbook.expansion.whitespace import analyse_whitespace
+
+    s = subs(
+        line("A", "2025-01-01", None, 2160, 10, product="platform_basic"),
+        line("B", "2025-01-01", None, 8640, 20, product="platform_pro"),
+        line("B", "2025-01-01", None, 1200, None, product="credits"),
+    )
+    s["department"] = pd.array([pd.NA] * 3, dtype="string")
+    s["account_id"] = s["account_id"].astype("string")
+    acc = accounts(("A", "smb", 100), ("B", "enterprise", 200))
+    acc["account_id"] = acc["account_id"].astype("string")
+    as_of = pd.Timestamp("2025-06-30")
+    params, _ = fit_price_list(ExpansionParams.model_validate({"addressable_share": {"default": 0.5}}), s, as_of=as_of)
+    ws = analyse_whitespace(acc, with_families(s, params), params, as_of=as_of)
+    assert set(ws.plays["play"]) == {"seat_upsell", "cross_sell"}  # credits: one observed level, B holds it
+    assert ws.by_segment["counted_arr"].dtype == "float64"
+    assert ws.by_segment["counted_arr"].sum() == pytest.approx(ws.total_arr)
+
+
+def test_jp_demo_observed_prices_recover_its_price_list(demo_ds) -> None:
+    from cs_playbook.expansion.prices import fit_price_list
+
+    given = ExpansionParams.model_validate({"addressable_share": {"default": 0.3}})
+    fitted, observed = fit_price_list(given, demo_ds.subscriptions, as_of=demo_ds.as_of)
+    assert fitted.base_product == "Platform" and fitted.usage_products() == ["API"]
+    assert fitted.products["API"].tiers == [600000, 1200000, 2400000]  # the demo's tiers, from the contracts
+    assert fitted.products["Analytics"].list_price == 6000 and fitted.products["Workflow"].list_price == 4000
+    assert observed["plan_rank"].eq(0).all()  # no plan tiers in the JP demo

@@ -88,7 +88,13 @@ def test_parquet_tables_and_event_folders(tmp_path: Path) -> None:
     typed.iloc[2:].to_parquet(d / "events" / "2024-04.parquet")
     ds = load_dataset(str(d))
     assert int(ds.events.count().to_pandas()) == 3
-    assert ds.as_of == pd.Timestamp("2024-04-05")  # the latest event
+    # Events run five weeks past the last contract start, longer than the contracts' usual pause: the
+    # subscriptions' export is older, so as_of stops at what they cover.
+    assert ds.as_of == pd.Timestamp("2024-03-01") and ds.contracts_to == pd.Timestamp("2024-03-01")
+    assert "2024-04-05" in ds.as_of_reason
+    subs3 = pd.concat([SUBS, SUBS.iloc[[0]].assign(subscription_id="S3", start_date="2024-04-01")])
+    subs3.to_csv(d / "subscriptions.csv", index=False)
+    assert load_dataset(str(d)).as_of == pd.Timestamp("2024-04-05")  # the latest event: contracts are current
 
 
 def test_events_csv_folder_in_cp932(tmp_path: Path) -> None:
@@ -197,3 +203,151 @@ def test_currency_rates_and_renamed_headers(tmp_path: Path) -> None:
 def test_as_of_from_params(tmp_path: Path) -> None:
     ds = load_dataset(str(folder(tmp_path)), params_dir=params_dir(tmp_path, "as_of: 2024-06-30\n"))
     assert ds.as_of == pd.Timestamp("2024-06-30")
+
+
+# --- data meaning: end_date convention, reporting currency, placeholder owners, as_of -------------------
+
+
+def monthly_folder(tmp_path: Path, name: str, *, exclusive: bool, data_yaml: str | None = None) -> Path:
+    """Four USD accounts renewing monthly from October to December 2023, end dates written either way."""
+    d = tmp_path / name
+    d.mkdir()
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["U1", "U2", "U3", "U4"],
+            "account_name": ["Acme", "Globex", "Initech", "Umbrella"],
+            "segment": ["smb"] * 4,
+            "industry": [""] * 4,
+            "employees": ["40"] * 4,
+            "region": ["US"] * 4,
+            "csm": ["Unassigned", " - ", "Dana Scully", "N/A"],
+            "created_at": ["2023-09-15"] * 4,
+        }
+    )
+    starts = pd.to_datetime(["2023-10-01", "2023-11-01", "2023-12-01"])
+    rows = []
+    for a in accounts["account_id"]:
+        for i, start in enumerate(starts):
+            end = start + pd.offsets.MonthBegin(1) - pd.Timedelta(days=0 if exclusive else 1)
+            rows.append(
+                {
+                    "subscription_id": f"{a}-{i}",
+                    "account_id": a,
+                    "department": "",
+                    "product": "platform_pro",
+                    "start_date": f"{start:%Y-%m-%d}",
+                    "end_date": f"{end:%Y-%m-%d}",
+                    "arr": "1200",
+                    "seats": "5",
+                    "auto_renew": "true",
+                    "currency": "USD",
+                }
+            )
+    accounts.to_csv(d / "accounts.csv", index=False)
+    pd.DataFrame(rows).to_csv(d / "subscriptions.csv", index=False)
+    if data_yaml is not None:
+        (d / "params").mkdir()
+        (d / "params" / "data.yaml").write_text(data_yaml, encoding="utf-8")
+    return d
+
+
+def test_exclusive_end_dates_declared_by_the_source_are_read_as_inclusive(tmp_path: Path) -> None:
+    d = monthly_folder(tmp_path, "excl", exclusive=True, data_yaml="end_date_convention: exclusive\n")
+    ds = load_dataset(str(d))
+    ends = ds.subscriptions.loc[ds.subscriptions["account_id"] == "U1", "end_date"].dt.strftime("%Y-%m-%d")
+    assert ends.tolist() == ["2023-10-31", "2023-11-30", "2023-12-31"]
+    assert ds.currency == "USD"  # the data's single currency: no reporting_currency needed
+    assert any("exclusive" in n for n in ds.notes)
+
+
+def test_exclusive_end_dates_declared_inclusive_are_refused_naming_the_setting(tmp_path: Path) -> None:
+    d = monthly_folder(tmp_path, "excl", exclusive=True)
+    with pytest.raises(DataContractError) as err:
+        load_dataset(str(d))
+    text = str(err.value)
+    assert "end_date_convention: exclusive in params/data.yaml" in text and "8 of 8 renewals" in text
+    assert "subscription_id=U1-0 ends 2023-11-01; U1-1 (same account, department, product) starts 2023-11-01" in text
+
+
+def test_inclusive_end_dates_declared_exclusive_are_refused(tmp_path: Path) -> None:
+    d = monthly_folder(tmp_path, "incl", exclusive=False, data_yaml="end_date_convention: exclusive\n")
+    with pytest.raises(DataContractError, match=r"end dates look inclusive: 8 of 8 renewals.*end_date_convention"):
+        load_dataset(str(d))
+    assert load_dataset(str(monthly_folder(tmp_path, "incl2", exclusive=False))).currency == "USD"
+
+
+def test_month_aligned_lines_without_renewals_tell_the_convention(tmp_path: Path) -> None:
+    d = monthly_folder(tmp_path, "excl", exclusive=True)
+    subs = pd.read_csv(d / "subscriptions.csv", dtype=str, keep_default_na=False)
+    subs["product"] = subs["subscription_id"]  # no line follows another of the same product: no renewal chain
+    subs.to_csv(d / "subscriptions.csv", index=False)
+    with pytest.raises(DataContractError, match=r"12 of 12 lines start and end on the 1st of a month"):
+        load_dataset(str(d))
+    subs["start_date"] = "2023-10-07"  # not month-aligned and no renewals: nothing tells the convention
+    subs.to_csv(d / "subscriptions.csv", index=False)
+    assert len(load_dataset(str(d)).subscriptions) == 12
+
+
+def test_the_demo_company_passes_as_inclusive(demo_ds) -> None:
+    from cs_playbook.data.meaning import end_date_problems, renewal_gaps
+
+    subs = demo_ds.subscriptions
+    gaps = renewal_gaps(subs)["gap_days"]
+    assert (gaps == 1).sum() > 100 and (gaps == 0).sum() == 0  # renewals start the day after the end
+    assert end_date_problems(subs, "inclusive") == []
+    assert "renewals start the day after" in end_date_problems(subs, "exclusive")[0].rule
+
+
+def test_several_currencies_need_a_reporting_currency(tmp_path: Path) -> None:
+    d = monthly_folder(tmp_path, "mixed", exclusive=False)
+    subs = pd.read_csv(d / "subscriptions.csv", dtype=str, keep_default_na=False)
+    subs.loc[subs["account_id"] == "U4", "currency"] = "EUR"
+    subs.to_csv(d / "subscriptions.csv", index=False)
+    with pytest.raises(DataContractError, match=r"several currencies \(EUR, USD\): set reporting_currency"):
+        load_dataset(str(d))
+    (d / "params").mkdir()
+    (d / "params" / "data.yaml").write_text("reporting_currency: usd\n", encoding="utf-8")
+    with pytest.raises(DataContractError, match="currency EUR has no rate"):
+        load_dataset(str(d))
+    (d / "params" / "data.yaml").write_text("reporting_currency: usd\nfx_rates: {EUR: 1.1}\n", encoding="utf-8")
+    ds = load_dataset(str(d))
+    assert ds.currency == "USD" and ds.subscriptions["arr"].sum() == pytest.approx(9 * 1200 + 3 * 1320)
+
+
+def test_placeholder_owners_are_unassigned(tmp_path: Path) -> None:
+    ds = load_dataset(str(monthly_folder(tmp_path, "own", exclusive=False)))
+    csm = ds.accounts.set_index("account_id")["csm"]
+    assert csm.isna().tolist() == [True, True, False, True] and csm["U3"] == "Dana Scully"
+    assert any("placeholder csm" in n for n in ds.notes)
+
+
+def test_as_of_stops_at_the_contracts_when_events_run_past_their_export(tmp_path: Path) -> None:
+    d = monthly_folder(tmp_path, "late", exclusive=False)
+    (d / "events").mkdir()
+    days = pd.date_range("2023-10-01", "2024-01-31", freq="D")
+    pd.DataFrame(
+        {"account_id": "U1", "user_id": "u1", "event_time": days.strftime("%Y-%m-%d 10:00:00"), "event_type": "login"}
+    ).to_csv(d / "events" / "events.csv", index=False)
+    ds = load_dataset(str(d))
+    assert ds.as_of == pd.Timestamp("2023-12-01") and ds.contracts_to == pd.Timestamp("2023-12-01")
+    assert ds.as_of_reason.startswith(
+        "as_of 2023-12-01: the contracts' latest start_date; the events run to 2024-01-31"
+    )
+    (d / "params").mkdir()
+    (d / "params" / "data.yaml").write_text("as_of: 2024-01-15\n", encoding="utf-8")
+    ds = load_dataset(str(d))
+    assert ds.as_of == pd.Timestamp("2024-01-15") and "set in params/data.yaml" in ds.as_of_reason
+
+
+def test_the_usplg_demo_loads_with_its_own_params(usplg_ds, usplg_dir: Path) -> None:
+    from cs_playbook.data.meaning import end_date_problems
+
+    assert usplg_ds.currency == "USD" and any("exclusive" in n for n in usplg_ds.notes)
+    assert end_date_problems(usplg_ds.subscriptions, "inclusive") == []  # converted: renewals start the day after
+    raw = pd.read_csv(usplg_dir / "subscriptions.csv", dtype=str, keep_default_na=False)
+    raw = raw.assign(
+        start_date=pd.to_datetime(raw["start_date"]), end_date=pd.to_datetime(raw["end_date"].replace("", None))
+    )
+    (problem,) = end_date_problems(raw, "inclusive", "subscriptions.csv")
+    assert "end dates look exclusive" in problem.rule and "end_date_convention" in problem.rule
+    assert usplg_ds.as_of <= usplg_ds.contracts_to

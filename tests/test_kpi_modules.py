@@ -9,7 +9,15 @@ import pytest
 
 from cs_playbook.data.activities import meetings_without_notes, notes_compliance
 from cs_playbook.data.adoption import feature_adoption
-from cs_playbook.data.coverage import CoverageParams, assign_touch_model, csm_coverage
+from cs_playbook.data.coverage import (
+    CoverageParams,
+    assign_touch_model,
+    coverage_figures,
+    csm_coverage,
+    touch_model_summary,
+)
+from cs_playbook.kpi.retention import KpiParams
+from cs_playbook.params import load_params
 
 BANDS = CoverageParams.model_validate(
     {
@@ -42,6 +50,40 @@ def test_csm_coverage_load_against_capacity() -> None:
     sato_low = cov[(cov["csm"] == "佐藤") & (cov["touch_model"] == "low_touch")].iloc[0]
     assert sato_low["load"] == 0.25  # 1 of capacity 4
     assert cov[cov["csm"] == "(unassigned)"]["touch_model"].tolist() == ["tech_touch"]
+
+
+def test_default_touch_bands_are_quantiles_of_the_data_in_any_currency(tmp_path) -> None:
+    kp = load_params("kpi", KpiParams, source=tmp_path)  # the project default (no overlay): shares, no amounts
+    for scale in (1.0, 150.0):  # the same accounts priced in USD or in JPY fall in the same bands
+        arr = pd.DataFrame({"account_id": [f"a{i}" for i in range(100)], "arr": [scale * (i + 1) for i in range(100)]})
+        touch = assign_touch_model(arr, kp.touch_model)
+        assert touch["touch_model"].value_counts().to_dict() == {"tech_touch": 60, "low_touch": 30, "high_touch": 10}
+        assert set(touch.loc[touch["arr"] >= scale * 91, "touch_model"]) == {"high_touch"}
+    summary = touch_model_summary(touch, kp.touch_model)
+    assert summary["touch_model"].tolist() == ["high_touch", "low_touch", "tech_touch"]
+    assert summary["rule"].iloc[0] == "top 10% of accounts by ARR" and summary["from_arr"].iloc[-1] == 0
+    with pytest.raises(ValueError, match="min_arr .* or top_share"):
+        CoverageParams.model_validate({"bands": [{"name": "x", "min_arr": 0, "top_share": 0.1, "accounts_per_csm": 1}]})
+
+
+def test_placeholder_owners_are_the_unassigned_pool_not_a_person() -> None:
+    accounts = pd.DataFrame({"account_id": list("abcdef"), "csm": ["佐藤", "unassigned", " - ", "", None, "None"]})
+    arr = pd.DataFrame({"account_id": list("abcdef"), "arr": [1e5] * 6})
+    cov = csm_coverage(accounts, arr, BANDS)
+    assert sorted(cov["csm"]) == ["(unassigned)", "佐藤"]
+    assert coverage_figures(cov) == {"csms_over_capacity": 0, "accounts_without_csm": 5}
+
+
+def test_jp_demo_touch_bands_in_yen_move_next_to_the_demo() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    import cs_playbook.demo
+
+    jp = yaml.safe_load((Path(cs_playbook.demo.__file__).parent / "params" / "jp" / "kpi.yaml").read_text("utf-8"))
+    bands = CoverageParams.model_validate(jp["touch_model"])
+    assert [b.min_arr for b in bands.bands] == [5_000_000, 1_000_000, 0]
 
 
 def _events(rows: list[tuple[str, str, str, str]]) -> ibis.Table:

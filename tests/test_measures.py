@@ -303,6 +303,17 @@ def test_every_measure_is_documented() -> None:
     assert set(MEASURE_LABELS) == set(MEASURES)
 
 
+def test_term_months_and_usage_metric_measures() -> None:
+    """term_months is the longest active line; every usage metric and event type gives usage_ measures."""
+    m = account_measures(make_ds(_tables(), _events()), OBS)
+    assert m["term_months"].iloc[0] == pytest.approx(366 * 12 / 365.25)  # A: one line over 2024, a leap year
+    assert np.isnan(m["term_months"].iloc[1])  # B: an open-ended line has no term
+    usage = [c for c in m.columns if c not in MEASURES and c not in ("account_id", "obs_date")]
+    assert usage and all(c.startswith("usage_") for c in usage)
+    assert {"usage_events_login_per_user", "usage_events_login_per_seat", "usage_seat_utilization"} <= set(usage)
+    np.testing.assert_allclose(m["usage_events_total_per_seat"], m["events_per_seat"], equal_nan=True)
+
+
 def test_demo_measures_depend_only_on_the_past(demo_ds) -> None:
     """Measures on the demo company equal those computed from a copy cut at the observation date."""
     day = T("2025-06-01")
@@ -333,7 +344,12 @@ def test_demo_measures_depend_only_on_the_past(demo_ds) -> None:
         con=demo_ds.con,
         events=ev.filter(ev.event_time < day),
     )
-    pd.testing.assert_frame_equal(full, account_measures(cut, obs))
+    past = account_measures(cut, obs)
+    # event types first used after the date have no usage-metric measure in the cut, and are 0 or missing in the full data
+    later = [c for c in full.columns if c not in past.columns]
+    assert all(c.startswith("usage_events_") for c in later)
+    assert full[later].fillna(0).eq(0).all().all()
+    pd.testing.assert_frame_equal(full[past.columns], past)
 
 
 def test_docs_list_every_measure() -> None:

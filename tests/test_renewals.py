@@ -34,7 +34,7 @@ from cs_playbook.renewals.prevention import account_tenure, prioritise, renewal_
 from cs_playbook.renewals.summary import consistency_checks, headline, summary_figures
 
 AS_OF = pd.Timestamp("2026-11-20")
-CAL = business_calendar(CalendarParams(), years=(2024, 2028))
+CAL = business_calendar(CalendarParams(country="JP"), years=(2024, 2028))
 PARAMS = RenewalParams()
 
 
@@ -275,7 +275,7 @@ def test_export_has_japanese_dates_and_labels(calendar: pd.DataFrame) -> None:
 
 
 def test_params_file_matches_the_defaults_and_errors_name_the_key(tmp_path) -> None:
-    assert load_params("renewals", RenewalParams) == RenewalParams()
+    assert load_params("renewals", RenewalParams, source=tmp_path) == RenewalParams()  # the project file alone
     (tmp_path / "renewals.yaml").write_text(
         "steps:\n  - {activity_type: power_map, label: x, due_business_day: 11}\n", encoding="utf-8"
     )

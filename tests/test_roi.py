@@ -537,7 +537,7 @@ def test_template_chain_errors(tmp_path) -> None:
     assert "quoted text" in str(err.value)
     (tmp_path / "roi.yaml").write_text("templates: {t: {}}\nassignment: [{template: nope}]\n", encoding="utf-8")
     with pytest.raises(ParamsError, match="unknown template nope"):
-        load_params("roi", RoiParams, directory=tmp_path)
+        load_params("roi", RoiParams, directory=tmp_path, source=tmp_path)  # no data-source overlay
 
 
 def test_unknown_metric_names_model_input_and_metric(world: dict) -> None:
@@ -642,3 +642,35 @@ def test_charts_state_the_numbers_behind_them(world: dict) -> None:
     assert "**379%**" in sentence and "pays back in month 3" in sentence and "¥120.0K a year" in sentence
     nothing = portfolio_figures(res.table[res.table["status"] != "modeled"])
     assert portfolio_sentence(nothing, "JPY").startswith("No account has a complete ROI case")
+
+
+def test_without_roi_models_the_page_says_so_and_never_shows_demo_figures(world: dict, tmp_path) -> None:
+    from cs_playbook.roi.views import no_model_message
+
+    project = load_params("roi", RoiParams, source=tmp_path)  # the project's params alone: no templates
+    assert project.templates == {} and project.assignment == [] and project.default_template is None
+    models, res = evaluate(world, project)
+    assert models == {} and res.assignment["model"].isna().all()
+    message = no_model_message(res)
+    assert "No ROI model for these accounts" in message and "docs/roi.md" in message and "no ROI template" in message
+    figures = summary_figures(res)
+    assert figures["accounts_with_model"] == 0 and figures["roi_templates"] == 0
+    assert headline(figures, "USD") == {
+        "Accounts with an ROI case": "none: no ROI model for these accounts (docs/roi.md: adding an ROI model)"
+    }
+    assert all(consistency_checks(res).values())
+    _, modeled = evaluate(world, make_params())
+    assert no_model_message(modeled) is None
+
+
+def test_jp_demo_roi_models_are_next_to_the_demo(tmp_path) -> None:
+    import shutil
+    from pathlib import Path
+
+    import cs_playbook.demo
+
+    src = tmp_path / "jp_source"
+    shutil.copytree(Path(cs_playbook.demo.__file__).parent / "params" / "jp", src / "params")
+    jp = load_params("roi", RoiParams, source=src)
+    assert jp.default_template == "report_automation" and {"A00034", "A00031", "A00035"} <= set(jp.accounts)
+    assert len(compile_models(jp, "JPY")) >= 5

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cs_playbook.data.contract import BANTC_DIMENSIONS
 
-__all__ = ["MEASURES", "MEASURE_LABELS", "TABLE_OF"]
+__all__ = ["MEASURES", "MEASURE_LABELS", "TABLE_OF", "USAGE_PREFIX", "usage_measure_names", "measure_label"]
 
 # Every column account_measures returns besides account_id and obs_date: what it means and where it comes from.
 # "window" is `window_days` (default 90) days before obs_date; "month" is the last calendar month that ended
@@ -24,6 +24,7 @@ MEASURES: dict[str, str] = {
     "tenure_days": "Days since the account's first contract line started.",
     "days_to_renewal": "Days from obs_date to the next renewal (the day after the earliest end_date of the active lines); NaN when open-ended.",
     "auto_renew": "1 when every active line renews automatically, else 0.",
+    "term_months": "Contract term of the active lines: the longest line (end_date - start_date + 1 day) in months; NaN when open-ended.",
     "events": "Usage events in the month (usage metric of kind count without event_types).",
     "active_users": "Distinct active users in the month (usage metric of kind distinct_users).",
     "active_days": "Days with any usage in the month (usage metric of kind distinct_days).",
@@ -71,6 +72,7 @@ MEASURE_LABELS: dict[str, str] = {
     "tenure_days": "Tenure (days)",
     "days_to_renewal": "Days to renewal",
     "auto_renew": "Auto-renews",
+    "term_months": "Contract term (months)",
     "events": "Events last month",
     "active_users": "Active users last month",
     "active_days": "Active days last month",
@@ -128,3 +130,28 @@ TABLE_OF: dict[str, tuple[str, ...]] = {
         "days_since_last_activity",
     ),
 }
+
+# Usage-metric measures (any metric of params/usage_metrics.yaml and every events_<type> count) are named
+# usage_<metric> (its value in the month) or, for counts, usage_<metric>_per_user (per active user) and
+# usage_<metric>_per_seat (per seat held); account_measures adds them after the MEASURES columns.
+USAGE_PREFIX = "usage_"
+
+
+def usage_measure_names(metric: str, *, count: bool) -> list[str]:
+    """The measure columns made from one usage metric: per active user and per seat for counts, else its value."""
+    if count:
+        return [f"{USAGE_PREFIX}{metric}_per_user", f"{USAGE_PREFIX}{metric}_per_seat"]
+    return [f"{USAGE_PREFIX}{metric}"]
+
+
+def measure_label(name: str) -> str:
+    """The readable label of a measure, usage-metric measures included (e.g. "events_export per active user")."""
+    if name in MEASURE_LABELS:
+        return MEASURE_LABELS[name]
+    if name.startswith(USAGE_PREFIX):
+        base = name[len(USAGE_PREFIX) :]
+        for suffix, words in (("_per_user", " per active user"), ("_per_seat", " per seat")):
+            if base.endswith(suffix):
+                return base[: -len(suffix)] + words
+        return base
+    return name

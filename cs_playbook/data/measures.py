@@ -17,7 +17,7 @@ import pandas as pd
 from cs_playbook.data.activities import MEETING_TYPES
 from cs_playbook.data.contract import BANTC_DIMENSIONS, RENEWAL_STEPS
 from cs_playbook.data.io import Dataset
-from cs_playbook.data.measure_catalog import MEASURE_LABELS, MEASURES, TABLE_OF
+from cs_playbook.data.measure_catalog import MEASURE_LABELS, MEASURES, TABLE_OF, usage_measure_names
 from cs_playbook.data.usage import account_usage
 from cs_playbook.params import UsageParams, load_params
 
@@ -29,9 +29,11 @@ __all__ = [
     "data_start",
     "contract_state",
     "account_measures",
+    "usage_measure_columns",
 ]
 
 SEVERE = ("high", "critical")
+DAYS_PER_MONTH = 365.25 / 12
 
 
 def _observations(observations: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +127,8 @@ def contract_state(subscriptions: pd.DataFrame, observations: pd.DataFrame) -> p
     of one product), products, departments, auto_renew (1 when every active line auto-renews),
     first_start (first line ever), next_renewal (day after the earliest end_date of the active
     lines), all_renewed_by (day after the latest one: when every current line has come up for
-    renewal; NaT when a line is open-ended), one row per observation in the input order.
+    renewal; NaT when a line is open-ended), term_months (the longest active line, end - start + 1 day, in
+    months), one row per observation in the input order.
     """
     obs = _observations(observations)
     obs["_row"] = np.arange(len(obs))
@@ -138,6 +141,7 @@ def contract_state(subscriptions: pd.DataFrame, observations: pd.DataFrame) -> p
     lines = lines[on.to_numpy()].copy()
     lines["renews"] = lines["end_date"] + pd.Timedelta(days=1)
     lines["open_ended"] = lines["end_date"].isna()
+    lines["term"] = ((lines["end_date"] - lines["start_date"]).dt.days + 1).astype("float64") / DAYS_PER_MONTH
     lines["seats_f"] = pd.to_numeric(lines["seats"], errors="coerce").astype("float64")
     lines["auto"] = lines["auto_renew"].astype("boolean").fillna(False).astype("float64")
     dept = lines["department"].astype("string").str.strip()
@@ -153,6 +157,7 @@ def contract_state(subscriptions: pd.DataFrame, observations: pd.DataFrame) -> p
             "next_renewal": g["renews"].min(),
             "all_renewed_by": g["renews"].max(),
             "any_open": g["open_ended"].any(),
+            "term_months": g["term"].max(),
         }
     )
     agg["seats"] = per_product
@@ -175,6 +180,7 @@ def contract_state(subscriptions: pd.DataFrame, observations: pd.DataFrame) -> p
         "first_start",
         "next_renewal",
         "all_renewed_by",
+        "term_months",
     ]
     return out[cols]
 
@@ -256,11 +262,13 @@ def _usage_measures(
         keep = [c for c in {*roles.values()} if c]
         trend = [f"{roles['events']}_chg_1", f"{roles['events']}_chg_3", f"{roles['active_users']}_chg_3"]
         keep += [c for c in trend if c in u.columns]
+        specs = usage_measure_columns(usage_params, list(u.columns))
+        keep += sorted({metric for metric, _ in specs.values()} - set(keep))
         row = key.merge(u[["account_id", "period_start", *keep]], on=["account_id", "period_start"], how="left")
         row = row.set_index("_row").sort_index()
         covered = (month >= first_month).to_numpy()
     else:
-        row, covered = key.set_index("_row"), np.zeros(len(obs), dtype=bool)
+        row, covered, specs = key.set_index("_row"), np.zeros(len(obs), dtype=bool), {}
     for role, col in roles.items():
         if col is None or col not in row.columns:
             out[role] = np.nan
@@ -278,6 +286,43 @@ def _usage_measures(
     ):
         out[name] = row[col].astype("float64").to_numpy() if col in row.columns else np.nan
     out["days_since_last_activity"] = _days_since_last_event(obs, ds, state)
+    extra = _usage_metric_measures(row, covered, specs, seats, out["active_users"].to_numpy(dtype="float64"))
+    return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
+
+
+def usage_measure_columns(usage_params: UsageParams, usage_columns: list[str]) -> dict[str, tuple[str, str]]:
+    """The usage-metric measures the data allows: measure name -> (metric, how), how one of value, per_user, per_seat.
+
+    Every metric of params/usage_metrics.yaml and every events_<type> column of `usage.account_usage`
+    (`usage_columns`) becomes measures (`measure_catalog.usage_measure_names`): counts per active user and
+    per seat, other kinds (distinct counts, ratios) as their value in the month.
+    """
+    kinds = {m.name: m.kind for m in usage_params.metrics}
+    types = [
+        c for c in usage_columns if c.startswith("events_") and c not in kinds and "_chg_" not in c and c != "seats"
+    ]
+    out: dict[str, tuple[str, str]] = {}
+    for metric in [*kinds, *types]:
+        if metric not in usage_columns:
+            continue
+        count = kinds.get(metric, "count") == "count"
+        for name in usage_measure_names(metric, count=count):
+            how = "per_user" if name.endswith("_per_user") else ("per_seat" if name.endswith("_per_seat") else "value")
+            out[name] = (metric, how)
+    return out
+
+
+def _usage_metric_measures(
+    row: pd.DataFrame, covered: np.ndarray, specs: dict[str, tuple[str, str]], seats: np.ndarray, users: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Values of the usage-metric measures from each observation's usage row (NaN where the data has no usage yet)."""
+    out: dict[str, np.ndarray] = {}
+    users = np.where(users > 0, users, np.nan)
+    for name, (metric, how) in specs.items():
+        value = row[metric].astype("float64").to_numpy() if metric in row.columns else np.full(len(row), np.nan)
+        if how != "value":
+            value = np.nan_to_num(value, nan=0.0) / (users if how == "per_user" else seats)
+        out[name] = np.where(covered, value, np.nan)
     return out
 
 
@@ -317,6 +362,7 @@ def _contract_measures(obs: pd.DataFrame, ds: Dataset, state: pd.DataFrame) -> d
         "tenure_days": (obs["obs_date"] - state["first_start"]).dt.days.astype("float64").to_numpy(),
         "days_to_renewal": (state["next_renewal"] - obs["obs_date"]).dt.days.astype("float64").to_numpy(),
         "auto_renew": state["auto_renew"].astype("float64").to_numpy(),
+        "term_months": state["term_months"].astype("float64").to_numpy(),
     }
 
 
@@ -392,7 +438,8 @@ def account_measures(
 
     `observations` has account_id and obs_date (any other column is ignored). Returns one row per
     observation, in the input order: account_id, obs_date, then the columns of `MEASURES` (each
-    documented there and in docs/health-score.md), all float except segment (text). Usage comes
+    documented there and in docs/health-score.md), all float except segment (text), then the usage-metric
+    measures (`usage_measure_columns`: usage_<metric>[_per_user|_per_seat]) when events exist. Usage comes
     from `usage.account_usage` (pass `usage` to reuse one already computed for the whole history;
     otherwise it runs in the engine with params/usage_metrics.yaml). Measures of an optional table
     that is absent are NaN; a present table with nothing for an account in the window gives 0.
@@ -400,13 +447,15 @@ def account_measures(
     obs = _observations(observations)
     obs["_row"] = np.arange(len(obs))
     out = obs[["account_id", "obs_date"]].copy()
+    usage_cols: dict[str, np.ndarray] = {}
     state = contract_state(ds.subscriptions, obs)
     measured = _contract_measures(obs, ds, state)
 
     if ds.has("events") and len(obs):
-        params = usage_params or load_params("usage_metrics", UsageParams, directory=params_dir)
+        params = usage_params or load_params("usage_metrics", UsageParams, directory=params_dir, source=ds.source)
         u = _usage_measures(obs, ds, state, usage, params)
         measured |= {col: u[col].to_numpy() for col in TABLE_OF["events"]}
+        usage_cols = {col: u[col].to_numpy(dtype="float64") for col in u.columns if col not in MEASURES}
     tables = {name: ds.get(name) for name in ("tickets", "surveys", "activities", "stakeholders", "bantc")}
     if tables["tickets"] is not None:
         measured |= _ticket_measures(obs, tables["tickets"], window_days)
@@ -423,4 +472,5 @@ def account_measures(
     for col in MEASURES:
         values = measured.get(col, np.nan)
         out[col] = values if col == "segment" else pd.Series(values, index=out.index).astype("float64")
-    return out[["account_id", "obs_date", *MEASURES]]
+    out = out[["account_id", "obs_date", *MEASURES]]
+    return pd.concat([out, pd.DataFrame(usage_cols, index=out.index)], axis=1) if usage_cols else out

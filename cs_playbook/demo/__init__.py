@@ -1,16 +1,19 @@
-"""The demo company: a seeded fictional Japanese B2B SaaS vendor whose data has something true to find.
+"""The demo companies: seeded fictional B2B SaaS vendors whose data has something true to find.
+
+Two profiles: `jp` (the default, below) and `us-plg` (a US product-led company in USD with
+monthly and annual terms and exclusive end dates; see cs_playbook.demo.usplg).
 
 `generate_demo` writes every table of the data contract into a folder: accounts.csv in CP932
 (as a Japanese CRM exports it), subscriptions.csv in UTF-8 with BOM (as Excel saves it), the
 other tables in UTF-8, raw events as one Parquet file per month under events/, and the hidden
-monthly health under _hidden/ (ignored by the loader; for documentation and tests).
+monthly health under _hidden/ (ignored by the loader; for documentation and tests), and the
+company's own params (cs_playbook/demo/params/jp/: ROI models, price list, touch bands in yen)
+under params/, merged over the project's params when the folder is the data source.
 docs/demo-company.md describes the company and the hidden drivers.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,8 @@ import pandas as pd
 
 from cs_playbook.demo import vocab
 from cs_playbook.demo.events import EVENT_TYPES, build_users, write_events
+from cs_playbook.demo.output import fmt_dates as _fmt_dates
+from cs_playbook.demo.output import install_params, write_folder
 from cs_playbook.demo.pocs import poc_tables, simulate_pocs
 from cs_playbook.demo.signals import (
     bantc_assessments,
@@ -37,20 +42,9 @@ from cs_playbook.demo.simulate import (
     simulate_health,
     simulate_stakeholders,
 )
+from cs_playbook.errors import CsPlaybookError
 
-__all__ = ["generate_demo", "EVENT_TYPES"]
-
-
-def _fmt_dates(df: pd.DataFrame, dates: list[str] = (), times: list[str] = ()) -> pd.DataFrame:
-    out = df.copy()
-    for c in dates:
-        out[c] = pd.to_datetime(out[c]).dt.strftime("%Y-%m-%d")
-    for c in times:
-        out[c] = pd.to_datetime(out[c]).dt.strftime("%Y-%m-%d %H:%M:%S")
-    for c in out.columns:
-        if out[c].dtype == bool:
-            out[c] = out[c].map({True: "true", False: "false"})
-    return out
+__all__ = ["generate_demo", "EVENT_TYPES", "PROFILES"]
 
 
 def _with_account_id(df: pd.DataFrame, account_ids: np.ndarray) -> pd.DataFrame:
@@ -185,17 +179,41 @@ def _write_hidden(folder: Path, world: World, ids: np.ndarray, active: np.ndarra
     ).to_parquet(folder / "health.parquet", index=False)
 
 
+PROFILES = ("jp", "us-plg")
+
+
 def generate_demo(
     out_dir: Path,
     *,
-    n_accounts: int = 2000,
-    n_events: int = 3_000_000,
-    seed: int = 7,
-    end_date: str = "2026-10-31",
+    profile: str = "jp",
+    n_accounts: int | None = None,
+    n_events: int | None = None,
+    seed: int | None = None,
+    end_date: str | None = None,
     progress: bool = False,
 ) -> dict[str, int]:
-    """Write the demo company into out_dir (replacing it atomically); return rows per table."""
-    out_dir = Path(out_dir)
+    """Write a demo company (`profile` jp or us-plg; None: the profile's default size) atomically; rows per table."""
+    if profile == "us-plg":
+        from cs_playbook.demo.usplg import generate_usplg
+
+        sizes = {"n_accounts": n_accounts, "n_events": n_events, "seed": seed, "end_date": end_date}
+        return generate_usplg(out_dir, **{k: v for k, v in sizes.items() if v is not None}, progress=progress)
+    if profile != "jp":
+        raise CsPlaybookError(f"unknown demo profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    return _generate_jp(
+        Path(out_dir),
+        n_accounts=2000 if n_accounts is None else n_accounts,
+        n_events=3_000_000 if n_events is None else n_events,
+        seed=7 if seed is None else seed,
+        end_date="2026-10-31" if end_date is None else end_date,
+        progress=progress,
+    )
+
+
+def _generate_jp(
+    out_dir: Path, *, n_accounts: int, n_events: int, seed: int, end_date: str, progress: bool
+) -> dict[str, int]:
+    """The Japanese enterprise demo company (docs/demo-company.md) written into out_dir."""
     world = _simulate_world(np.random.default_rng(seed), n_accounts, pd.Timestamp(end_date).normalize())
     active, seats = contract_matrices(world)
     ids = world.accounts["account_id"].to_numpy()
@@ -219,11 +237,7 @@ def generate_demo(
         "poc_measurements": _fmt_dates(measurements, dates=["measured_at"]),
     }
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    def fill(tmp: Path) -> dict[str, int]:
         counts = {}
         for name, df in tables.items():
             enc = {"accounts": "cp932", "subscriptions": "utf-8-sig"}.get(name, "utf-8")
@@ -244,9 +258,7 @@ def generate_demo(
             progress=progress,
         )
         _write_hidden(tmp / "_hidden", world, ids, active)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return counts
+        install_params(tmp / "params", "jp")
+        return counts
+
+    return write_folder(out_dir, fill)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
+from cs_playbook.errors import CsPlaybookError
 from cs_playbook.modeling.scorecard import TIERS
 from cs_playbook.params import StrictModel
 
@@ -41,7 +42,7 @@ COMPANY_WIDE = ""  # department key of company-wide lines (empty department)
 class ProductPrice(StrictModel):
     """One product of the price list: per seat (base product or add-on) or usage tiers."""
 
-    pricing: str = Field(pattern=r"^(per_seat|usage_tiers)$")
+    pricing: str | None = Field(None, pattern=r"^(per_seat|usage_tiers)$")  # empty: as observed (expansion.prices)
     role: str = Field("add_on", pattern=r"^(base|add_on)$")
     list_price: float | None = Field(None, ge=0)  # per seat per year, for per_seat products
     tiers: list[float] = Field(default_factory=list)  # ARR of each usage tier, lowest first
@@ -122,7 +123,11 @@ class ExpansionParams(StrictModel):
     """params/expansion.yaml."""
 
     horizon_months: int = Field(6, ge=1, le=24)
-    products: dict[str, ProductPrice]
+    # Overrides of the price list observed in the subscriptions (expansion.prices), by product family.
+    products: dict[str, ProductPrice] = Field(default_factory=dict)
+    families: dict[str, str] = Field(default_factory=dict)  # product value -> family (plan tiers of one product)
+    plan_separator: str = "_"  # "<family><separator><plan>" when 2+ product values share the family; "" = off
+    price_window_months: int = Field(12, ge=1, le=120)  # observed prices from lines started this many months back
     segment_discount: dict[str, float] = Field(default_factory=dict)
     addressable_share: dict[str, float]
     departments: list[str] = Field(default_factory=list)
@@ -144,16 +149,22 @@ class ExpansionParams(StrictModel):
     @model_validator(mode="after")
     def _one_base(self) -> ExpansionParams:
         bases = [p for p, spec in self.products.items() if spec.role == "base"]
-        if len(bases) != 1:
-            raise ValueError(f"exactly one product must have role: base (got {bases or 'none'})")
+        if len(bases) > 1:
+            raise ValueError(f"at most one product may have role: base (got {bases})")
         if "default" not in self.addressable_share:
             raise ValueError("addressable_share needs a 'default' entry for segments not listed")
         return self
 
     @property
     def base_product(self) -> str:
-        """The per-seat product whose seats count against the employee cap."""
-        return next(p for p, spec in self.products.items() if spec.role == "base")
+        """The per-seat product whose seats count against the employee cap (set by `expansion.prices.fit_price_list`)."""
+        base = [p for p, spec in self.products.items() if spec.role == "base"]
+        if not base:
+            raise CsPlaybookError(
+                "No base product: fit the price list to the data first (expansion.prices.fit_price_list) "
+                "or give one product role: base in params/expansion.yaml."
+            )
+        return base[0]
 
     def usage_products(self) -> list[str]:
         """Products priced by usage tiers."""
@@ -184,6 +195,8 @@ def line_states(subscriptions: pd.DataFrame, dates: pd.DatetimeIndex | list[pd.T
     """
     cols = ["snapshot", "account_id", "department", "product", "seats", "arr"]
     subs = _key_frame(subscriptions)
+    ranked = "plan_rank" in subs.columns  # subscriptions by product family (expansion.prices.with_families)
+    cols += ["plan_rank"] if ranked else []
     days = pd.DatetimeIndex(sorted(set(pd.DatetimeIndex(dates).normalize())))
     if subs.empty or len(days) == 0:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
@@ -199,10 +212,11 @@ def line_states(subscriptions: pd.DataFrame, dates: pd.DatetimeIndex | list[pd.T
             "product": subs["product"].to_numpy()[line_idx],
             "seats": subs["seats"].to_numpy()[line_idx],
             "arr": subs["arr"].to_numpy(dtype="float64")[line_idx],
+            "plan_rank": subs["plan_rank"].to_numpy(dtype="float64")[line_idx] if ranked else 0.0,
         }
     )
     out = held.groupby(["snapshot", "account_id", "department", "product"], as_index=False).agg(
-        seats=("seats", lambda s: s.sum(min_count=1)), arr=("arr", "sum")
+        seats=("seats", lambda s: s.sum(min_count=1)), arr=("arr", "sum"), plan_rank=("plan_rank", "max")
     )
     return out[cols]
 
@@ -241,7 +255,8 @@ def _line_movements(
     full = full.merge(held_products, on=["account_id", "obs_date", "product"], how="left")
     full = full.merge(held_depts, on=["account_id", "obs_date", "department"], how="left")
     was_held = full["seats0"].notna() | (full["arr0"] > 0)
-    full["seat_upsell"] = active & full["seats0"].notna() & (full["seats"] > full["seats0"])
+    upgrade = (full["plan_rank"] > full["plan_rank0"]) if "plan_rank0" in full else False  # a higher plan tier
+    full["seat_upsell"] = active & ((full["seats0"].notna() & (full["seats"] > full["seats0"])) | (was_held & upgrade))
     full["new_department"] = active & (full["arr"] > 0) & (full["department"] != COMPANY_WIDE) & full["_d"].isna()
     full["cross_sell"] = active & (full["arr"] > 0) & full["_p"].isna()
     full["usage_tier"] = active & full["product"].isin(usage_products) & was_held & (full["arr"] > full["arr0"])
@@ -279,7 +294,8 @@ def expansion_outcomes(
     `observations` has account_id and obs_date. The start is the contracts held on the day
     before obs_date; the window is the month ends of the `horizon_months` months after it.
     An account expands when, at a month end of the window while it still has contracts:
-    seats of a line it held grow (seat_upsell), a department it had no line for appears
+    seats of a line it held grow, or it moves to a higher plan tier of a product family it held
+    (seat_upsell: an upsell of the same product; with subscriptions by family, `expansion.prices`), a department it had no line for appears
     (new_department), a product it did not hold appears (cross_sell), or the ARR of a usage
     product it held grows (usage_tier). Returns account_id, obs_date, arr_start, seat_upsell,
     new_department, cross_sell, usage_tier, expanded, expansion_arr (the largest gross ARR
@@ -295,7 +311,8 @@ def expansion_outcomes(
     obs, win = _windows(observations, horizon_months)
     states = line_states(subscriptions, list(obs["d0"].unique()) + list(win["dk"].unique()))
     base = obs.merge(
-        states.rename(columns={"snapshot": "d0", "seats": "seats0", "arr": "arr0"}), on=["account_id", "d0"]
+        states.rename(columns={"snapshot": "d0", "seats": "seats0", "arr": "arr0", "plan_rank": "plan_rank0"}),
+        on=["account_id", "d0"],
     )
     base = base[base["arr0"] > 0]
     arr_start = base.groupby(["account_id", "obs_date"])["arr0"].sum().rename("arr_start")

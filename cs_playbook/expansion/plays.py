@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cs_playbook.data.coverage import UNASSIGNED
+from cs_playbook.data.coverage import UNASSIGNED, csm_owner
 from cs_playbook.expansion.outcomes import PLAYS, CapacityParams, ExpansionParams, GuardParams
 from cs_playbook.formatting import fmt_money
 from cs_playbook.modeling.scorecard import TIERS, TierLabels
@@ -192,7 +192,7 @@ def capacity_cut(best: pd.DataFrame, accounts: pd.DataFrame, capacity: CapacityP
     in. Returns `best` with owner, owner_rank and within_capacity.
     """
     out = best.merge(accounts[["account_id", "account_name", "csm", "segment"]], on="account_id", how="left")
-    out["owner"] = out["csm"].fillna(UNASSIGNED).replace("", UNASSIGNED)
+    out["owner"] = csm_owner(out["csm"])
     qualified = (
         ~out["guarded"]
         & (out["probability"].fillna(0) >= capacity.min_probability)

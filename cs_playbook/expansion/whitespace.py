@@ -303,11 +303,13 @@ def whitespace_by_segment(ws: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFr
     counted_arr sums to the total of `whitespace_summary`.
     """
     df = ws.merge(accounts[["account_id", "segment"]], on="account_id", how="left")
-    df["counted_arr"] = df["whitespace_arr"].where(df["play"] != "new_department", 0.0)
-    seat = df[df["play"] == "seat_upsell"].set_index("account_id")["whitespace_arr"]
-    dept = df["play"] == "new_department"
-    seat_of_dept = df.loc[dept, "account_id"].map(seat).astype("float64").fillna(0.0)
-    df.loc[dept, "counted_arr"] = (df.loc[dept, "whitespace_arr"] - seat_of_dept).clip(lower=0)
+    for col in ("whitespace_arr", "play_arr"):  # an empty or object frame must not leave str/object amounts
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    seat = df[df["play"] == "seat_upsell"].groupby("account_id")["whitespace_arr"].sum().rename("_seat_ws")
+    df = df.merge(seat.reset_index(), on="account_id", how="left")
+    seat_of_row = df["_seat_ws"].astype("float64").fillna(0.0)
+    dept = (df["play"] == "new_department").to_numpy(dtype=bool)
+    df["counted_arr"] = np.where(dept, (df["whitespace_arr"] - seat_of_row).clip(lower=0), df["whitespace_arr"])
     out = df.groupby(["segment", "play"], as_index=False).agg(
         accounts=("account_id", "nunique"),
         whitespace_arr=("whitespace_arr", "sum"),

@@ -22,14 +22,15 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from cs_playbook.data.io import Dataset
+from cs_playbook.data.measure_catalog import USAGE_PREFIX, measure_label
 from cs_playbook.data.measures import (
-    MEASURE_LABELS,
     MEASURES,
     account_measures,
     data_start,
     observation_grid,
     renewal_observations,
 )
+from cs_playbook.health.design import Design, candidate_measures, choose_design, term_mix
 from cs_playbook.health.outcomes import churn_outcomes
 from cs_playbook.health.rules import RulesScorecard, rules_score, rules_tiers
 from cs_playbook.health.scorer import HealthScorer, score_accounts, scorer_in_use
@@ -41,6 +42,8 @@ from cs_playbook.params import StrictModel, UsageParams
 __all__ = [
     "HealthParams",
     "TierRule",
+    "resolve_params",
+    "fit_measures",
     "build_observations",
     "choose_tiers",
     "calibrate",
@@ -55,11 +58,16 @@ EVENT_KEY = ["account_id", "window_end"]
 class ObservationParams(StrictModel):
     """Which observations the score is fitted on, and what counts as churn after each."""
 
-    mode: Literal["monthly", "renewal_lead"] = "monthly"
+    mode: Literal["auto", "monthly", "renewal_lead"] = "auto"
     lead_days: int = Field(90, ge=1, le=365)
-    outcome_window: Literal["next_renewal", "horizon"] = "next_renewal"
+    outcome_window: Literal["auto", "next_renewal", "horizon"] = "auto"
     horizon_months: int = Field(12, ge=1, le=36)
     history_months: int = Field(3, ge=0, le=24)
+    short_term_months: float = Field(3, gt=0)
+    long_term_months: float = Field(9, gt=0)
+    mixed_terms_min_share: float = Field(0.1, gt=0, lt=0.5)
+    mixed_horizon_months: int = Field(3, ge=1, le=36)
+    term_measures: bool | Literal["auto"] = "auto"
 
 
 class MeasureWindows(StrictModel):
@@ -75,6 +83,7 @@ class CalibrationParams(StrictModel):
     """How the calibrated scorecard is fitted (scorecard.fit_logistic)."""
 
     measures: list[str] = Field(min_length=1)
+    usage_measures: Literal["none", "all"] | list[str] = "none"
     transforms: dict[str, Literal["auto", "none", "log1p"]] = Field(default_factory=dict)
     skew_threshold: float = Field(2.0, gt=0)
     clip_quantiles: tuple[float, float] = (0.01, 0.99)
@@ -91,9 +100,12 @@ class CalibrationParams(StrictModel):
     @field_validator("measures")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        bad = [m for m in v if m not in MEASURES]
+        bad = [m for m in v if m not in MEASURES and not m.startswith(USAGE_PREFIX)]
         if bad:
-            raise ValueError(f"unknown measures {', '.join(bad)}; known: {', '.join(MEASURES)}")
+            raise ValueError(
+                f"unknown measures {', '.join(bad)}; known: {', '.join(MEASURES)} and usage_<metric> measures "
+                "(or list usage metrics under calibration.usage_measures)"
+            )
         return v
 
 
@@ -137,6 +149,41 @@ class HealthParams(StrictModel):
     review: ReviewParams = Field(default_factory=ReviewParams)
 
 
+def resolve_params(ds: Dataset, params: HealthParams) -> tuple[HealthParams, Design]:
+    """Params with the observation design resolved from the data's contract terms (`design.choose_design`), and why.
+
+    `observations.mode` / `outcome_window: auto` become concrete, `horizon_months` the mixed-terms
+    horizon when that design is chosen, `term_measures: auto` true when term and days to renewal join
+    the candidates. Already concrete settings are kept.
+    """
+    op = params.observations
+    mix = term_mix(ds.subscriptions, short_months=op.short_term_months, long_months=op.long_term_months)
+    d = choose_design(
+        mix,
+        mode=op.mode,
+        outcome_window=op.outcome_window,
+        horizon_months=op.horizon_months,
+        mixed_horizon_months=op.mixed_horizon_months,
+        min_share=op.mixed_terms_min_share,
+        lead_days=op.lead_days,
+    )
+    term = d.term_measures if op.term_measures == "auto" else bool(op.term_measures)
+    update = {
+        "mode": d.mode,
+        "outcome_window": d.outcome_window,
+        "horizon_months": d.horizon_months,
+        "term_measures": term,
+    }
+    return params.model_copy(update={"observations": op.model_copy(update=update)}), d
+
+
+def fit_measures(params: HealthParams, observations: pd.DataFrame) -> list[str]:
+    """The candidate measures of the fit on these observations (`design.candidate_measures`; checked against the data)."""
+    c = params.calibration
+    term = params.observations.term_measures is True
+    return candidate_measures(c.measures, c.usage_measures, observations.columns, term_measures=term)
+
+
 def build_observations(
     ds: Dataset,
     params: HealthParams,
@@ -151,6 +198,8 @@ def build_observations(
     arr_lost. Outcomes count only what is known by `cutoff`; measures only data before obs_date.
     """
     cutoff = pd.Timestamp(cutoff if cutoff is not None else ds.as_of).normalize()
+    if "auto" in (params.observations.mode, params.observations.outcome_window):
+        params, _ = resolve_params(ds, params)
     op = params.observations
     first = (data_start(ds) + pd.DateOffset(months=op.history_months)).to_period("M").to_timestamp()
     if op.mode == "monthly":
@@ -168,6 +217,59 @@ def build_observations(
 # -- calibration ------------------------------------------------------------------------------------------------
 
 
+def _capacity_thresholds(cur: np.ndarray, rule: TierRule) -> tuple[float, float, str]:
+    """Bad below the score of the (bad_capacity_accounts + 1)-th lowest account, good from the top good_share."""
+    cur = np.sort(cur[~np.isnan(cur)])
+    k = min(rule.bad_capacity_accounts, len(cur))
+    bad_below = float(cur[k]) if k < len(cur) else 100.0
+    good_from = float(np.quantile(cur, 1 - rule.good_share)) if len(cur) else 100.0
+    desc = f"capacity: {rule.bad_capacity_accounts} accounts in the bad tier, the top {rule.good_share:.0%} good"
+    return good_from, bad_below, desc
+
+
+def _target_thresholds(s: np.ndarray, y: np.ndarray, rule: TierRule, notes: list[str]) -> tuple[float, float, str]:
+    """Bad = the largest group of lowest scores churning >= bad_min_churn_rate, good = highest scores churning <= the max."""
+    order = np.argsort(s, kind="stable")
+    ss, yy = s[order], y[order]
+    n = len(ss)
+    k = np.arange(1, n + 1)
+    min_size = max(1, n // 100)
+    hit = np.nonzero((np.cumsum(yy) / k >= rule.bad_min_churn_rate) & (k >= min_size))[0]
+    if len(hit):
+        bad_below = float(ss[hit.max() + 1]) if hit.max() + 1 < n else 100.0
+    else:
+        bad_below = float(np.quantile(ss, 0.1)) if n else 0.0
+        notes.append(
+            f"No group of lowest scores churned at {rule.bad_min_churn_rate:.0%} or more: "
+            "the bad tier is the lowest-scoring tenth."
+        )
+    hit = np.nonzero((np.cumsum(yy[::-1]) / k <= rule.good_max_churn_rate) & (k >= min_size))[0]
+    if len(hit):
+        good_from = float(ss[::-1][hit.max()])
+    else:
+        good_from = float(np.quantile(ss, 0.9)) if n else 100.0
+        notes.append(
+            f"No group of highest scores churned at {rule.good_max_churn_rate:.0%} or less: "
+            "the good tier is the highest-scoring tenth."
+        )
+    desc = f"target churn: the bad tier churns >= {rule.bad_min_churn_rate:.0%}, the good tier <= {rule.good_max_churn_rate:.0%}"
+    return good_from, bad_below, desc
+
+
+def _collapsed(scores: np.ndarray, good_from: float, bad_below: float) -> str | None:
+    """Why these thresholds leave a tier empty or reversed on `scores`, or None when all three tiers hold accounts."""
+    if bad_below >= good_from:
+        return "the bad and good thresholds cross (no normal tier)"
+    for name, empty in (
+        ("bad", not (scores < bad_below).any()),
+        ("normal", not ((scores >= bad_below) & (scores < good_from)).any()),
+        ("good", not (scores >= good_from).any()),
+    ):
+        if empty:
+            return f"the {name} tier is empty"
+    return None
+
+
 def choose_tiers(
     score: np.ndarray,
     churned: np.ndarray,
@@ -181,49 +283,26 @@ def choose_tiers(
     bad_min_churn_rate; the good tier the largest group of highest scores that churned at most
     good_max_churn_rate (on the fitted observations). capacity: the bad tier holds the
     bad_capacity_accounts lowest-scoring current accounts, the good tier the top good_share of them.
+    Tiers never collapse: when the target-churn thresholds leave a tier empty or reversed (on the
+    current scores, else the fitted ones), the capacity rule is used instead and a warning says so.
     """
     notes: list[str] = []
     s = np.asarray(score, dtype="float64")
     y = np.asarray(churned, dtype="float64")
     ok = ~np.isnan(s) & ~np.isnan(y)
     s, y = s[ok], y[ok]
+    cur = np.asarray(current_scores if current_scores is not None else s, dtype="float64")
     if rule.rule == "capacity":
-        cur = np.sort(np.asarray(current_scores if current_scores is not None else s, dtype="float64"))
-        cur = cur[~np.isnan(cur)]
-        k = min(rule.bad_capacity_accounts, len(cur))
-        bad_below = float(cur[k]) if k < len(cur) else 100.0
-        good_from = float(np.quantile(cur, 1 - rule.good_share)) if len(cur) else 100.0
-        desc = f"capacity: {rule.bad_capacity_accounts} accounts in the bad tier, the top {rule.good_share:.0%} good"
+        good_from, bad_below, desc = _capacity_thresholds(cur, rule)
     else:
-        order = np.argsort(s, kind="stable")
-        ss, yy = s[order], y[order]
-        n = len(ss)
-        k = np.arange(1, n + 1)
-        low_rate = np.cumsum(yy) / k
-        min_size = max(1, n // 100)
-        hit = np.nonzero((low_rate >= rule.bad_min_churn_rate) & (k >= min_size))[0]
-        if len(hit):
-            bad_below = float(ss[hit.max() + 1]) if hit.max() + 1 < n else 100.0
-        else:
-            bad_below = float(np.quantile(ss, 0.1)) if n else 0.0
+        good_from, bad_below, desc = _target_thresholds(s, y, rule, notes)
+        why = _collapsed(cur[~np.isnan(cur)], round(good_from, 1), round(bad_below, 1))
+        if why is not None:
+            good_from, bad_below, desc = _capacity_thresholds(cur, rule)
+            desc += " (fallback: the target-churn tiers collapsed)"
             notes.append(
-                f"No group of lowest scores churned at {rule.bad_min_churn_rate:.0%} or more: "
-                "the bad tier is the lowest-scoring tenth."
+                f"The target-churn tier thresholds collapse ({why}): the tiers follow the capacity rule instead."
             )
-        high_rate = np.cumsum(yy[::-1]) / k
-        hit = np.nonzero((high_rate <= rule.good_max_churn_rate) & (k >= min_size))[0]
-        if len(hit):
-            good_from = float(ss[::-1][hit.max()])
-        else:
-            good_from = float(np.quantile(ss, 0.9)) if n else 100.0
-            notes.append(
-                f"No group of highest scores churned at {rule.good_max_churn_rate:.0%} or less: "
-                "the good tier is the highest-scoring tenth."
-            )
-        desc = (
-            f"target churn: the bad tier churns >= {rule.bad_min_churn_rate:.0%}, "
-            f"the good tier <= {rule.good_max_churn_rate:.0%}"
-        )
     good_from, bad_below = round(good_from, 1), round(bad_below, 1)
     if bad_below > good_from:
         bad_below = good_from
@@ -233,11 +312,12 @@ def choose_tiers(
     return TierThresholds(good_from=good_from, bad_below=bad_below, rule=desc), notes
 
 
-def _fit_params(params: HealthParams, name: str) -> dict:
+def _fit_params(params: HealthParams, name: str, frame: pd.DataFrame) -> dict:
     c = params.calibration
+    measures = fit_measures(params, frame)
     return {
         "outcome": "churned",
-        "measures": c.measures,
+        "measures": measures,
         "transforms": c.transforms,
         "skew_threshold": c.skew_threshold,
         "clip_quantiles": c.clip_quantiles,
@@ -251,7 +331,7 @@ def _fit_params(params: HealthParams, name: str) -> dict:
         "ci_level": c.ci_level,
         "points_to_double_odds": c.points_to_double_odds,
         "anchor_score": c.anchor_score,
-        "labels": {m: MEASURE_LABELS.get(m, m) for m in c.measures},
+        "labels": {m: measure_label(m) for m in measures},
         "name": name,
     }
 
@@ -270,7 +350,7 @@ def calibrate(
     scorecard's `fitting` records the window, rows and events; `warnings` every fallback.
     """
     train = observations[observations["churned"].notna() & (observations["obs_date"] < fit_before)]
-    sc = fit_logistic(train, **_fit_params(params, name))
+    sc = fit_logistic(train, **_fit_params(params, name, observations))
     fitting = dict(sc.fitting)
     if len(train):
         fitting |= {
@@ -298,7 +378,8 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
     a one-variable calibration on the same training rows, and the calibrated tiers their
     thresholds from the same rule as the final fit. Returns the test observations with fold,
     calibrated_probability, calibrated_score, calibrated_tier, calibrated_fallback,
-    rules_probability, rules_score, rules_tier.
+    rules_probability, rules_score, rules_tier, term_probability (the term-only baseline: a one-variable
+    logistic on term_months, missing terms at the median, fitted on the same training rows).
     """
     rules = params.rules_scorecard
     frame = observations.copy()
@@ -308,12 +389,17 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
         frame.loc[frame["churned"].notna(), "obs_date"], last_quarter=last_quarter, n=params.backtest.test_quarters
     )
 
-    def fit(train: pd.DataFrame) -> tuple[Scorecard, tuple[float, float], pd.DataFrame]:
-        sc = fit_logistic(train, **_fit_params(params, "backtest"))
-        return sc, fit_one_variable(train["rules_score"], train["churned"]), train
+    fit_args = _fit_params(params, "backtest", frame)
+    term = frame["term_months"] if "term_months" in frame.columns else pd.Series(np.nan, index=frame.index)
+    frame["_term"] = term.fillna(term.median()).astype("float64")
 
-    def predict(model: tuple[Scorecard, tuple[float, float], pd.DataFrame], test: pd.DataFrame) -> pd.DataFrame:
-        sc, (a, b), train = model
+    def fit(train: pd.DataFrame) -> tuple[Scorecard, tuple[float, float], pd.DataFrame, tuple[float, float]]:
+        sc = fit_logistic(train, **fit_args)
+        term_fit = fit_one_variable(train["_term"], train["churned"])
+        return sc, fit_one_variable(train["rules_score"], train["churned"]), train, term_fit
+
+    def predict(model: tuple, test: pd.DataFrame) -> pd.DataFrame:
+        sc, (a, b), train, (ta, tb) = model
         score = sc.score(test)
         if sc.fallback is None:
             tiers, _ = choose_tiers(sc.score(train), train["churned"].to_numpy(), params.tiers, current_scores=score)
@@ -328,6 +414,7 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
                 "calibrated_fallback": sc.fallback is not None,
                 "rules_probability": 1 / (1 + np.exp(-(a + b * test["rules_score"].to_numpy()))),
                 "rules_tier": assign_tiers(test["rules_score"], rules_thresholds),
+                "term_probability": 1 / (1 + np.exp(-(ta + tb * test["_term"].to_numpy()))),
             }
         )
 

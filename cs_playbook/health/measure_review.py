@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cs_playbook.data.measures import MEASURE_LABELS
+from cs_playbook.data.measure_catalog import measure_label
 from cs_playbook.modeling.evaluation import roc_auc
 from cs_playbook.modeling.logistic import correlation_groups, prepare_measure
 
@@ -33,7 +33,7 @@ def measure_quality(frame: pd.DataFrame, measures: list[str]) -> pd.DataFrame:
     for m in _numeric(frame, measures):
         v = frame[m].to_numpy(dtype="float64")
         ok = v[~np.isnan(v)]
-        row = {"measure": m, "label": MEASURE_LABELS.get(m, m), "coverage": len(ok) / len(v) if len(v) else np.nan}
+        row = {"measure": m, "label": measure_label(m), "coverage": len(ok) / len(v) if len(v) else np.nan}
         if len(ok):
             q1, q3 = np.quantile(ok, [0.25, 0.75])
             iqr = q3 - q1
@@ -88,7 +88,7 @@ def univariate_strength(
         rows.append(
             {
                 "measure": m,
-                "label": MEASURE_LABELS.get(m, m),
+                "label": measure_label(m),
                 "coverage": float(has.mean()) if len(has) else np.nan,
                 "auc": auc,
                 "separation": max(auc, 1 - auc) if not np.isnan(auc) else np.nan,
@@ -132,7 +132,7 @@ def decile_rates(frame: pd.DataFrame, measures: list[str], *, outcome: str, bins
             "n/a" if b == 0 else (f"{lo:g}" if discrete else str(int(b)))
             for b, lo in zip(g["bin"], g["lo"], strict=True)
         ]
-        g.insert(0, "label", MEASURE_LABELS.get(m, m))
+        g.insert(0, "label", measure_label(m))
         g.insert(0, "measure", m)
         pieces.append(g)
     cols = ["measure", "label", "bin", "cohort", "lo", "hi", "n", "events", "rate"]
@@ -168,11 +168,11 @@ def measure_groups(frame: pd.DataFrame, measures: list[str], *, outcome: str, th
     rows = [
         {
             "measure": m,
-            "label": MEASURE_LABELS.get(m, m),
+            "label": measure_label(m),
             "group": i + 1,
             "group_size": len(g),
             "members": " + ".join(g),
-            "members_label": " + ".join(MEASURE_LABELS.get(x, x) for x in g),
+            "members_label": " + ".join(measure_label(x) for x in g),
         }
         for i, g in enumerate(groups)
         for m in g

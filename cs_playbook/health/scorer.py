@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from cs_playbook.data.measures import MEASURE_LABELS
+from cs_playbook.data.measure_catalog import measure_label
 from cs_playbook.errors import CsPlaybookError
 from cs_playbook.health.rules import RulesScorecard, rules_contributions, rules_score
 from cs_playbook.modeling.logistic import fit_one_variable
@@ -179,7 +179,7 @@ def top_drivers(contributions: pd.DataFrame, measures: pd.DataFrame, *, k: int =
     rows = np.arange(len(pts))
     out = {}
     for i in range(min(k, pts.shape[1])):
-        out[f"driver_{i + 1}"] = [MEASURE_LABELS.get(c, c) for c in names[order[:, i]]]
+        out[f"driver_{i + 1}"] = [measure_label(c) for c in names[order[:, i]]]
         out[f"driver_{i + 1}_value"] = pd.to_numeric(pd.Series(values[rows, order[:, i]]), errors="coerce").to_numpy()
         out[f"driver_{i + 1}_points"] = np.round(pts.to_numpy()[rows, order[:, i]], 1)
     return pd.DataFrame(out, index=contributions.index)

@@ -13,10 +13,13 @@ import pandas as pd
 
 from cs_playbook.formatting import fmt_money, fmt_pct
 from cs_playbook.health.review import GONE, PromotionImpact
-from cs_playbook.health.validation import FitWindow, Validation
+from cs_playbook.health.validation import FitWindow, Validation, guard_rails
 from cs_playbook.modeling.scorecard import Scorecard, TierLabels
 
-__all__ = ["summary_figures", "headline", "consistency_checks"]
+__all__ = ["summary_figures", "headline", "guard_rail_box", "consistency_checks", "WARNING_SIGN"]
+
+# Prefix of a headline value that must not be taken at face value (shown in red on the index).
+WARNING_SIGN = "⚠ "
 
 
 def summary_figures(
@@ -29,12 +32,14 @@ def summary_figures(
     scorecard_in_use: str,
     impact: PromotionImpact | None,
     disagreement_count: int,
+    design: str | None = None,
 ) -> dict:
     """Raw figures for summary.json: out-of-time figures per model, tiers today (scorer in use), the candidate.
 
     `observations` is `calibration.build_observations` output, `fit` its fit window; `current` is
     `review.current_tiers` of the state's accounts; `impact` is `review.promotion_impact` (None when
-    the candidate could not be fitted).
+    the candidate could not be fitted); `design` the sentence saying which observation design was
+    used and why (`design.Design.reason`). `guard_rails` is `validation.guard_rails`.
     """
     tier_rates = {
         str(model): dict(zip(part["tier"].astype(str), part["churn_rate"], strict=True))
@@ -62,6 +67,8 @@ def summary_figures(
         "fitted_observations": int(len(fit.rows)),
         "churn_events": fit.events,
         "base_rate": fit.base_rate,
+        "observation_design": design,
+        "guard_rails": guard_rails(validation, candidate),
     }
 
 
@@ -70,14 +77,22 @@ def headline(figures: dict, *, currency: str, labels: TierLabels) -> dict[str, s
     out: dict[str, str] = {"Scorecard in use": figures["scorecard_in_use"]}
     cal = figures["out_of_time"].get("calibrated")
     rules = figures["out_of_time"].get("rules")
+    rails = figures.get("guard_rails") or {}
     if cal:
-        out["Candidate AUC (out of time)"] = f"{cal['auc']:.3f} ({cal['auc_lo']:.3f}-{cal['auc_hi']:.3f})"
+        warn = WARNING_SIGN if rails.get("auc_interval_includes_chance") else ""
+        out["Candidate AUC (out of time)"] = f"{warn}{cal['auc']:.3f} ({cal['auc_lo']:.3f}-{cal['auc_hi']:.3f})"
     if rules:
         out["Rules score AUC"] = f"{rules['auc']:.3f}"
+    term = figures["out_of_time"].get("term only")
+    if term:
+        out["Term-only baseline AUC"] = f"{term['auc']:.3f}"
     c = figures["comparison"]
     if c.get("diff") is not None and c["diff"] == c["diff"]:
         verdict = "better" if c["lo"] > 0 else ("worse" if c["hi"] < 0 else "no clear difference")
-        out["Candidate vs rules"] = f"{c['diff']:+.3f} AUC, {verdict} ({c['share_a_better']:.0%} of resamples)"
+        warn = WARNING_SIGN if rails.get("not_better_than_rules") else ""
+        out["Candidate vs rules"] = f"{warn}{c['diff']:+.3f} AUC, {verdict} ({c['share_a_better']:.0%} of resamples)"
+    if rails.get("do_not_promote"):
+        out["Promote the candidate?"] = f"{WARNING_SIGN}No: " + "; ".join(rails["reasons"])
     rates = figures["tier_churn_rate_out_of_time"].get("calibrated", {})
     if "good" in rates and "bad" in rates:
         out[f"Churn {labels.bad} vs {labels.good} (candidate)"] = (
@@ -90,6 +105,18 @@ def headline(figures: dict, *, currency: str, labels: TierLabels) -> dict[str, s
         )
     out["ARR at risk, all accounts"] = fmt_money(figures["arr_at_risk_all_accounts"], currency)
     return out
+
+
+def guard_rail_box(rails: dict) -> str | None:
+    """A red HTML box telling the reader not to promote the candidate, with the reasons; None when nothing is flagged."""
+    if not rails.get("do_not_promote"):
+        return None
+    items = "".join(f"<li>{r}</li>" for r in rails["reasons"])
+    return (
+        '<div style="border:2px solid #c62828;background:#fdecea;color:#8e0000;padding:10px 14px;margin:8px 0;">'
+        f"<strong>{WARNING_SIGN}Do not promote this candidate scorecard.</strong><ul>{items}</ul>"
+        "Keep the scorecard in use; the figures of the candidate below are shown for review only.</div>"
+    )
 
 
 def _tiers_do_not_overlap(accounts: pd.DataFrame) -> bool:

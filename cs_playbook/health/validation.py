@@ -19,6 +19,8 @@ from cs_playbook.modeling.scorecard import Scorecard
 
 __all__ = [
     "MODELS",
+    "TERM_MODEL",
+    "guard_rails",
     "FitWindow",
     "fit_window",
     "Validation",
@@ -29,6 +31,8 @@ __all__ = [
 
 # The two scores compared, and their probability columns in `calibration.backtest` output.
 MODELS = {"calibrated": "calibrated_probability", "rules": "rules_probability"}
+# The term-only baseline (one-variable logistic on term_months), shown in the comparison table when terms vary.
+TERM_MODEL = {"term only": "term_probability"}
 TIER_COLUMNS = {"calibrated": "calibrated_tier", "rules": "rules_tier"}
 FIGURES = ("n", "events", "auc", "auc_lo", "auc_hi", "brier", "ece", "top_decile_lift")
 
@@ -59,7 +63,9 @@ class Validation:
     """The out-of-time comparison of the calibrated and the rules score (empty tables when nothing could be tested).
 
     `predictions`: `calibration.backtest` output; `summary`: `evaluation.backtest_summary` (fold,
-    model, figures); `comparison`: `evaluation.compare_auc` (calibrated against rules); `curves`,
+    model, figures; the "term only" baseline too when contract terms vary); `comparison`:
+    `evaluation.compare_auc` (calibrated against rules); `term_comparison`: the same against the
+    term-only baseline (empty when terms do not vary); `curves`,
     `lifts`: calibration curve and lift table per model (model column); `ece`: calibration error
     per model; `tiers`: `review.tier_table` per model (tier codes); `segments`: `review.segment_figures`.
     """
@@ -67,6 +73,7 @@ class Validation:
     predictions: pd.DataFrame
     summary: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["fold", "model", *FIGURES]))
     comparison: dict = field(default_factory=dict)
+    term_comparison: dict = field(default_factory=dict)
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     lifts: pd.DataFrame = field(default_factory=pd.DataFrame)
     ece: dict[str, float] = field(default_factory=dict)
@@ -96,6 +103,7 @@ class Validation:
             "out_of_time": pooled,
             "auc": pooled.get("calibrated", {}).get("auc"),
             "comparison_with_rules": {k: self.comparison.get(k) for k in ("diff", "lo", "hi", "share_a_better")},
+            "guard_rails": guard_rails(self),
         }
 
 
@@ -106,8 +114,22 @@ def validate(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
         return Validation(predictions=preds)
     bt = params.backtest
     y = preds["churned"]
+    term_varies = "term_months" in preds.columns and preds["term_months"].nunique() > 1
+    models = MODELS | (TERM_MODEL if term_varies else {})
     summary = evaluation.backtest_summary(
-        preds, outcome="churned", models=MODELS, group_col="account_id", n_boot=bt.bootstrap, seed=bt.seed
+        preds, outcome="churned", models=models, group_col="account_id", n_boot=bt.bootstrap, seed=bt.seed
+    )
+    term_comparison = (
+        evaluation.compare_auc(
+            y,
+            preds[MODELS["calibrated"]],
+            preds["term_probability"],
+            groups=preds["account_id"],
+            n_boot=bt.bootstrap,
+            seed=bt.seed,
+        )
+        if term_varies
+        else {}
     )
     comparison = evaluation.compare_auc(
         y,
@@ -125,12 +147,52 @@ def validate(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
         predictions=preds,
         summary=summary,
         comparison=comparison,
+        term_comparison=term_comparison,
         curves=curves.reset_index(drop=True),
         lifts=lifts.reset_index(drop=True),
         ece=ece,
         tiers=tier_table(long, tier_col="tier", group="model"),
         segments=segment_figures(preds, models=MODELS, n_boot=bt.bootstrap, seed=bt.seed),
     )
+
+
+def guard_rails(validation: Validation, candidate: Scorecard | None = None) -> dict:
+    """Whether the candidate may be promoted: flags for an out-of-time AUC interval reaching 0.5 and a candidate not
+    better than the rules score (paired interval includes 0 or is below it), with the reasons in words.
+
+    Returns tested, auc_interval_includes_chance, not_better_than_rules, below_term_only (informative),
+    fell_back, do_not_promote and reasons (list of sentences).
+    """
+    pooled = validation.pooled().get("calibrated", {}) if validation.tested else {}
+    lo, auc = pooled.get("auc_lo"), pooled.get("auc")
+    chance = bool(lo is None or lo != lo or lo <= 0.5)
+    c = validation.comparison
+    not_better = bool(c.get("lo") is None or c["lo"] != c["lo"] or c["lo"] <= 0)
+    term = validation.term_comparison
+    below_term = bool(term and term.get("diff") == term.get("diff") and term["diff"] < 0)
+    fell_back = bool(candidate is not None and candidate.fallback is not None)
+    reasons = []
+    if not validation.tested:
+        reasons.append("no quarter could be tested out of time")
+    elif chance:
+        reasons.append(f"the out-of-time AUC interval ({lo:.3f}-{pooled.get('auc_hi'):.3f}) includes 0.5 (chance)")
+    if validation.tested and not_better:
+        reasons.append(
+            "the candidate is not better than the rules score (the paired AUC difference interval includes 0 or is below it)"
+        )
+    if below_term:
+        reasons.append(f"the candidate's AUC ({auc:.3f}) is below the contract-term-only baseline")
+    if fell_back:
+        reasons.append("the candidate fell back to the base rate")
+    return {
+        "tested": validation.tested,
+        "auc_interval_includes_chance": chance,
+        "not_better_than_rules": not_better,
+        "below_term_only": below_term,
+        "fell_back": fell_back,
+        "do_not_promote": bool(reasons),
+        "reasons": reasons,
+    }
 
 
 def weights_table(scorecard: Scorecard) -> pd.DataFrame:

@@ -25,7 +25,7 @@ __all__ = [
     "segment_auc",
 ]
 
-MODEL_COLORS = {"calibrated": "#1565c0", "rules": "#9e9e9e"}
+MODEL_COLORS = {"calibrated": "#1565c0", "rules": "#9e9e9e", "term only": "#ef6c00"}
 
 
 def _labelled(frame: pd.DataFrame, labels: TierLabels) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from cs_playbook.formatting import fmt_money, fmt_pct
 from cs_playbook.poc.criteria import PocParams
 from cs_playbook.poc.report import PocTracking
 
-__all__ = ["AT_RISK", "summary_figures", "headline", "consistency_checks"]
+__all__ = ["AT_RISK", "summary_figures", "headline", "headline_without_pocs", "consistency_checks"]
 
 AT_RISK = ("at risk", "off track", "not met")  # verdicts counted as at risk
 
@@ -55,6 +55,11 @@ def headline(figures: dict[str, object], currency: str) -> dict[str, str]:
             f"{fmt_pct(figures['conversion_when_criteria_not_met'], digits=0)}"
         ),
     }
+
+
+def headline_without_pocs() -> dict[str, str]:
+    """The index card's line when the data has no PoC tables: say so instead of an empty card."""
+    return {"Open PoCs": "none: the data has no PoC tables (pocs, poc_criteria)"}
 
 
 def consistency_checks(result: PocTracking) -> dict[str, bool]:

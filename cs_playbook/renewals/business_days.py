@@ -3,7 +3,9 @@
 Renewal deadlines are counted in business days ("20 business days before the renewal" [000]).
 A business day is a day that is not a weekend day, not a public holiday of the chosen country
 (and subdivision), and not a company closing day (Japanese companies typically close from
-12/29 to 1/3 for 年末年始; that is the default). All arithmetic is vectorised with numpy's
+12/29 to 1/3 for 年末年始; that is the default for JP only). The country defaults to the one of the
+accounts' regions when they are uniform (`fit_calendar`): Japanese prefectures or regions give JP,
+US states or regions give US; otherwise no public holidays are used and a warning says so. All arithmetic is vectorised with numpy's
 business-day functions, so thousands of contract lines take milliseconds.
 
 Conventions (tested against hand-counted Japanese calendars):
@@ -32,6 +34,8 @@ from cs_playbook.params import StrictModel
 __all__ = [
     "CalendarParams",
     "BusinessCalendar",
+    "fit_calendar",
+    "region_country",
     "business_calendar",
     "business_days_before",
     "business_days_after",
@@ -45,6 +49,7 @@ __all__ = [
 
 CLOSED_NAME = "休業日 (company closed)"
 JP_WEEKDAYS = "月火水木金土日"
+JP_YEAR_END = ("12-29", "12-30", "12-31", "01-01", "01-02", "01-03")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 DateLike = pd.Series | pd.DatetimeIndex | np.ndarray | list | pd.Timestamp | date | str
@@ -53,29 +58,42 @@ DateLike = pd.Series | pd.DatetimeIndex | np.ndarray | list | pd.Timestamp | dat
 class CalendarParams(StrictModel):
     """The business-day calendar: country holidays, weekend days and company closing days."""
 
-    country: str = "JP"  # ISO code known to the `holidays` package (JP, US, GB, DE, ...)
+    # ISO code known to the `holidays` package (JP, US, GB, DE, ...); empty: by the accounts' region (fit_calendar)
+    country: str = ""
     subdivision: str | None = None  # state / prefecture code where the country has regional holidays
     weekend: list[Weekday] = Field(default_factory=lambda: ["Sat", "Sun"])
-    closed_every_year: list[str] = Field(  # MM-DD closing days every year (default: 年末年始 12/29-1/3)
-        default_factory=lambda: ["12-29", "12-30", "12-31", "01-01", "01-02", "01-03"]
-    )
+    closed_every_year: list[str] | None = None  # MM-DD closing days every year; empty: 年末年始 12/29-1/3 for JP only
     closed_dates: list[date] = Field(default_factory=list)  # one-off closing days (e.g. a company holiday)
-    holiday_language: str | None = "ja"  # language of holiday names where the package has it (元日)
+    holiday_language: str | None = None  # language of holiday names where the package has it; empty: ja for JP
 
-    @field_validator("country")
+    @field_validator("country", mode="before")
     @classmethod
-    def _known_country(cls, v: str) -> str:
-        code = str(v).strip().upper()
+    def _known_country(cls, v: str | None) -> str:
+        code = str(v or "").strip().upper()
+        if not code:
+            return ""
         supported = holidays.list_supported_countries()
         if code not in supported:
             examples = ", ".join(c for c in ("JP", "US", "GB", "DE", "FR", "KR", "SG", "AU") if c in supported)
             raise ValueError(f"unknown country {v!r}: use an ISO code the holidays package knows, e.g. {examples}")
         return code
 
+    @property
+    def closing_days(self) -> list[str]:
+        """The MM-DD closing days every year: those given, else 年末年始 for JP and none elsewhere."""
+        if self.closed_every_year is not None:
+            return list(self.closed_every_year)
+        return list(JP_YEAR_END) if self.country == "JP" else []
+
+    @property
+    def language(self) -> str | None:
+        """The language of holiday names: the one given, else ja for JP (元日) and the package's default elsewhere."""
+        return self.holiday_language or ("ja" if self.country == "JP" else None)
+
     @field_validator("closed_every_year")
     @classmethod
-    def _month_days(cls, v: list[str]) -> list[str]:
-        for md in v:
+    def _month_days(cls, v: list[str] | None) -> list[str] | None:
+        for md in v or []:
             try:
                 date.fromisoformat(f"2000-{md}")  # 2000 is a leap year, so 02-29 is allowed
             except ValueError as err:
@@ -99,7 +117,7 @@ class BusinessCalendar:
     names: dict[date, str]  # holiday and closing-day names, for display
     first_year: int
     last_year: int
-    country: str
+    country: str  # '' when no public holidays are used
 
     @cached_property
     def numpy(self) -> np.busdaycalendar:
@@ -125,15 +143,17 @@ def business_calendar(params: CalendarParams, *, years: range | tuple[int, int])
     if last < first:
         raise CsPlaybookError(f"business_calendar: empty range of years ({first}-{last})")
     span = list(range(first, last + 1))
-    try:
-        public = holidays.country_holidays(
-            params.country, subdiv=params.subdivision, years=span, language=params.holiday_language
-        )
-    except NotImplementedError as err:  # unknown subdivision
-        raise CsPlaybookError(f"holidays: {err}") from err
-    names = {d: str(n) for d, n in public.items()}
+    names: dict[date, str] = {}
+    if params.country:
+        try:
+            public = holidays.country_holidays(
+                params.country, subdiv=params.subdivision, years=span, language=params.language
+            )
+        except NotImplementedError as err:  # unknown subdivision
+            raise CsPlaybookError(f"holidays: {err}") from err
+        names = {d: str(n) for d, n in public.items()}
     for y in span:
-        for md in params.closed_every_year:
+        for md in params.closing_days:
             try:
                 d = date.fromisoformat(f"{y}-{md}")
             except ValueError:  # 02-29 in a non-leap year
@@ -255,3 +275,175 @@ def jp_date(dates: pd.Series, *, weekday: bool = False) -> pd.Series:
     if weekday:
         text = text + "(" + d.dt.day_of_week.map(lambda i: JP_WEEKDAYS[int(i)] if i == i else "") + ")"
     return text.where(d.notna(), "")
+
+
+_JP_PREFECTURES = [
+    "北海道",
+    "青森",
+    "岩手",
+    "宮城",
+    "秋田",
+    "山形",
+    "福島",
+    "茨城",
+    "栃木",
+    "群馬",
+    "埼玉",
+    "千葉",
+    "東京",
+    "神奈川",
+    "新潟",
+    "富山",
+    "石川",
+    "福井",
+    "山梨",
+    "長野",
+    "岐阜",
+    "静岡",
+    "愛知",
+    "三重",
+    "滋賀",
+    "京都",
+    "大阪",
+    "兵庫",
+    "奈良",
+    "和歌山",
+    "鳥取",
+    "島根",
+    "岡山",
+    "広島",
+    "山口",
+    "徳島",
+    "香川",
+    "愛媛",
+    "高知",
+    "福岡",
+    "佐賀",
+    "長崎",
+    "熊本",
+    "大分",
+    "宮崎",
+    "鹿児島",
+    "沖縄",
+]
+_JP_REGIONS = [
+    "東北",
+    "関東",
+    "首都圏",
+    "中部",
+    "北陸",
+    "甲信越",
+    "東海",
+    "近畿",
+    "関西",
+    "中国",
+    "四国",
+    "中国・四国",
+    "九州",
+    "九州・沖縄",
+    "北海道・東北",
+]
+_JP_LATIN = [
+    "hokkaido",
+    "tohoku",
+    "kanto",
+    "chubu",
+    "hokuriku",
+    "tokai",
+    "kinki",
+    "kansai",
+    "chugoku",
+    "shikoku",
+    "kyushu",
+    "okinawa",
+    "tokyo",
+    "osaka",
+    "kanagawa",
+    "aichi",
+    "fukuoka",
+    "kyoto",
+    "hyogo",
+    "saitama",
+    "chiba",
+    "japan",
+]
+_US_STATES = {
+    "AL": "alabama", "AK": "alaska", "AZ": "arizona", "AR": "arkansas", "CA": "california", "CO": "colorado",
+    "CT": "connecticut", "DE": "delaware", "DC": "district of columbia", "FL": "florida", "GA": "georgia",
+    "HI": "hawaii", "ID": "idaho", "IL": "illinois", "IN": "indiana", "IA": "iowa", "KS": "kansas",
+    "KY": "kentucky", "LA": "louisiana", "ME": "maine", "MD": "maryland", "MA": "massachusetts", "MI": "michigan",
+    "MN": "minnesota", "MS": "mississippi", "MO": "missouri", "MT": "montana", "NE": "nebraska", "NV": "nevada",
+    "NH": "new hampshire", "NJ": "new jersey", "NM": "new mexico", "NY": "new york", "NC": "north carolina",
+    "ND": "north dakota", "OH": "ohio", "OK": "oklahoma", "OR": "oregon", "PA": "pennsylvania",
+    "RI": "rhode island", "SC": "south carolina", "SD": "south dakota", "TN": "tennessee", "TX": "texas",
+    "UT": "utah", "VT": "vermont", "VA": "virginia", "WA": "washington", "WV": "west virginia",
+    "WI": "wisconsin", "WY": "wyoming",
+}  # fmt: skip
+_US_REGIONS = [
+    "northeast",
+    "midwest",
+    "south",
+    "west",
+    "southeast",
+    "southwest",
+    "northwest",
+    "mountain",
+    "pacific",
+    "new england",
+    "mid-atlantic",
+    "great lakes",
+    "central",
+    "east",
+    "east coast",
+    "west coast",
+    "us",
+    "usa",
+    "united states",
+]
+
+
+def _region_key(value: str) -> str:
+    text = str(value).strip()
+    for suffix in ("都", "道", "府", "県", "地方", "地域", "エリア"):
+        if text.endswith(suffix) and len(text) > len(suffix) + 1:
+            text = text[: -len(suffix)]
+    return text
+
+
+def region_country(region: str) -> str | None:
+    """The country of one region value: JP for a Japanese prefecture or region, US for a US state or region, else None."""
+    text = str(region).strip()
+    key = _region_key(text)
+    if key in _JP_PREFECTURES or key in _JP_REGIONS or text in _JP_PREFECTURES or text.lower() in _JP_LATIN:
+        return "JP"
+    low = text.lower().removeprefix("us-").removeprefix("us ").strip()
+    if text.upper() in _US_STATES or low in _US_STATES.values() or low in _US_REGIONS:
+        return "US"
+    return None
+
+
+def fit_calendar(params: CalendarParams, accounts: pd.DataFrame) -> tuple[CalendarParams, str]:
+    """The calendar params with the country filled in from the accounts' region when params leave it empty.
+
+    An explicit `calendar.country` wins. Otherwise every non-empty `accounts.region` value must
+    map to the same country (`region_country`); if they do not (mixed, unknown or no region), no
+    public holidays are used. Returns the params and a sentence saying where the country came
+    from (a warning to show on the page when no country was found).
+    """
+    if params.country:
+        return params, f"{params.country} public holidays (calendar.country in params/renewals.yaml)"
+    regions = accounts["region"].dropna().astype(str).str.strip() if "region" in accounts else pd.Series(dtype=str)
+    regions = regions[regions != ""]
+    found = {region_country(r) for r in regions.unique()}
+    if len(found) == 1 and None not in found:
+        country = found.pop()
+        fitted = params.model_copy(update={"country": country})
+        return (
+            fitted,
+            f"{country} public holidays (from the accounts' region; set calendar.country in params/renewals.yaml to change)",
+        )
+    why = "no account has a region" if regions.empty else "the accounts' regions do not all map to one country"
+    return params, (
+        f"No public holidays: {why}. Set calendar.country (an ISO code such as US or JP) in params/renewals.yaml "
+        "so that holidays are not counted as business days."
+    )

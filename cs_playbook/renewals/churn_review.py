@@ -47,7 +47,7 @@ class WinbackParams(StrictModel):
     severe_ticket_days: int = Field(90, ge=0)  # clean exit: no high/critical ticket opened this close to it
     detractor_max_nps: int = Field(6, ge=0, le=10)  # clean exit: last NPS before it above this
     nps_lookback_days: int = Field(365, ge=1)
-    comeback_reasons: list[str] = Field(default_factory=lambda: ["予算削減", "事業縮小", "担当者の異動"])
+    comeback_reasons: list[str] = Field(default_factory=list)  # circumstantial churn reasons, as the data records them
 
 
 class ChurnReviewParams(StrictModel):

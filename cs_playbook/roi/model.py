@@ -170,7 +170,7 @@ class RoiParams(StrictModel):
     realization_min_months: int = Field(3, ge=1)
     monte_carlo: MonteCarloParams = Field(default_factory=MonteCarloParams)
     one_pager: OnePagerParams = Field(default_factory=OnePagerParams)
-    templates: dict[str, dict[str, Any]] = Field(min_length=1)
+    templates: dict[str, dict[str, Any]] = Field(default_factory=dict)  # none: "no ROI model for these accounts"
     assignment: list[AssignmentRule] = Field(default_factory=list)
     default_template: str | None = None
     accounts: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -55,6 +55,8 @@ def summary_figures(res: RoiResults) -> dict[str, Any]:
         "monte_carlo_draws": p.monte_carlo.draws,
         "monte_carlo_seed": p.monte_carlo.seed,
         "accounts_by_model": {str(k): int(v) for k, v in res.assignment["model"].value_counts().items()},
+        "accounts_with_model": int(res.assignment["model"].notna().sum()),
+        "roi_templates": len(p.templates),
         "roi_base_median_by_tier": {
             str(t): _num(v) for t, v in zip(by_tier["health_tier"], by_tier["roi_base_median"], strict=True)
         },
@@ -65,7 +67,9 @@ def summary_figures(res: RoiResults) -> dict[str, Any]:
 
 
 def headline(figures: dict[str, Any], currency: str) -> dict[str, str]:
-    """The figures quoted on index.html, formatted for executives."""
+    """The figures quoted on index.html, formatted for executives ("no ROI model" when no account has one)."""
+    if not figures.get("accounts_with_model", 1):
+        return {"Accounts with an ROI case": "none: no ROI model for these accounts (docs/roi.md: adding an ROI model)"}
     return {
         "Accounts with an ROI case": f"{figures['accounts_modeled']:,} of {figures['accounts_with_contract']:,}",
         "Median ROI (base case)": fmt_pct(figures["roi_base_median"], digits=0),

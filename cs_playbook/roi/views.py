@@ -23,6 +23,7 @@ __all__ = [
     "REALIZED_COLUMNS",
     "MISSING_COLUMNS",
     "column_formats",
+    "no_model_message",
     "modeled",
     "uncertain",
     "renewal_risks",
@@ -75,6 +76,25 @@ _SHARES = (
     "p_roi_positive_mean",
     "value_realization_median",
 )
+
+
+def no_model_message(res: RoiResults) -> str | None:
+    """What the page says when no account with an active contract has an ROI model (None when some have one)."""
+    if res.assignment["model"].notna().any():
+        return None
+    why = (
+        "params/roi.yaml defines no ROI template"
+        if not res.params.templates
+        else "no assignment rule, default_template or per-account model of params/roi.yaml matches them"
+    )
+    return (
+        f"**No ROI model for these accounts**: {why}, so the ROI scenarios, ranges, realized value and one-pagers "
+        "are skipped. An ROI model is specific to what your customers use the product for: write one template per use "
+        "case in params/roi.yaml (the success scenario, the business number it moves, the inputs with their unit and "
+        "source, the benefit and cost formulas), then assign it to accounts by segment, department or product "
+        "(`assignment`, `default_template`) or give an account its own model (`accounts`). See docs/roi.md, "
+        '"Adding an ROI model"; the demo company\'s models in cs_playbook/demo/params/jp/roi.yaml are a worked example.'
+    )
 
 
 def column_formats(currency: str) -> dict[str, Any]:
