@@ -21,8 +21,8 @@ import pandas as pd
 
 from cs_playbook.demo import vocab
 from cs_playbook.demo.events import EVENT_TYPES, build_users, write_events
+from cs_playbook.demo.output import SUBSCRIPTION_COLUMNS, install_params, write_folder
 from cs_playbook.demo.output import fmt_dates as _fmt_dates
-from cs_playbook.demo.output import install_params, write_folder
 from cs_playbook.demo.pocs import poc_tables, simulate_pocs
 from cs_playbook.demo.signals import (
     bantc_assessments,
@@ -89,18 +89,6 @@ def _simulate_world(rng: np.random.Generator, n_accounts: int, end: pd.Timestamp
     return world
 
 
-SUBSCRIPTION_COLUMNS = [
-    "subscription_id",
-    "account_id",
-    "department",
-    "product",
-    "start_date",
-    "end_date",
-    "arr",
-    "seats",
-    "auto_renew",
-    "currency",
-]
 POC_COLUMNS = [
     "poc_id",
     "account_id",

@@ -9,9 +9,22 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["fmt_dates", "install_params", "sync_params", "write_folder", "PROFILE_PARAMS_DIR"]
+__all__ = ["fmt_dates", "install_params", "sync_params", "write_folder", "PROFILE_PARAMS_DIR", "SUBSCRIPTION_COLUMNS"]
 
 PROFILE_PARAMS_DIR = Path(__file__).parent / "params"
+# Column order of subscriptions.csv, as every demo profile writes it.
+SUBSCRIPTION_COLUMNS = [
+    "subscription_id",
+    "account_id",
+    "department",
+    "product",
+    "start_date",
+    "end_date",
+    "arr",
+    "seats",
+    "auto_renew",
+    "currency",
+]
 
 
 def fmt_dates(df: pd.DataFrame, dates: list[str] = (), times: list[str] = ()) -> pd.DataFrame:

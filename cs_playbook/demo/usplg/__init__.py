@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cs_playbook.demo.output import fmt_dates, install_params, write_folder
+from cs_playbook.demo.output import SUBSCRIPTION_COLUMNS, fmt_dates, install_params, write_folder
 from cs_playbook.demo.usplg import vocab
 from cs_playbook.demo.usplg.events import write_events
 from cs_playbook.demo.usplg.simulate import (
@@ -29,18 +29,6 @@ from cs_playbook.demo.usplg.simulate import (
 __all__ = ["generate_usplg"]
 
 ACCOUNT_COLUMNS = ["account_id", "account_name", "segment", "industry", "employees", "region", "csm", "created_at"]
-SUBSCRIPTION_COLUMNS = [
-    "subscription_id",
-    "account_id",
-    "department",
-    "product",
-    "start_date",
-    "end_date",
-    "arr",
-    "seats",
-    "auto_renew",
-    "currency",
-]
 
 
 def simulate_world(seed: int, n_accounts: int, end: pd.Timestamp) -> World:
