@@ -88,7 +88,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
         return 0
     if not args.scorecard:
         raise CsPlaybookError("promote-scorecard needs the scorecard YAML to promote (or --revert)")
-    target = promote_scorecard(resolve_path(args.scorecard), args.params)
+    target = promote_scorecard(resolve_path(args.scorecard), args.params, force=args.force)
     sc = load_scorecard(target)
     auc = sc.validation.get("auc")
     print(f"Promoted scorecard {sc.name!r} ({len(sc.terms)} terms) to {target}")
@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     prom.add_argument(
         "--revert", action="store_true", help="remove the promoted scorecard: back to the rules scorecard"
     )
+    prom.add_argument("--force", action="store_true", help="promote even when the scorecard's validation says not to")
     prom.set_defaults(func=_cmd_promote)
     return parser
 

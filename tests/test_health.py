@@ -27,6 +27,7 @@ from cs_playbook.health.calibration import (
 from cs_playbook.health.scorer import PROMOTED_FILE, TIERS, promote_scorecard, promoted_scorecard
 from cs_playbook.modeling.evaluation import compare_auc
 from cs_playbook.modeling.logistic import Scorecard
+from cs_playbook.modeling.scorecard import MeasureScaling, Term, TierThresholds
 from cs_playbook.params import load_params
 
 T = pd.Timestamp
@@ -112,6 +113,25 @@ def test_a_base_rate_scorecard_cannot_be_promoted(params_copy: Path, tmp_path: P
     with pytest.raises(CsPlaybookError, match="cannot be promoted"):
         promote_scorecard(src, params_copy)
     assert main(["promote-scorecard", str(tmp_path / "missing.yaml"), "--params", str(params_copy)]) == 2
+
+
+def test_a_scorecard_its_validation_flags_is_refused_unless_forced(params_copy: Path, tmp_path: Path, capsys) -> None:
+    sc = Scorecard(
+        outcome="churned",
+        intercept=-2.0,
+        base_rate=0.12,
+        terms=[Term(name="x", inputs=["x"], directions=[1], coef=0.5)],
+        inputs=[MeasureScaling(measure="x")],
+        tiers=TierThresholds(good_from=70, bad_below=40),
+        validation={"guard_rails": {"do_not_promote": True, "reasons": ["not better than the rules score"]}},
+    )
+    src = tmp_path / "sc.yaml"
+    src.write_text(yaml.safe_dump(sc.model_dump(mode="json")), encoding="utf-8")
+    assert main(["promote-scorecard", str(src), "--params", str(params_copy)]) == 2
+    assert "not better than the rules score" in capsys.readouterr().err
+    assert not (params_copy / PROMOTED_FILE).exists()
+    assert main(["promote-scorecard", str(src), "--params", str(params_copy), "--force"]) == 0
+    assert (params_copy / PROMOTED_FILE).exists()
 
 
 # -- the medium demo company: documented drivers and the comparison with today's score -----------------------------

@@ -236,13 +236,22 @@ def promoted_scorecard(params_dir_: str | Path | None = None) -> Scorecard | Non
     return load_scorecard(path) if path.exists() else None
 
 
-def promote_scorecard(source: str | Path, params_dir_: str | Path | None = None) -> Path:
+def promote_scorecard(source: str | Path, params_dir_: str | Path | None = None, *, force: bool = False) -> Path:
     """Copy a reviewed scorecard YAML into the params folder, so the next runs score with it.
 
-    The file is validated first; it is written through a temporary file and renamed, so a failed
-    promotion leaves the previous scorecard in place. Returns the path written.
+    The file is validated first; a scorecard whose out-of-time validation says not to promote it
+    (`validation.guard_rails.do_not_promote`: no better than the score in use, an AUC interval that
+    includes chance, ...) is refused unless `force`. It is written through a temporary file and
+    renamed, so a failed promotion leaves the previous scorecard in place. Returns the path written.
     """
     sc = load_scorecard(source)
+    rails = (sc.validation or {}).get("guard_rails") or {}
+    if rails.get("do_not_promote") and not force:
+        reasons = "; ".join(str(r) for r in rails.get("reasons") or []) or "its validation says not to promote it"
+        raise CsPlaybookError(
+            f"{Path(source).name}: not promoted: {reasons}. Review the health report; to promote it anyway, "
+            "add --force."
+        )
     if sc.fallback is not None or not sc.terms:
         raise CsPlaybookError(
             f"{Path(source).name}: this scorecard has no fitted measures ({sc.fallback}); it cannot be promoted."
