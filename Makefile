@@ -23,11 +23,11 @@ help:
 ## venv: create .venv and install the package with its test tools
 venv: $(STAMP)
 
-## report: run the quarterly report on the configured data (the demo company by default); QUARTER=2026Q3 ARGS=--force PROFILE=us-plg
+## report: run the quarterly report on the configured data (the demo company by default); QUARTER=2026Q3 ARGS=--force; PROFILE=us-plg writes reports/us-plg/<quarter>/
 report: $(STAMP)
 ifneq ($(PROFILE),)
 	test -f $(PROFILE_DIR)/accounts.csv || $(BIN)/cs-playbook demo-data --profile $(PROFILE) --out $(PROFILE_DIR)
-	$(BIN)/cs-playbook report --data $(PROFILE_DIR) $(if $(QUARTER),--quarter $(QUARTER)) $(ARGS)
+	$(BIN)/cs-playbook report --data $(PROFILE_DIR) --reports-dir reports/$(PROFILE) $(if $(QUARTER),--quarter $(QUARTER)) $(ARGS)
 else
 	$(BIN)/cs-playbook report $(if $(QUARTER),--quarter $(QUARTER)) $(ARGS)
 endif
