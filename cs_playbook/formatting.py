@@ -5,9 +5,38 @@ Ground floor: analyses, notebooks, plots and the runner all import it; it import
 
 from __future__ import annotations
 
-__all__ = ["CURRENCY_SYMBOLS", "fmt_money", "fmt_pct"]
+import html
+import re
+
+__all__ = ["CURRENCY_SYMBOLS", "fmt_money", "fmt_pct", "md_text"]
 
 CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
+
+
+# The characters that can open Markdown markup anywhere in a line (links and images need [ ], emphasis * _ ~,
+# code `, tables |, headings #) are backslash-escaped (< > are HTML-escaped below, which stops raw HTML and autolinks); "://" loses its colon so a
+# bare URL is never autolinked; a leading -, + or = (list item, setext heading, formula) and a leading "1." are
+# escaped too. & < > are HTML-escaped, so the value is inert in HTML as well. Quotes stay as they are: the value
+# is text content, never an attribute value (HTML built by hand, such as the one-pagers, uses html.escape).
+_MD_SPECIALS = re.compile(r"([\\`*_{}\[\]!#|~])|:(?=//)")
+_MD_LEADING = re.compile(r"^(\s*)([-+=]|\d+(?=[.)]))")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def md_text(value: object) -> str:
+    """A data value (a name, a reason, a label) as inert text inside Markdown and HTML: never markup, never a link.
+
+    Every value interpolated into `display(Markdown(...))` text or into HTML a package function returns goes
+    through it: `<script>` shows as text, `[Renew now](https://...)` and `=HYPERLINK("https://...")` stay plain text.
+    """
+    if value is None:
+        return ""
+    text = _CONTROL.sub(" ", str(value))
+    text = _MD_SPECIALS.sub(lambda m: "\\" + (m.group(1) or ":"), text)
+    text = _MD_LEADING.sub(
+        lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2).isdigit() else m.group(2) + "\\"), text
+    )
+    return html.escape(text, quote=False)
 
 
 def fmt_money(value: float, currency: str = "JPY", *, digits: int = 1) -> str:

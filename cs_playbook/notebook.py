@@ -18,13 +18,14 @@ from pydantic import BaseModel
 
 from cs_playbook.config import REPORTS_DIR, resolve_path
 from cs_playbook.data.io import Dataset, load_dataset
+from cs_playbook.formatting import md_text
 from cs_playbook.health.calibration import HealthParams
 from cs_playbook.modeling.scorecard import TierLabels
 from cs_playbook.outputs import Outputs
 from cs_playbook.params import load_params, params_dir
 from cs_playbook.state import QuarterState, load_state
 
-__all__ = ["Context", "setup", "PARAMETERS_CELL", "TIER_COLUMNS"]
+__all__ = ["Context", "setup", "check_params", "params_models", "PARAMETERS_CELL", "TIER_COLUMNS"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -78,6 +79,19 @@ class Context:
         """The report's as-of date, the same on every page (`state.report_as_of`)."""
         return self.state.as_of
 
+    @property
+    def source_name(self) -> str:
+        """The data source as shown in reports: its folder (or file) name, e.g. "demo", never a machine path."""
+        text = str(self.ds.source).strip().rstrip("/")
+        return Path(text).name if text and text != "demo" else "demo"
+
+    def exports_text(self) -> str:
+        """The line a page shows under its exports: the file names only (no machine path)."""
+        names = sorted(set(self.out.exports))
+        if not names:
+            return "No exports were written."
+        return f"Exports written to `{self.out.display_name}`: " + ", ".join(names)
+
     def tiers(self, df: pd.DataFrame, columns: tuple[str, ...] = TIER_COLUMNS) -> pd.DataFrame:
         """`df` with its tier-code columns shown as the labels of params (for a table on the page)."""
         out = df.copy()
@@ -98,7 +112,7 @@ class Context:
         """Record a warning for the report (shown in the notebook and kept in summary.json)."""
         if message not in self.warnings:
             self.warnings.append(message)
-        _show_markdown(f"> **Note:** {message}")
+        _show_markdown(f"> **Note:** {md_text(message)}")  # warnings can quote data values: never markup
 
     def require(self, *tables: str, skipping: str) -> bool:
         """True when the optional tables are present; otherwise say which part is skipped."""
@@ -120,12 +134,56 @@ class Context:
                 "as_of": self.state.record()["as_of"],
                 "data_as_of": self.state.record()["data_as_of"],
                 "scorecard": self.state.scorecard,
-                "source": self.ds.source,
+                "source": self.source_name,
                 "headline": headline,
                 "figures": figures,
                 "warnings": self.warnings,
             }
         )
+
+
+def params_models() -> dict[str, type[BaseModel]]:
+    """The params file of every notebook (params/<name>.yaml) and the model its notebook validates it with."""
+    from cs_playbook.expansion.outcomes import ExpansionParams
+    from cs_playbook.kpi.retention import KpiParams
+    from cs_playbook.params import DataParams, UsageParams
+    from cs_playbook.poc.criteria import PocParams
+    from cs_playbook.renewals.calendar import RenewalParams
+    from cs_playbook.roi.model import RoiParams
+
+    return {
+        "data": DataParams,
+        "health_score": HealthParams,
+        "roi": RoiParams,
+        "poc": PocParams,
+        "expansion": ExpansionParams,
+        "renewals": RenewalParams,
+        "kpi": KpiParams,
+        "usage_metrics": UsageParams,
+    }
+
+
+def check_params(directory: str | Path | None, source: str | Path | None) -> list[str]:
+    """Load every notebook's params with its model; the problems (file and key named), empty when all are valid.
+
+    A params file that is absent is fine when its model has defaults for everything.
+    """
+    from cs_playbook.errors import CsPlaybookError
+
+    pdir = params_dir(directory)
+    problems = []
+    for name, model in params_models().items():
+        try:
+            load_params(name, model, directory=pdir, source=source)
+        except CsPlaybookError as err:
+            if not (pdir / f"{name}.yaml").exists() and "not found" in str(err):
+                try:
+                    model.model_validate({})
+                    continue
+                except ValueError:
+                    pass
+            problems.append(str(err))
+    return problems
 
 
 def _show_markdown(text: str) -> None:

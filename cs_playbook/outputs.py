@@ -84,6 +84,11 @@ class Outputs:
         self.directory = Path(directory)
         self.exports: list[str] = []
 
+    @property
+    def display_name(self) -> str:
+        """The folder as shown on a page: its name inside the report (e.g. "00_kpi_overview/"), no machine path."""
+        return f"{self.directory.name}/"
+
     def table(self, df: pd.DataFrame, name: str, *, xlsx: bool = True) -> Path:
         """Export `df` as name.csv (UTF-8 with BOM, opens in Excel) and name.xlsx for CRM import."""
         safe = excel_safe(df.reset_index(drop=True))

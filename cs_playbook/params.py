@@ -66,7 +66,34 @@ class DataParams(StrictModel):
     reporting_currency: str = ""  # empty = the data's single currency
     fx_rates: dict[str, float] = Field(default_factory=dict)  # 1 unit of key = value reporting units
     rename: dict[str, dict[str, str]] = Field(default_factory=dict)  # table -> {export header: contract column}
+    # How day/month-first dates are written: one strptime format ("%d/%m/%Y") or one per table.
+    date_format: str | dict[str, str] = ""
+    business_timezone: str = "Asia/Tokyo"  # time-zone-aware timestamps are converted to it before taking the date
+    max_arr: float = Field(default=1e12, gt=0)  # largest plausible ARR of one line / PoC, in its own currency
+    max_seats: int = Field(default=10_000_000, gt=0)  # largest plausible seat count of one line
+    max_employees: int = Field(default=10_000_000, gt=0)  # largest plausible employee count of one account
     demo: DemoParams = Field(default_factory=DemoParams)
+
+    @field_validator("date_format", mode="before")
+    @classmethod
+    def _no_format(cls, v: Any) -> Any:
+        return "" if v is None else v
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(str(v).strip())
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Tokyo)") from err
+        return str(v).strip()
+
+    def date_format_of(self, table: str) -> str:
+        """The date format configured for `table` ("" = ISO dates only)."""
+        fmt = self.date_format.get(table, "") if isinstance(self.date_format, dict) else self.date_format
+        return (fmt or "").strip()
 
     @field_validator("reporting_currency", mode="before")
     @classmethod

@@ -69,7 +69,10 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path: Path, notebooks: 
     # Published as .failed, never as a complete-looking quarter folder; no temp folder left.
     assert run.path == reports / "2026Q2.failed"
     assert not (reports / "2026Q2").exists()
-    assert sorted(p.name for p in reports.iterdir()) == ["2026Q2.failed"]
+    assert sorted(p.name for p in reports.iterdir()) == [
+        ".2026Q2.lock",
+        "2026Q2.failed",
+    ]  # the lock file stays, unlocked
     manifest = json.loads((run.path / "manifest.json").read_text())
     assert manifest["status"] == "failed"
     assert [n["status"] for n in manifest["notebooks"]] == ["ok", "failed", "ok"]
@@ -110,7 +113,7 @@ def test_existing_quarter_is_not_replaced_without_force(tmp_path: Path, notebook
     assert marker.exists()
     run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, progress=False, force=True)
     assert not marker.exists() and (reports / "2026Q2" / "index.html").exists()
-    assert sorted(p.name for p in reports.iterdir()) == ["2026Q2"]
+    assert sorted(p.name for p in reports.iterdir()) == [".2026Q2.lock", "2026Q2"]
 
 
 def test_cli_exit_codes(tmp_path: Path, notebooks: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -250,7 +253,7 @@ def test_a_quarter_state_that_cannot_be_built_refuses_the_run_before_any_noteboo
     ran = tmp_path / "a-notebook-ran"
     _notebook(notebooks / "03_marker.ipynb", f"import pathlib; pathlib.Path({str(ran)!r}).touch()")
     reports = tmp_path / "reports"
-    with pytest.raises(CsPlaybookError, match=r"quarter state could not be built[\s\S]*weight"):
+    with pytest.raises(CsPlaybookError, match=r"params are invalid[\s\S]*health_score.yaml[\s\S]*weight"):
         run_report("2026Q2", params_dir=bad_params, reports_dir=reports, notebooks_dir=notebooks, progress=False)
     assert not ran.exists()
     assert not reports.exists() or not any(reports.iterdir())  # nothing published, no temporary folder left

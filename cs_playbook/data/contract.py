@@ -15,6 +15,13 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from cs_playbook.data.meaning import (
+    bad_value_reasons,
+    control_char_mask,
+    finite_numbers,
+    parse_datetime_values,
+    parse_number_text,
+)
 from cs_playbook.errors import Problem
 
 __all__ = [
@@ -32,6 +39,13 @@ __all__ = [
 ]
 
 MAX_EXAMPLES = 5
+KINDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true/false",
+    "date": "a date",
+    "datetime": "a date-time",
+}
 
 TRUE_WORDS = {"true", "t", "yes", "y", "1", "1.0", "はい", "有", "あり", "○", "✓"}
 FALSE_WORDS = {"false", "f", "no", "n", "0", "0.0", "いいえ", "無", "なし", "×", "-"}
@@ -311,19 +325,17 @@ def _is_blank(raw: pd.Series) -> pd.Series:
     return raw.isna() | as_text.str.strip().eq("").fillna(True)
 
 
-def _parse(raw: pd.Series, dtype: str) -> pd.Series:
-    """Parse one raw column into its contract type; unparseable values become missing."""
+def _parse(raw: pd.Series, dtype: str, date_format: str = "", timezone: str = "Asia/Tokyo") -> pd.Series:
+    """Parse one raw column into its contract type; unparseable values (and text with control characters) become missing."""
     blank = _is_blank(raw)
     if dtype == "str":
         text = raw.astype("string").str.strip()
-        return text.mask(blank).astype("str").where(~blank, None)
+        return text.mask(blank | control_char_mask(raw)).astype("str").where(~blank & ~control_char_mask(raw), None)
     if dtype in ("int", "float"):
         if pd.api.types.is_numeric_dtype(raw) and raw.dtype != bool:
-            num = pd.to_numeric(raw, errors="coerce")
+            num = finite_numbers(raw)
         else:
-            text = raw.astype("string").str.strip().str.replace(",", "", regex=False)
-            text = text.str.replace("¥", "", regex=False).str.replace("￥", "", regex=False)
-            num = pd.to_numeric(text, errors="coerce")
+            num = parse_number_text(raw.astype("string").str.strip())
         if dtype == "int":
             whole = num.isna() | (num == np.floor(num))
             num = num.where(whole)
@@ -338,14 +350,7 @@ def _parse(raw: pd.Series, dtype: str) -> pd.Series:
         out[text.isin(FALSE_WORDS).fillna(False)] = False
         return out
     if dtype in ("date", "datetime"):
-        if pd.api.types.is_datetime64_any_dtype(raw):
-            parsed = raw
-            if getattr(parsed.dt, "tz", None) is not None:
-                parsed = parsed.dt.tz_convert(None)
-        else:
-            text = raw.astype("string").str.strip()
-            parsed = pd.to_datetime(text, errors="coerce", format="mixed")
-        parsed = parsed.astype("datetime64[ns]")
+        parsed = parse_datetime_values(raw, date_format=date_format, timezone=timezone)
         return parsed.dt.normalize() if dtype == "date" else parsed
     raise ValueError(f"unknown contract dtype {dtype!r}")
 
@@ -363,7 +368,13 @@ def coerce_table(
 
 
 def _coerce(
-    raw: pd.DataFrame, spec: TableSpec, *, file: str | None, line_offset: int | None
+    raw: pd.DataFrame,
+    spec: TableSpec,
+    *,
+    file: str | None,
+    line_offset: int | None,
+    date_format: str = "",
+    timezone: str = "Asia/Tokyo",
 ) -> tuple[pd.DataFrame, list[Problem], dict[str, pd.Series]]:
     """coerce_table, also returning each column's mask of unparseable values."""
     problems: list[Problem] = []
@@ -384,27 +395,14 @@ def _coerce(
     for col in spec.columns:
         if col.name in missing:
             continue
-        parsed = _parse(raw[col.name], col.dtype)
+        parsed = _parse(raw[col.name], col.dtype, date_format, timezone)
         bad = parsed.isna() & ~_is_blank(raw[col.name])
         unparseable[col.name] = bad
         if bad.any():
-            kind = {
-                "int": "a whole number",
-                "float": "a number",
-                "bool": "true/false",
-                "date": "a date",
-                "datetime": "a date-time",
-            }.get(col.dtype, col.dtype)
-            problems.append(
-                Problem(
-                    spec.name,
-                    col.name,
-                    f"value is not {kind}",
-                    int(bad.sum()),
-                    _examples(raw.assign(**{col.name: raw[col.name]}), bad, [col.name], line_offset),
-                    file,
-                )
-            )
+            generic = f"value is not {KINDS.get(col.dtype, col.dtype)}"
+            for rule, mask in bad_value_reasons(col.dtype, raw[col.name], bad, generic, date_format):
+                examples = _examples(raw, mask, [col.name], line_offset)
+                problems.append(Problem(spec.name, col.name, rule, int(mask.sum()), examples, file))
         out[col.name] = parsed
     return out, problems, unparseable
 
@@ -491,12 +489,23 @@ def check_table(
 
 
 def validate_table(
-    raw: pd.DataFrame, spec: TableSpec, *, file: str | None = None, line_offset: int | None = 2
+    raw: pd.DataFrame,
+    spec: TableSpec,
+    *,
+    file: str | None = None,
+    line_offset: int | None = 2,
+    date_format: str = "",
+    timezone: str = "Asia/Tokyo",
 ) -> tuple[pd.DataFrame, list[Problem]]:
-    """Coerce then check one table; returns the parsed frame (contract column order) and problems."""
+    """Coerce then check one table; returns the parsed frame (contract column order) and problems.
+
+    `date_format` reads day/month-first dates (e.g. "%d/%m/%Y"); time-zone-aware values are converted to `timezone`.
+    """
     if raw.empty:
         return raw, [Problem(spec.name, "*", "table is empty (no data rows)", 0, (), file)]
-    parsed, problems, unparseable = _coerce(raw, spec, file=file, line_offset=line_offset)
+    parsed, problems, unparseable = _coerce(
+        raw, spec, file=file, line_offset=line_offset, date_format=date_format, timezone=timezone
+    )
     problems += check_table(parsed, spec, file=file, line_offset=line_offset, unparseable=unparseable)
     return parsed, problems
 

@@ -8,8 +8,6 @@ one pass and raised together as a `DataContractError`.
 
 from __future__ import annotations
 
-import codecs
-import hashlib
 import io as _io
 import os
 from dataclasses import dataclass, field
@@ -27,7 +25,17 @@ from cs_playbook.data.contract import (
     check_references,
     validate_table,
 )
-from cs_playbook.data.meaning import choose_as_of, end_date_problems, normalise_owners, to_inclusive
+from cs_playbook.data.encoding import detect_encoding, utf8_copy
+from cs_playbook.data.meaning import (
+    bound_problems,
+    choose_as_of,
+    duplicate_line_problems,
+    end_date_problems,
+    match_headers,
+    normalise_owners,
+    overlap_notes,
+    to_inclusive,
+)
 from cs_playbook.data.poc_tables import check_poc_tables
 from cs_playbook.errors import CsPlaybookError, DataContractError, Problem
 from cs_playbook.params import DataParams, load_params, source_path
@@ -43,7 +51,6 @@ __all__ = [
 
 SMALL_TABLES = [name for name in TABLES if name != "events"]
 ENCODINGS = ("utf-8-sig", "cp932")
-SNIFF_BYTES = 1 << 20
 
 
 @dataclass
@@ -84,24 +91,6 @@ class Dataset:
     def subscriptions(self) -> pd.DataFrame:
         """The subscriptions table (always present)."""
         return self.tables["subscriptions"]
-
-
-def detect_encoding(data: bytes) -> str:
-    """'utf-8-sig' for UTF-8 with or without BOM, else 'cp932' (Shift_JIS as Excel writes it)."""
-    try:
-        data.decode("utf-8")
-        return "utf-8-sig"
-    except UnicodeDecodeError as err:
-        # A multi-byte character cut at the sniff boundary is still UTF-8.
-        if err.start >= len(data) - 3 and len(data) >= SNIFF_BYTES:
-            return "utf-8-sig"
-    try:
-        data.decode("cp932")
-        return "cp932"
-    except UnicodeDecodeError as err:
-        if err.start >= len(data) - 2 and len(data) >= SNIFF_BYTES:
-            return "cp932"
-        raise
 
 
 def read_csv_any_encoding(path: Path) -> pd.DataFrame:
@@ -170,11 +159,6 @@ def _ensure_demo(path: Path, params: DataParams) -> None:
     generate_demo(path, n_accounts=d.accounts, n_events=d.events, seed=d.seed, end_date=str(d.end_date), progress=True)
 
 
-def _apply_rename(raw: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
-    raw = raw.rename(columns=lambda c: str(c).strip().lstrip("\ufeff"))
-    return raw.rename(columns=mapping) if mapping else raw
-
-
 def reporting_currency(subs: pd.DataFrame, params: DataParams) -> str:
     """The reporting currency: params/data.yaml `reporting_currency`, else the data's single currency ("" if several)."""
     if params.reporting_currency.strip():
@@ -229,51 +213,58 @@ def _convert_currency(
 
 
 def _events_relation(con: duckdb.DuckDBPyConnection, path: Path | None, db_table: bool) -> tuple[str, list[str]]:
-    """SQL for the raw events relation and its column names (a view over files or the db table)."""
+    """SQL for the raw events relation and its column names (a view over files or the db table).
+
+    Files are opened through DuckDB's file API with their paths as arguments, never pasted into SQL text
+    (a folder named "O'Brien data" must load).
+    """
     if db_table:
         sql = "SELECT * FROM events"
-    elif path.is_dir():
-        parquet = sorted(path.glob("**/*.parquet"))
-        csvs = sorted(path.glob("**/*.csv"))
+    else:
+        parquet = sorted(path.glob("**/*.parquet")) if path.is_dir() else [path] * (path.suffix == ".parquet")
+        csvs = sorted(path.glob("**/*.csv")) if path.is_dir() else [path] * (path.suffix != ".parquet")
         if parquet:
-            sql = f"SELECT * FROM read_parquet('{path.as_posix()}/**/*.parquet', union_by_name=true)"
+            rel = con.read_parquet([p.as_posix() for p in parquet], union_by_name=True)
         elif csvs:
-            files = ", ".join(f"'{_utf8_copy(p).as_posix()}'" for p in csvs)
-            sql = f"SELECT * FROM read_csv([{files}], all_varchar=true, header=true, union_by_name=true)"
+            files = [utf8_copy(p).as_posix() for p in csvs]
+            rel = con.read_csv(files, all_varchar=True, header=True, union_by_name=True)
         else:
             return "", []
-    elif path.suffix == ".parquet":
-        sql = f"SELECT * FROM read_parquet('{path.as_posix()}')"
-    else:
-        sql = f"SELECT * FROM read_csv('{_utf8_copy(path).as_posix()}', all_varchar=true, header=true)"
+        rel.create_view("_events_raw", replace=True)
+        sql = "SELECT * FROM _events_raw"
     cur = con.execute(f"SELECT * FROM ({sql}) LIMIT 0")
     cols = [d[0] for d in cur.description]
     cur.fetchall()
     return sql, cols
 
 
-def _utf8_copy(path: Path) -> Path:
-    """The CSV itself when UTF-8; else a streamed UTF-8 copy in .cache/ (DuckDB reads UTF-8 only)."""
-    with path.open("rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    enc = detect_encoding(head)
-    if enc == "utf-8-sig" and not head.startswith(codecs.BOM_UTF8):
-        return path
-    stat = path.stat()
-    key = hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    out = PROJ_ROOT / ".cache" / "utf8" / f"{path.stem}-{key}.csv"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        with path.open("r", encoding=enc, newline="") as src, tmp.open("w", encoding="utf-8", newline="") as dst:
-            while chunk := src.read(1 << 22):
-                dst.write(chunk)
-        tmp.replace(out)
-    return out
+def _event_time_sql(con: duckdb.DuckDBPyConnection, sql: str, timezone: str) -> str:
+    """event_time as a naive TIMESTAMP in business time, whatever the session's time zone.
+
+    Time-zone-aware values (a TIMESTAMPTZ column, or text ending in an offset or Z) are converted to
+    `timezone` (an IANA name validated in params, quoted as an SQL literal); naive values are kept as written.
+    """
+    types = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE ({sql})").fetchall()}
+    zone = "'" + timezone.replace("'", "''") + "'"
+    kind = types.get("event_time", "VARCHAR")
+    if kind.startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"timezone({zone}, event_time)"
+    if kind.startswith(("TIMESTAMP", "DATE")):
+        return "CAST(event_time AS TIMESTAMP)"
+    text = "trim(CAST(event_time AS VARCHAR))"
+    return (
+        f"CASE WHEN regexp_matches({text}, '(Z|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
+        f"THEN timezone({zone}, TRY_CAST({text} AS TIMESTAMPTZ)) ELSE TRY_CAST({text} AS TIMESTAMP) END"
+    )
 
 
 def _check_events(
-    con: duckdb.DuckDBPyConnection, sql: str, cols: list[str], account_ids: pd.Series, file: str
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    cols: list[str],
+    account_ids: pd.Series,
+    file: str,
+    timezone: str = "Asia/Tokyo",
 ) -> tuple[str | None, list[Problem]]:
     """Check raw events inside DuckDB; return SQL of the typed events view, or None, and problems."""
     missing = [c for c in EVENT_COLUMNS if c not in cols]
@@ -285,7 +276,8 @@ def _check_events(
     con.register("_contract_account_ids", pd.DataFrame({"account_id": account_ids.astype(str)}))
     typed = (
         "SELECT trim(CAST(account_id AS VARCHAR)) AS account_id, trim(CAST(user_id AS VARCHAR)) AS user_id, "
-        "TRY_CAST(event_time AS TIMESTAMP) AS event_time, trim(CAST(event_type AS VARCHAR)) AS event_type, "
+        f"{_event_time_sql(con, sql, timezone)} AS event_time, "
+        "trim(CAST(event_type AS VARCHAR)) AS event_type, "
         f"CAST(event_time AS VARCHAR) AS _raw_time FROM ({sql})"
     )
     con.execute(f"CREATE OR REPLACE TEMP VIEW _events_typed AS {typed}")
@@ -298,6 +290,10 @@ def _check_events(
             "event_time IS NULL AND _raw_time IS NOT NULL AND trim(_raw_time) <> ''",
         ),
         "event_time ": ("value is empty", "_raw_time IS NULL OR trim(_raw_time) = ''"),
+        "event_time  ": (
+            "value is not a date-time: dates must lie between 1900-01-01 and 2200-12-31",
+            "event_time < TIMESTAMP '1900-01-01' OR event_time >= TIMESTAMP '2201-01-01'",
+        ),
         "account_id ": (
             "unknown account_id (not in accounts)",
             "account_id NOT IN (SELECT account_id FROM _contract_account_ids) AND account_id <> ''",
@@ -380,9 +376,14 @@ def _load_small_tables(
             problems += [problem] if problem else []
             continue
         files[name] = file
-        raw = _apply_rename(raw, params.rename.get(name, {}))
-        parsed, found_problems = validate_table(raw, spec, file=file, line_offset=line_offset)
-        problems += found_problems
+        raw = match_headers(raw, params.rename.get(name, {}), spec.column_names)
+        fmt = params.date_format_of(name)
+        tz = params.business_timezone
+        parsed, found_problems = validate_table(
+            raw, spec, file=file, line_offset=line_offset, date_format=fmt, timezone=tz
+        )
+        limits = {k: getattr(params, k) for k in ("max_arr", "max_seats", "max_employees")}
+        problems += found_problems + bound_problems(name, parsed, limits, file, line_offset)
         tables[name] = parsed[[c for c in spec.column_names if c in parsed.columns]] if not parsed.empty else parsed
 
     for name in REQUIRED_TABLES:
@@ -407,10 +408,11 @@ def _data_meaning(
         if n_owners:
             notes.append(f"{n_owners} accounts with a placeholder csm (e.g. 'unassigned', '-') are counted unassigned.")
     subs = tables.get("subscriptions")
-    if subs is None or subs.empty or not {"start_date", "end_date", "currency"} <= set(subs.columns):
+    if subs is None or subs.empty or not {"start_date", "end_date", "currency", "arr"} <= set(subs.columns):
         return currency, notes, []
     file = files.get("subscriptions")
-    problems = end_date_problems(subs, params.end_date_convention, file)
+    problems = end_date_problems(subs, params.end_date_convention, file) + duplicate_line_problems(subs, file)
+    notes += overlap_notes(subs)
     if not problems and params.end_date_convention == "exclusive":
         subs, n_empty = to_inclusive(subs)
         notes.append(
@@ -425,7 +427,12 @@ def _data_meaning(
 
 
 def _load_events(
-    path: Path, is_db: bool, raw_con: duckdb.DuckDBPyConnection, db_tables: set[str], tables: dict[str, pd.DataFrame]
+    path: Path,
+    is_db: bool,
+    raw_con: duckdb.DuckDBPyConnection,
+    db_tables: set[str],
+    tables: dict[str, pd.DataFrame],
+    params: DataParams,
 ) -> tuple[str | None, str | None, list[Problem]]:
     """Events checked and typed inside DuckDB, never loaded into pandas: (typed view SQL, file, problems)."""
     if is_db and "events" in db_tables:
@@ -438,7 +445,8 @@ def _load_events(
     if not (sql and "accounts" in tables and "account_id" in tables["accounts"].columns):
         return None, None, []
     try:
-        events_sql, ev_problems = _check_events(raw_con, sql, cols, tables["accounts"]["account_id"], events_file)
+        ids = tables["accounts"]["account_id"]
+        events_sql, ev_problems = _check_events(raw_con, sql, cols, ids, events_file, params.business_timezone)
     except duckdb.Error as err:
         events_sql, ev_problems = (
             None,
@@ -460,7 +468,7 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
     problems += check_references(ref_ready, files)
     problems += check_poc_tables(ref_ready, files)
 
-    events_sql, events_file, ev_problems = _load_events(path, is_db, raw_con, db_tables, tables)
+    events_sql, events_file, ev_problems = _load_events(path, is_db, raw_con, db_tables, tables, params)
     problems += ev_problems
     if events_file is not None:
         files["events"] = events_file

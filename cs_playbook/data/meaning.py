@@ -11,12 +11,16 @@ say whether the data means what the params say it means:
 - `contracts_coverage` / `choose_as_of`: the last day the contracts are known to cover, and the
   data's as-of date (the last day covered by the events and the contracts both).
 - `normalise_owners`: placeholder CSM values ("unassigned", "-", "none", ...) become missing.
+- values checked for meaning: finite numbers with well-placed thousands separators, unambiguous dates
+  between 1900 and 2200 in the business time zone, text without control characters, plausible bounds,
+  no exact duplicate contract lines, overlapping lines noted; headers matched regardless of case.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from cs_playbook.errors import Problem
@@ -202,3 +206,234 @@ def normalise_owners(accounts: pd.DataFrame, column: str = "csm") -> tuple[pd.Da
     out = accounts.copy()
     out[column] = values.str.strip().mask(placeholder)
     return out, int(placeholder.sum())
+
+
+# --- Values checked for meaning, not only type -------------------------------------------------
+
+# Digits with an optional '.' decimal part; ',' only between groups of three ("1,234,567.5").
+NUMBER_TEXT = r"^[+-]?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?$"
+# A date written day/month or month/day first ("01/04/2023", "1.4.23"): its order is ambiguous.
+DAY_MONTH_TEXT = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}(?:\s|T|$)"
+# A UTC offset or Z at the end of a date-time text ("2023-09-11T00:30:00+09:00").
+OFFSET_TEXT = r"(?:Z|[+-]\d{2}:?\d{2})$"
+FIRST_DAY, LAST_DAY = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-12-31 23:59:59")
+# C0/C1 control characters (tab, newline and carriage return excepted) and bidirectional overrides.
+CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+
+
+def parse_number_text(text: pd.Series) -> pd.Series:
+    """Numbers from trimmed text: '¥'/'￥' dropped, ',' only as a thousands separator, finite values only.
+
+    A decimal comma ("1200000,50"), misplaced separators ("1,2,3,4"), "inf", "NaN" or a value too large
+    for a float ("1e400") become missing, so the contract reports them as unparseable with the value.
+    """
+    text = text.str.replace("¥", "", regex=False).str.replace("￥", "", regex=False).str.strip()
+    grouped = text.str.contains(",", regex=False).fillna(False)
+    ok_groups = text.str.fullmatch(NUMBER_TEXT).fillna(False)
+    text = text.mask(grouped & ~ok_groups).str.replace(",", "", regex=False)
+    plain = text.str.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?").fillna(False)
+    num = pd.to_numeric(text.where(plain), errors="coerce").astype("float64")
+    return num.where(np.isfinite(num))
+
+
+def finite_numbers(raw: pd.Series) -> pd.Series:
+    """A numeric column as float64 with inf and -inf as missing."""
+    num = pd.to_numeric(raw, errors="coerce").astype("float64")
+    return num.where(np.isfinite(num))
+
+
+def _in_range(parsed: pd.Series) -> pd.Series:
+    return parsed.where((parsed >= FIRST_DAY) & (parsed <= LAST_DAY))
+
+
+def parse_datetime_values(raw: pd.Series, *, date_format: str = "", timezone: str = "Asia/Tokyo") -> pd.Series:
+    """Date-times (naive, in the business time zone) from a raw column; unreadable or out-of-range values missing.
+
+    Time-zone-aware values (Parquet tz-aware columns, text ending in an offset or Z) are converted to
+    `timezone` first. Day/month-first text is read only with `date_format`; ISO (YYYY-MM-DD, YYYY/MM/DD)
+    always. Dates before 1900 or after 2200 are missing (an error, never an overflow).
+    """
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        if getattr(raw.dt, "tz", None) is not None:
+            raw = raw.dt.tz_convert(timezone).dt.tz_localize(None)
+        return _in_range(raw).astype("datetime64[ns]")
+    text = raw.astype("string").str.strip()
+    out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+    iso = text.str.match(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}").fillna(False).astype(bool)
+    if date_format:
+        out[~iso] = pd.to_datetime(text[~iso], format=date_format, errors="coerce").astype("datetime64[ns]")
+    ambiguous = text.str.contains(DAY_MONTH_TEXT, regex=True).fillna(False) | (~iso if date_format else False)
+    aware = text.str.contains(OFFSET_TEXT, regex=True).fillna(False) & ~ambiguous
+    year = pd.to_numeric(text.str.extract(r"^(\d{4,})\D", expand=False), errors="coerce")
+    readable = text.notna() & ~ambiguous & ~((year < FIRST_DAY.year) | (year > LAST_DAY.year)).fillna(False)
+    naive = readable & ~aware
+    if naive.any():
+        out[naive] = pd.to_datetime(text[naive], errors="coerce", format="mixed").astype("datetime64[ns]")
+    if (readable & aware).any():
+        utc = pd.to_datetime(text[readable & aware], errors="coerce", format="mixed", utc=True)
+        out[readable & aware] = utc.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[ns]")
+    return _in_range(out)
+
+
+def _text_of(raw: pd.Series) -> pd.Series:
+    return raw.astype("string").str.strip()
+
+
+def bad_value_reasons(dtype: str, raw: pd.Series, bad: pd.Series, generic: str, date_format: str = "") -> list:
+    """(rule, mask) pairs splitting unparseable values by why: the rule an analyst reads for each value."""
+    text = _text_of(raw)
+    found: list[tuple[str, pd.Series]] = []
+    if dtype == "str":
+        return [("text holds a control character (e.g. NUL, ESC or a bidirectional override)", bad)]
+    if dtype in ("int", "float") and not pd.api.types.is_numeric_dtype(raw):
+        comma = bad & text.str.contains(",", regex=False).fillna(False)
+        found.append(
+            (
+                f"{generic}: ',' is read only between groups of three digits (1,234,567); a decimal comma is refused",
+                comma,
+            )
+        )
+    if dtype in ("int", "float"):
+        as_num = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce").astype("float64")
+        infinite = (
+            bad
+            & (as_num.isna() | ~np.isfinite(as_num))
+            & text.str.fullmatch(r"(?i)[+-]?(inf|infinity|nan)|.*[eE]\+?\d{3,}").fillna(False)
+        )
+        found.append((f"{generic}: must be finite (inf, NaN and overflowing values are refused)", infinite))
+    if dtype in ("date", "datetime") and not date_format:
+        found.append(
+            (
+                "day/month order is ambiguous (e.g. 01/04/2023): write YYYY-MM-DD or set date_format in the "
+                "source's params/data.yaml",
+                bad & text.str.contains(DAY_MONTH_TEXT, regex=True).fillna(False),
+            )
+        )
+    if dtype in ("date", "datetime"):
+        year = pd.to_numeric(text.str.extract(r"(\d{4,})", expand=False), errors="coerce")
+        far = bad & ((year < FIRST_DAY.year) | (year > LAST_DAY.year)).fillna(False)
+        found.append((f"{generic}: dates must lie between 1900-01-01 and 2200-12-31", far))
+    taken = pd.Series(False, index=raw.index)
+    out = []
+    for rule, mask in found:
+        mask = mask & ~taken
+        taken |= mask
+        if mask.any():
+            out.append((rule, mask))
+    if (bad & ~taken).any():
+        suffix = f" (format {date_format!r})" if date_format and dtype in ("date", "datetime") else ""
+        out.append((generic + suffix, bad & ~taken))
+    return out
+
+
+def control_char_mask(values: pd.Series) -> pd.Series:
+    """True where a text value holds a control character (NUL, ESC, ...) or a bidirectional override."""
+    return values.astype("string").str.contains(CONTROL_CHARS, regex=True).fillna(False).astype(bool)
+
+
+# Columns bounded by a params/data.yaml setting: table -> {column: setting}.
+BOUNDS = {
+    "subscriptions": {"arr": "max_arr", "seats": "max_seats"},
+    "pocs": {"arr_at_stake": "max_arr"},
+    "accounts": {"employees": "max_employees"},
+}
+LINE_KEY = ["account_id", "department", "product"]
+SAME_LINE = [*LINE_KEY, "start_date", "end_date", "arr", "seats"]
+
+
+def bound_problems(
+    table: str, df: pd.DataFrame, limits: dict[str, float], file: str | None, line_offset: int | None
+) -> list[Problem]:
+    """Values above their plausible bound (`limits`: setting -> value, e.g. max_arr) as problems naming the setting."""
+    problems = []
+    for column, setting in BOUNDS.get(table, {}).items():
+        if column not in df.columns or setting not in limits:
+            continue
+        over = (pd.to_numeric(df[column], errors="coerce") > limits[setting]).fillna(False).astype(bool)
+        if over.any():
+            ex = tuple(
+                f"{'line' if line_offset is not None else 'row'} {int(i) + (line_offset or 0)}: {column}={v}"
+                for i, v in df.loc[over, column].head(3).items()
+            )
+            rule = f"value above the plausible bound {setting} = {limits[setting]:,.0f} (params/data.yaml)"
+            problems.append(Problem(table, column, rule, int(over.sum()), ex, file))
+    return problems
+
+
+def _line_frame(subscriptions: pd.DataFrame) -> pd.DataFrame:
+    s = subscriptions.copy()
+    s["department"] = s["department"].astype("string").fillna("").str.strip()
+    return s
+
+
+def duplicate_line_problems(subscriptions: pd.DataFrame, file: str | None = None) -> list[Problem]:
+    """Contract lines identical in account, department, product, dates, ARR and seats under different ids: an error.
+
+    Summed, they would double the revenue; an export that repeats a line under a new id is refused.
+    """
+    if subscriptions.empty or not set(SAME_LINE + ["subscription_id"]) <= set(subscriptions.columns):
+        return []
+    s = _line_frame(subscriptions)
+    dup = s.duplicated(SAME_LINE, keep=False) & s["start_date"].notna()
+    if not dup.any():
+        return []
+    groups = s[dup].groupby(SAME_LINE, dropna=False, sort=False)["subscription_id"].agg(list)
+    ex = tuple(f"subscription_id={', '.join(map(str, ids))}: the same line repeated" for ids in groups.head(3))
+    rule = "exact duplicate contract lines (same account, department, product, dates, arr and seats under other ids)"
+    return [Problem("subscriptions", "subscription_id", rule, int(dup.sum()), ex, file)]
+
+
+def overlapping_lines(subscriptions: pd.DataFrame) -> pd.DataFrame:
+    """Pairs of lines of one account, department and product whose terms overlap and do not end together.
+
+    Add-ons bought mid-term end with the line they add to (co-terminous) and are not counted; a renewal
+    that starts before the previous line ends is (it reads as an expansion and then a contraction).
+    """
+    if subscriptions.empty or not set(SAME_LINE + ["subscription_id"]) <= set(subscriptions.columns):
+        return pd.DataFrame(columns=["subscription_id", "other_id"])
+    s = _line_frame(subscriptions)[["subscription_id", *LINE_KEY, "start_date", "end_date"]]
+    pairs = s.merge(s, on=LINE_KEY, suffixes=("", "_o"))
+    far = pd.Timestamp.max
+    ends, ends_o = pairs["end_date"].fillna(far), pairs["end_date_o"].fillna(far)
+    overlap = (
+        (pairs["start_date"] < pairs["start_date_o"])
+        & (pairs["start_date_o"] <= ends)
+        & (ends != ends_o)
+        & (pairs["subscription_id"] != pairs["subscription_id_o"])
+    )
+    found = pairs[overlap.fillna(False)]
+    return found.rename(columns={"subscription_id_o": "other_id"})[["subscription_id", "other_id"]]
+
+
+def overlap_notes(subscriptions: pd.DataFrame) -> list[str]:
+    """A warning for the report when lines of one account, department and product overlap (see overlapping_lines)."""
+    found = overlapping_lines(subscriptions)
+    if found.empty:
+        return []
+    ex = "; ".join(f"{a} and {b}" for a, b in found.head(3).itertuples(index=False))
+    return [
+        f"Warning: {len(found)} pairs of contract lines of the same account, department and product overlap without "
+        f"ending together (e.g. {ex}); ARR is counted on both while they overlap. Check the renewals in the export."
+    ]
+
+
+def _header_key(name: object) -> str:
+    return "_".join(str(name).strip().lstrip("\ufeff").replace("-", " ").split()).casefold()
+
+
+def match_headers(raw: pd.DataFrame, mapping: dict[str, str], expected: list[str] | None = None) -> pd.DataFrame:
+    """Headers trimmed, renamed per params, and matched to the contract's names regardless of case and spacing.
+
+    "ARR", " Arr " and "Start Date" become arr and start_date; a header two columns would claim is left as it is.
+    """
+    raw = raw.rename(columns=lambda c: str(c).strip().lstrip("\ufeff"))
+    raw = raw.rename(columns=mapping) if mapping else raw
+    keys = [_header_key(c) for c in raw.columns]
+    fix = {
+        c: name
+        for name in expected or []
+        if name not in raw.columns and keys.count(_header_key(name)) == 1
+        for c, k in zip(raw.columns, keys, strict=True)
+        if k == _header_key(name)
+    }
+    return raw.rename(columns=fix) if fix else raw

@@ -6,6 +6,8 @@ numbers behind every chart are tested there.
 
 from __future__ import annotations
 
+import html
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -245,4 +247,4 @@ def styled_table(
     money = {c: (lambda v, cur=currency: fmt_money(v, cur)) for c in df.columns if c in MONEY_COLUMNS}
     dates = {c: _date for c in df.columns if c in DATE_COLUMNS or pd.api.types.is_datetime64_any_dtype(df[c])}
     fmt = {**money, **dates, **{k: v for k, v in (formats or {}).items() if k in df.columns}}
-    return df.style.format(fmt, na_rep="none", escape="html").set_caption(caption).hide(axis="index")
+    return df.style.format(fmt, na_rep="none", escape="html").set_caption(html.escape(caption)).hide(axis="index")

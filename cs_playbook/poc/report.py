@@ -16,7 +16,7 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from cs_playbook.formatting import fmt_money, fmt_pct
+from cs_playbook.formatting import fmt_money, fmt_pct, md_text
 from cs_playbook.poc.criteria import PlannedPoc, PocParams, parse_metric, pocs_as_of
 from cs_playbook.poc.portfolio import (
     closed_history,
@@ -164,15 +164,16 @@ def poc_card(poc: pd.Series, currency: str) -> str:
         days = f"{poc['days_left']} days left (ends {end:%Y-%m-%d})"
     else:
         days = f"ended {end:%Y-%m-%d}, {-poc['days_left']} days ago, no decision recorded"
-    csm = poc["csm"] if pd.notna(poc["csm"]) else "unassigned"
+    csm = md_text(poc["csm"]) if pd.notna(poc["csm"]) else "unassigned"
+    e = {k: md_text(poc[k]) for k in ("poc_id", "name", "account_name", "objective", "verdict", "next_action")}
     return (
-        f"### {poc['poc_id']} {poc['name']}: {poc['account_name']}\n"
-        f"**Objective:** {poc['objective']}  \n"
-        f"**Verdict: {poc['verdict']}**: {poc['must_haves_met']} of {poc['must_haves']} must-haves met, "
+        f"### {e['poc_id']} {e['name']}: {e['account_name']}\n"
+        f"**Objective:** {e['objective']}  \n"
+        f"**Verdict: {e['verdict']}**: {poc['must_haves_met']} of {poc['must_haves']} must-haves met, "
         f"{poc['n_met']} of {poc['n_criteria']} criteria met (score {fmt_pct(poc['score'], digits=0)}, "
         f"expected at the end {fmt_pct(poc['expected_score'], digits=0)}); {days}; "
         f"ARR at stake {fmt_money(poc['arr_at_stake'], currency)}; CSM {csm}.  \n"
-        f"**Next action:** {poc['next_action']}"
+        f"**Next action:** {e['next_action']}"
     )
 
 
@@ -210,13 +211,13 @@ def _plan_text(plan: PlannedPoc, name: str, ranking: pd.DataFrame, lookback_week
     if len(own):
         best = own.iloc[0]
         where = (
-            f"In this account, **{best['department']}** is the most promising team ({best['users']} users, "
+            f"In this account, **{md_text(best['department'])}** is the most promising team ({best['users']} users, "
             f"{fmt_pct(best['likelihood'], digits=0)} likely to meet the criteria at current usage); "
         )
     else:
         where = "This account has no team with usage to judge; "
     return (
-        f"### {plan.name}: {name}\nCriteria: {criteria}.  \n"
+        f"### {md_text(plan.name)}: {md_text(name)}\nCriteria: {criteria}.  \n"
         f"{where}{len(ranking)} teams ranked over the last {lookback_weeks} weeks."
     )
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from cs_playbook.formatting import fmt_money, fmt_pct
+from cs_playbook.formatting import fmt_money, fmt_pct, md_text
 from cs_playbook.roi import scenarios
 from cs_playbook.roi.portfolio import RoiResults, focus_account
 
@@ -144,9 +144,9 @@ class FocusCase:
     def sentence(self, currency: str) -> str:
         """The account's case in one paragraph (Markdown)."""
         r = self.row
-        top = self.tornado["label"].iloc[0] if len(self.tornado) else "n/a"
+        top = md_text(self.tornado["label"].iloc[0]) if len(self.tornado) else "n/a"
         return (
-            f"**{r['account_name']}** ({r['model_label']}, ARR {fmt_money(r['arr'], currency)}): worth "
+            f"**{md_text(r['account_name'])}** ({md_text(r['model_label'])}, ARR {fmt_money(r['arr'], currency)}): worth "
             f"**{fmt_money(r['benefit_annual'], currency)} a year** once adopted; ROI "
             f"{fmt_pct(r['roi_conservative'], digits=0)} / **{fmt_pct(r['roi_base'], digits=0)}** / "
             f"{fmt_pct(r['roi_optimistic'], digits=0)} (conservative / base / optimistic), and in 80% of simulated "

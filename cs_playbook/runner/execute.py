@@ -7,9 +7,10 @@ line), never raised, so the other notebooks still run.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,9 @@ class NotebookResult:
     failed_source: str | None = None  # first line of the failing cell's code
     summary: dict[str, Any] | None = None
     title: str = ""  # the notebook's own title, for index.html
+    retries: int = 0  # kernel start-up failures retried (the errors are in retry_errors)
+    retry_errors: list[str] = field(default_factory=list)
+    kernel_died: bool = False  # the kernel died while running a cell (never retried)
 
 
 def notebook_title(path: Path) -> str:
@@ -87,15 +91,35 @@ def ensure_kernel() -> str:
     return KERNEL_NAME
 
 
+def _is_startup_failure(err: BaseException) -> bool:
+    """A kernel that failed to start (ZMQ port race, no reply): worth one retry. A dead kernel mid-run is not."""
+    from nbclient.exceptions import DeadKernelError
+
+    if isinstance(err, DeadKernelError):
+        return False
+    name = type(err).__name__
+    return name == "ZMQError" or (isinstance(err, RuntimeError | TimeoutError) and "kernel" in str(err).lower())
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 def execute_notebook(
     nb_path: Path, out_nb: Path, parameters: dict[str, str], timeout: int, kernel: str
 ) -> NotebookResult:
-    """Run one notebook into `out_nb`; any failure is caught and described, never raised."""
+    """Run one notebook into `out_nb`; any failure is caught and described, never raised.
+
+    Only a kernel that failed to start is retried (once); the retry is recorded in `retries` and
+    `retry_errors`. A kernel that dies while running a cell fails the notebook (`kernel_died`).
+    """
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     start = time.perf_counter()
-    error, cell, source = None, None, None
+    error, cell, source, retry_errors, died = None, None, None, [], False
     for attempt in (1, 2):
         try:
             pm.execute_notebook(
@@ -114,18 +138,19 @@ def execute_notebook(
             error, cell = f"{err.ename}: {err.evalue}", err.cell_index
             source = next((ln for ln in (err.source or "").splitlines() if ln.strip()), None)
             break
-        except RuntimeError as err:  # kernel failed to start (e.g. ZMQ port race): retry once
-            error = f"{type(err).__name__}: {err}"
-            if attempt == 2 or "kernel" not in str(err).lower():
+        except Exception as err:  # start-up failures retried once; timeouts and dead kernels recorded
+            error = _describe(err)
+            died = isinstance(err, DeadKernelError)
+            if attempt == 2 or not _is_startup_failure(err):
                 break
-        except Exception as err:  # timeouts, dead kernels: record and go on with the next notebook
-            error = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-            break
+            retry_errors.append(error)
     if error and cell is None and out_nb.exists():
         cell = _first_unfinished_cell(out_nb)
-    return NotebookResult(
+    res = NotebookResult(
         nb_path.stem, "failed" if error else "ok", round(time.perf_counter() - start, 2), error, cell, source
     )
+    res.retries, res.retry_errors, res.kernel_died = len(retry_errors), retry_errors, died
+    return res
 
 
 def _first_unfinished_cell(out_nb: Path) -> int | None:
@@ -138,3 +163,53 @@ def _first_unfinished_cell(out_nb: Path) -> int | None:
         if c.cell_type == "code" and c.get("metadata", {}).get("papermill", {}).get("status") != "completed":
             return i
     return None
+
+
+def path_replacements(named: dict[Path | str, str]) -> list[tuple[str, str]]:
+    """(machine path, display text) pairs, longest first, plus the Python install and home folders.
+
+    Every form a path takes in a notebook's JSON is covered (plain and resolved, with and without a
+    trailing slash); the interpreter's prefixes become `<python>` so a traceback shows only
+    project-relative frames.
+    """
+    import site
+
+    pairs: dict[str, str] = {}
+    for path, shown in named.items():
+        for form in {str(path), str(Path(path).resolve())}:
+            if form and form not in ("/", "."):
+                pairs[form.rstrip("/") + "/"] = shown.rstrip("/") + "/" if shown else ""
+                pairs[form.rstrip("/")] = shown
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
+    for prefix in prefixes:
+        pairs.setdefault(str(Path(prefix)).rstrip("/") + "/", "<python>/")
+    home = str(Path.home())
+    if home not in ("/", ""):
+        pairs.setdefault(home.rstrip("/") + "/", "~/")
+    return sorted(pairs.items(), key=lambda kv: -len(kv[0]))
+
+
+def scrub_text(text: str, replacements: list[tuple[str, str]]) -> str:
+    """`text` with every machine path replaced by its display form."""
+    for old, new in replacements:
+        text = text.replace(old, new)
+        escaped = json.dumps(old)[1:-1]
+        if escaped != old:
+            text = text.replace(escaped, json.dumps(new)[1:-1])
+    return text
+
+
+def scrub_notebook(out_nb: Path, shown_params: dict[str, str], replacements: list[tuple[str, str]]) -> None:
+    """Rewrite an executed notebook for publishing: display parameters, no machine path anywhere in it."""
+    nb = nbformat.read(out_nb, as_version=4)
+    pm_meta = nb.metadata.get("papermill", {})
+    if "parameters" in pm_meta:
+        pm_meta["parameters"] = dict(shown_params)
+    for key in ("input_path", "output_path"):
+        if key in pm_meta:
+            pm_meta[key] = Path(str(pm_meta[key])).name
+    for c in nb.cells:
+        if "injected-parameters" in c.get("metadata", {}).get("tags", []):
+            c.source = "# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in shown_params.items())
+    text = scrub_text(nbformat.writes(nb), replacements)
+    out_nb.write_text(text, encoding="utf-8")

@@ -54,6 +54,7 @@ def render_index(
     *,
     data_as_of: str | None = None,
     scorecard: str | None = None,
+    partial: bool = False,
 ) -> str:
     """index.html: one card per notebook; the subtitle shows the report's as-of date (the same on every page)."""
     cards = [_card(r) for r in results]
@@ -63,6 +64,12 @@ def render_index(
         if failed
         else ""
     )
+    if partial:
+        names = ", ".join(html.escape(r.name) for r in results)
+        banner = (
+            f'<p class="failed partial">partial run: only {names}. '
+            "This is not the complete quarterly report.</p>" + banner
+        )
     data_note = f" (data to {html.escape(data_as_of)})" if data_as_of and data_as_of != as_of else ""
     scorer_note = f" · health scorecard {html.escape(scorecard)}" if scorecard else ""
     return f"""<!doctype html>

@@ -107,17 +107,28 @@ def manifest(
     quarter_state: dict[str, Any],
     state_seconds: float,
     notebooks: list[NotebookResult],
+    partial: bool = False,
 ) -> dict[str, Any]:
-    """The run's manifest as JSON-ready data: status, times, inputs, params, quarter state, versions, notebooks."""
+    """The run's manifest as JSON-ready data: status, times, inputs, params, quarter state, versions, notebooks.
+
+    `source` is the data source's name (never a machine path); inputs and params are keyed by their
+    path inside the source and the params folder. Status is "failed" when a notebook failed, else
+    "partial" for an `--only` run of some notebooks, else "ok".
+    """
+    from cs_playbook.params import display_path
+
+    failed = any(r.status != "ok" for r in notebooks)
     return to_jsonable(
         {
             "quarter": quarter,
             "as_of": as_of,
-            "status": "ok" if all(r.status == "ok" for r in notebooks) else "failed",
+            "status": "failed" if failed else "partial" if partial else "ok",
+            "partial": partial,
             "started_at": started.isoformat(),
             "finished_at": finished.isoformat(),
             "source": source,
             "inputs": hash_tree(source_path) if source_path.exists() else {},
+            "params_dir": display_path(params_dir),
             "params": hash_tree(params_dir),
             "quarter_state": quarter_state,
             "state_seconds": state_seconds,

@@ -29,14 +29,17 @@ from cs_playbook.runner.execute import (
     ensure_kernel,
     execute_notebook,
     notebook_title,
+    path_replacements,
+    scrub_notebook,
+    scrub_text,
 )
 from cs_playbook.runner.html import to_html
 from cs_playbook.runner.index import render_index
 from cs_playbook.runner.manifest import hash_files, manifest, write_json
-from cs_playbook.runner.publish import publish, temp_run_dir
+from cs_playbook.runner.publish import check_free_space, publish, quarter_lock, remove_stale_temps, temp_run_dir
 from cs_playbook.state import STATE_DIR, QuarterState, build_state, state_key, write_state
 
-__all__ = ["RunResult", "run_report"]
+__all__ = ["RunResult", "run_report", "source_name", "validate_params"]
 
 
 @dataclass
@@ -49,6 +52,7 @@ class RunResult:
     as_of: str = ""  # the report's as-of date (state.as_of), the same in every summary.json
     scorecard: str = ""  # the health scorecard in use (state.scorecard)
     state_seconds: float = 0.0  # time the quarter state took to build
+    partial: bool = False  # an `only` run of some notebooks, published as <quarter>.partial/
 
     @property
     def ok(self) -> bool:
@@ -71,6 +75,42 @@ class _Plan:
     final: Path
     paths: list[Path]
     source_path: Path
+    partial: bool = False
+    force: bool = False
+
+
+def source_name(source: str | Path) -> str:
+    """A data source as shown in reports: its folder (or file) name, e.g. "demo" or "crm-exports"."""
+    text = str(source).strip().rstrip("/")
+    if not text or text == "demo":
+        return "demo"
+    return Path(text).name
+
+
+def validate_params(params_dir: Path, source: str | Path | None) -> None:
+    """Every params file the notebooks use, validated by its model before any notebook runs (`notebook.check_params`)."""
+    from cs_playbook.notebook import check_params
+
+    problems = check_params(params_dir, source)
+    if problems:
+        raise CsPlaybookError("Report not run: the params are invalid (no notebook ran).\n" + "\n".join(problems))
+
+
+def _check_quarter_has_data(ds: Dataset, quarter: str) -> None:
+    """Refuse a quarter that ends before the first subscription starts, or starts after the data's as-of date."""
+    q_start, q_end = quarter_bounds(quarter)
+    if q_start > ds.as_of:
+        raise CsPlaybookError(
+            f"Quarter {quarter} starts after the data's as-of date {ds.as_of:%Y-%m-%d}: there is no data for it."
+        )
+    subs = getattr(ds, "subscriptions", None)
+    if subs is not None and "start_date" in subs and len(subs):
+        first = subs["start_date"].min()
+        if first is not None and first == first and q_end < first:
+            raise CsPlaybookError(
+                f"Quarter {quarter} ends before the first subscription in the data starts ({first:%Y-%m-%d}): "
+                "there is no data for it."
+            )
 
 
 def _plan(
@@ -82,23 +122,40 @@ def _plan(
     only: list[str] | None,
     force: bool,
 ) -> _Plan:
-    """Validate the data, resolve the quarter and the notebooks; raise CsPlaybookError on bad input."""
+    """Validate the data, every notebook's params and the quarter, find the notebooks; raise CsPlaybookError on bad input."""
     from cs_playbook.params import params_dir as resolve_params_dir
 
     pdir = resolve_params_dir(params_dir)
-    ds = load_dataset(data_source, params_dir=pdir)
-    q = (quarter or last_complete_quarter(ds.as_of)).strip().upper()
-    _, q_end = quarter_bounds(q)
-    if q_end > ds.as_of:
-        raise CsPlaybookError(f"Quarter {q} is not complete in the data (data as of {ds.as_of:%Y-%m-%d}).")
-    final = reports_dir / q
-    if final.exists() and not force:
-        raise CsPlaybookError(f"{final} already exists; pass --force to replace it.")
+    all_paths = discover_notebooks(notebooks_dir)
     paths = discover_notebooks(notebooks_dir, only)
     if not paths:
-        raise CsPlaybookError(f"No notebooks found in {notebooks_dir}")
+        raise CsPlaybookError(f"No notebooks found in {notebooks_dir.name}/")
+    ds = load_dataset(data_source, params_dir=pdir)
+    validate_params(pdir, data_source or ds.source)
+    q = (quarter or last_complete_quarter(ds.as_of)).strip().upper()
+    _, q_end = quarter_bounds(q)
+    _check_quarter_has_data(ds, q)
+    if q_end > ds.as_of:
+        raise CsPlaybookError(f"Quarter {q} is not complete in the data (data as of {ds.as_of:%Y-%m-%d}).")
+    partial = bool(only) and len(paths) < len(all_paths)
+    final = reports_dir / (f"{q}.partial" if partial else q)
     source = Path(ds.source) if Path(ds.source).is_absolute() else PROJ_ROOT / ds.source
-    return _Plan(ds, pdir, q, final, paths, source)
+    plan = _Plan(ds, pdir, q, final, paths, source, partial, force)
+    _check_target(plan)
+    return plan
+
+
+def _check_target(plan: _Plan) -> None:
+    """An existing report is replaced only with `force`; a partial run never touches the complete quarter."""
+    if plan.final.exists() and not plan.force:
+        raise CsPlaybookError(
+            f"{plan.final.parent.name}/{plan.final.name} already exists; pass --force to replace it."
+            + (
+                " (An --only run is published as <quarter>.partial/ and never replaces the complete report.)"
+                if plan.partial
+                else ""
+            )
+        )
 
 
 def _quarter_state(plan: _Plan) -> tuple[QuarterState, float]:
@@ -125,8 +182,40 @@ def _read_summary(out_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def _run_notebook(nb_path: Path, run_dir: Path, params: dict[str, str], timeout: int, kernel: str) -> NotebookResult:
-    """Execute one notebook into run_dir/<name>/ and export its HTML page; failures are recorded, not raised."""
+def _shown_params(plan: _Plan, quarter: str, name: str) -> dict[str, str]:
+    """The parameters as recorded in a published notebook: names and report-relative folders, no machine path."""
+    from cs_playbook.params import display_path
+
+    return {
+        "quarter": quarter,
+        "data_source": source_name(plan.ds.source),
+        "params_dir": display_path(plan.params_dir),
+        "output_dir": f"{name}/",
+        "state_dir": f"{STATE_DIR}/",
+    }
+
+
+def _replacements(plan: _Plan, run_dir: Path, name: str) -> list[tuple[str, str]]:
+    """Machine paths of this run and their display forms (the notebook's folder, the source's name, the project)."""
+    return path_replacements(
+        {
+            run_dir / name: ".",
+            run_dir / STATE_DIR: f"../{STATE_DIR}",
+            run_dir: "..",
+            plan.final: "..",
+            plan.source_path: source_name(plan.ds.source),
+            PROJ_ROOT: ".",
+        }
+    )
+
+
+def _run_notebook(
+    nb_path: Path, run_dir: Path, plan: _Plan, params: dict[str, str], timeout: int, kernel: str
+) -> NotebookResult:
+    """Execute one notebook into run_dir/<name>/ and export its HTML page; failures are recorded, not raised.
+
+    The published .ipynb and HTML carry display parameters and no machine path.
+    """
     out_dir = run_dir / nb_path.stem
     out_dir.mkdir()
     out_nb = out_dir / nb_path.name
@@ -135,11 +224,15 @@ def _run_notebook(nb_path: Path, run_dir: Path, params: dict[str, str], timeout:
     res.summary = _read_summary(out_dir)
     if res.status == "ok" and res.summary is None:
         res.status, res.error = "failed", "the notebook wrote no summary.json"
+    repl = _replacements(plan, run_dir, nb_path.stem)
+    res.error = scrub_text(res.error, repl) if res.error else res.error
+    res.retry_errors = [scrub_text(e, repl) for e in res.retry_errors]
     if out_nb.exists():
         try:
+            scrub_notebook(out_nb, _shown_params(plan, params["quarter"], nb_path.stem), repl)
             to_html(out_nb, out_dir / f"{nb_path.stem}.html")
         except Exception as err:  # a broken export is a failure of that notebook, not the run
-            res.status, res.error = "failed", res.error or f"HTML export failed: {err}"
+            res.status, res.error = "failed", res.error or f"HTML export failed: {type(err).__name__}"
     return res
 
 
@@ -157,7 +250,13 @@ def _write_run_files(
     combined = {r.name: r.summary for r in results}
     write_json(
         run_dir / "summary.json",
-        {"quarter": state.quarter, "as_of": record["as_of"], "scorecard": state.scorecard, "notebooks": combined},
+        {
+            "quarter": state.quarter,
+            "as_of": record["as_of"],
+            "scorecard": state.scorecard,
+            "partial": plan.partial,
+            "notebooks": combined,
+        },
         ensure_ascii=False,
     )
     data = manifest(
@@ -165,23 +264,49 @@ def _write_run_files(
         as_of=record["as_of"],
         started=started,
         finished=datetime.now(UTC),
-        source=plan.ds.source,
+        source=source_name(plan.ds.source),
         source_path=plan.source_path,
         params_dir=plan.params_dir,
         quarter_state={**record, "files": hash_files(state_files, run_dir)},
         state_seconds=state_seconds,
         notebooks=results,
+        partial=plan.partial,
     )
     write_json(run_dir / "manifest.json", data)
     page = render_index(
         state.quarter,
         record["as_of"],
         results,
-        plan.ds.source,
+        source_name(plan.ds.source),
         data_as_of=record["data_as_of"],
         scorecard=state.scorecard,
+        partial=plan.partial,
     )
     (run_dir / "index.html").write_text(page, encoding="utf-8")
+
+
+def _notebook_params(plan: _Plan, quarter: str, run_dir: Path) -> dict[str, str]:
+    """What the notebooks are given: paths relative to the project where they can be, absolute otherwise."""
+    from cs_playbook.params import display_path
+
+    def rel(path: Path) -> str:
+        shown = display_path(path)
+        return shown if not Path(shown).is_absolute() and (PROJ_ROOT / shown).resolve() == path.resolve() else str(path)
+
+    return {
+        "quarter": quarter,
+        "data_source": rel(plan.source_path),
+        "params_dir": rel(plan.params_dir),
+        "state_dir": str(run_dir / STATE_DIR),
+    }
+
+
+def _publish(run_dir: Path, run: RunResult, plan: _Plan, reports_dir: Path) -> None:
+    """Check the free space, publish the run, and remove the stale .failed folder a successful run supersedes."""
+    check_free_space(run_dir, reports_dir)
+    publish(run_dir, run.path)
+    if run.ok:
+        shutil.rmtree(plan.final.with_name(f"{plan.final.name}.failed"), ignore_errors=True)
 
 
 def run_report(
@@ -196,14 +321,22 @@ def run_report(
     timeout: int = DEFAULT_TIMEOUT,
     progress: bool = True,
 ) -> RunResult:
-    """Validate the data, build the quarter state, run every notebook on it, then publish reports/<quarter>/.
+    """Validate the data, params and quarter, build the quarter state, run the notebooks on it, then publish.
 
     Raises CsPlaybookError (exit code 2) before anything is written when the data breaks the
-    contract, the quarter is malformed, the params cannot build the quarter state, or the
-    quarter's report exists and `force` is off.
+    contract, any notebook's params are invalid, the quarter is malformed or has no data, another
+    run holds the quarter's lock, or the target report exists and `force` is off. An `only` run
+    of some notebooks is published as reports/<quarter>.partial/ and never replaces reports/<quarter>/.
     """
     plan = _plan(quarter, data_source, params_dir, reports_dir, notebooks_dir, only, force)
     kernel = ensure_kernel()
+    with quarter_lock(reports_dir, plan.quarter):
+        _check_target(plan)
+        remove_stale_temps(reports_dir)
+        return _locked_run(plan, reports_dir, kernel, timeout, progress)
+
+
+def _locked_run(plan: _Plan, reports_dir: Path, kernel: str, timeout: int, progress: bool) -> RunResult:
     started = datetime.now(UTC)
     steps = ["quarter state", *(p.stem for p in plan.paths)]
     with tqdm(total=len(steps), desc=f"Report {plan.quarter}", unit="step", disable=not progress) as bar:
@@ -213,22 +346,18 @@ def run_report(
         run_dir = temp_run_dir(reports_dir, state.quarter)
         try:
             state_files = write_state(state, run_dir / STATE_DIR)
-            params = {
-                "quarter": state.quarter,
-                "data_source": str(plan.source_path),
-                "params_dir": str(plan.params_dir),
-                "state_dir": str(run_dir / STATE_DIR),
-            }
+            params = _notebook_params(plan, state.quarter, run_dir)
             results = []
             for nb_path in plan.paths:
                 bar.set_postfix_str(nb_path.stem)
-                results.append(_run_notebook(nb_path, run_dir, params, timeout, kernel))
+                results.append(_run_notebook(nb_path, run_dir, plan, params, timeout, kernel))
                 bar.update()
             _write_run_files(run_dir, plan, state, state_files, state_seconds, results, started)
             run = RunResult(state.quarter, plan.final, results, state.record()["as_of"], state.scorecard, state_seconds)
+            run.partial = plan.partial
             if not run.ok:
-                run.path = reports_dir / f"{state.quarter}.failed"
-            publish(run_dir, run.path)
+                run.path = plan.final.with_name(f"{plan.final.name}.failed")
+            _publish(run_dir, run, plan, reports_dir)
             return run
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
