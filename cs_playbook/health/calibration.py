@@ -33,7 +33,7 @@ from cs_playbook.data.measures import (
 from cs_playbook.health.design import Design, candidate_measures, choose_design, term_mix
 from cs_playbook.health.outcomes import churn_outcomes
 from cs_playbook.health.rules import RulesScorecard, rules_score, rules_tiers
-from cs_playbook.health.scorer import HealthScorer, score_accounts, scorer_in_use
+from cs_playbook.health.scorer import HealthScorer, RulesScorer, rules_scorer, score_accounts, scorer_in_use
 from cs_playbook.modeling.evaluation import quarter_folds, rolling_backtest
 from cs_playbook.modeling.logistic import fit_logistic, fit_one_variable
 from cs_playbook.modeling.scorecard import Scorecard, TierLabels, TierThresholds, assign_tiers
@@ -393,13 +393,13 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
     term = frame["term_months"] if "term_months" in frame.columns else pd.Series(np.nan, index=frame.index)
     frame["_term"] = term.fillna(term.median()).astype("float64")
 
-    def fit(train: pd.DataFrame) -> tuple[Scorecard, tuple[float, float], pd.DataFrame, tuple[float, float]]:
+    def fit(train: pd.DataFrame) -> tuple[Scorecard, RulesScorer, pd.DataFrame, tuple[float, float]]:
         sc = fit_logistic(train, **fit_args)
         term_fit = fit_one_variable(train["_term"], train["churned"])
-        return sc, fit_one_variable(train["rules_score"], train["churned"]), train, term_fit
+        return sc, rules_scorer(rules, train), train, term_fit
 
     def predict(model: tuple, test: pd.DataFrame) -> pd.DataFrame:
-        sc, (a, b), train, (ta, tb) = model
+        sc, rules_now, train, (ta, tb) = model
         score = sc.score(test)
         if sc.fallback is None:
             tiers, _ = choose_tiers(sc.score(train), train["churned"].to_numpy(), params.tiers, current_scores=score)
@@ -412,7 +412,7 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
                 "calibrated_score": score,
                 "calibrated_tier": tier,
                 "calibrated_fallback": sc.fallback is not None,
-                "rules_probability": 1 / (1 + np.exp(-(a + b * test["rules_score"].to_numpy()))),
+                "rules_probability": rules_now.probability(test),  # the rules scorer as it would have been in use
                 "rules_tier": assign_tiers(test["rules_score"], rules_thresholds),
                 "term_probability": 1 / (1 + np.exp(-(ta + tb * test["_term"].to_numpy()))),
             }

@@ -2,20 +2,17 @@
 
 Each measure earns 0-100 points from the first band its value falls in (min <= value < max), the
 score is the weight-averaged points (0-100), and tiers are fixed thresholds (params/health_score.yaml,
-`rules_scorecard`). It is the baseline the calibrated score must beat; `rules_probability` turns it
+`rules_scorecard`). It is the baseline the calibrated score must beat; `health.scorer.rules_scorer` turns it
 into a churn probability with a one-variable logistic fit on observed history.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from cs_playbook.data.measures import MEASURES
-from cs_playbook.modeling.logistic import fit_one_variable
 from cs_playbook.modeling.scorecard import TierThresholds
 from cs_playbook.params import StrictModel
 
@@ -26,7 +23,6 @@ __all__ = [
     "rules_points",
     "rules_score",
     "rules_contributions",
-    "rules_probability",
     "rules_tiers",
     "bands_text",
     "rules_table",
@@ -110,20 +106,6 @@ def rules_contributions(measures: pd.DataFrame, rules: RulesScorecard) -> pd.Dat
     return pd.DataFrame(
         {rm.measure: rm.weight / total * (pts[rm.measure] - 100) for rm in rules.measures}, index=measures.index
     )
-
-
-def rules_probability(history: pd.DataFrame, rules: RulesScorecard) -> Callable[[np.ndarray], np.ndarray]:
-    """Churn probability of a rules score: a one-variable logistic fit of the observed churn on the score.
-
-    `history` is build_observations output; rows without an observed outcome are left out.
-    """
-    known = history[history["churned"].notna()]
-    a, b = fit_one_variable(rules_score(known, rules), known["churned"])
-
-    def probability(score: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-(a + b * np.asarray(score, dtype="float64"))))
-
-    return probability
 
 
 def rules_tiers(rules: RulesScorecard) -> TierThresholds:
