@@ -18,11 +18,12 @@ from pydantic import BaseModel
 
 from cs_playbook.config import REPORTS_DIR, resolve_path
 from cs_playbook.data.io import Dataset, load_dataset
-from cs_playbook.formatting import md_text
+from cs_playbook.formatting import Formatter, md_text
 from cs_playbook.health.calibration import HealthParams
+from cs_playbook.i18n import Messages, messages
 from cs_playbook.modeling.scorecard import TierLabels
 from cs_playbook.outputs import Outputs
-from cs_playbook.params import load_params, params_dir
+from cs_playbook.params import ReportParams, load_params, params_dir
 from cs_playbook.state import QuarterState, load_state
 
 __all__ = ["Context", "setup", "check_params", "params_models", "PARAMETERS_CELL", "TIER_COLUMNS"]
@@ -57,7 +58,22 @@ class Context:
     params_dir: Path
     out: Outputs
     tier_labels: TierLabels
+    lang: str = "ja"
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def msg(self) -> Messages:
+        """The message catalog in the report's language (`params/report.yaml` lang)."""
+        return messages(self.lang)
+
+    def t(self, key: str, **values: object) -> str:
+        """The catalog's text of `key` in the report's language (cs_playbook/i18n/*.yaml)."""
+        return self.msg.t(key, **values)
+
+    @property
+    def fmt(self) -> Formatter:
+        """Money, percent, count, date and yes/no formatting in the report's language and currency."""
+        return Formatter(self.lang, self.state.currency)
 
     @property
     def quarter(self) -> str:
@@ -146,7 +162,7 @@ def params_models() -> dict[str, type[BaseModel]]:
     """The params file of every notebook (params/<name>.yaml) and the model its notebook validates it with."""
     from cs_playbook.expansion.outcomes import ExpansionParams
     from cs_playbook.kpi.retention import KpiParams
-    from cs_playbook.params import DataParams, UsageParams
+    from cs_playbook.params import DataParams, ReportParams, UsageParams
     from cs_playbook.poc.criteria import PocParams
     from cs_playbook.renewals.calendar import RenewalParams
     from cs_playbook.roi.model import RoiParams
@@ -160,6 +176,7 @@ def params_models() -> dict[str, type[BaseModel]]:
         "renewals": RenewalParams,
         "kpi": KpiParams,
         "usage_metrics": UsageParams,
+        "report": ReportParams,
     }
 
 
@@ -216,6 +233,7 @@ def setup(
         params_dir=pdir,
         out=Outputs(out_dir),
         tier_labels=load_params("health_score", HealthParams, directory=pdir, source=ds.source).tier_labels,
+        lang=load_params("report", ReportParams, directory=pdir, source=ds.source).lang,
     )
     for note in state.warnings:
         ctx.warn(note)

@@ -132,6 +132,12 @@ class UsageParams(StrictModel):
     change_windows: list[int] = Field(default_factory=lambda: [1, 3])
 
 
+class ReportParams(StrictModel):
+    """params/report.yaml: how the quarterly report speaks to its readers."""
+
+    lang: Literal["ja", "en"] = "ja"  # every heading, sentence, chart, table header and XLSX header
+
+
 def params_dir(path: str | Path | None = None) -> Path:
     """The params folder: the given one (relative to the project root) or the project's own."""
     return resolve_path(path) if path else PARAMS_DIR

@@ -20,7 +20,7 @@ PACKAGE_DIR = PROJ_ROOT / "cs_playbook"
 MAX_FUNCTION_LINES = 80
 MAX_MODULE_LINES = 550
 
-GROUND = ("errors", "config", "params", "formatting", "quarters", "outputs")
+GROUND = ("errors", "config", "params", "formatting", "i18n", "quarters", "outputs")
 ANALYSES = ("health", "roi", "poc", "expansion", "renewals", "kpi")
 TOP = ("plots", "runner", "cli", "notebook", "state")  # what no lower layer may reach up to
 

@@ -1,0 +1,93 @@
+"""The report's words in Japanese and English: one message catalog, read from the YAML files beside this module.
+
+Ground floor: imports nothing of the package. Each `<area>.yaml` maps a key to its texts, `{ja: ..., en: ...}`;
+a key is used as "<area>.<key>" (e.g. "renewals.calendar.title"). Two files are special: `columns.yaml` names
+table columns (snake_case as in the exports) and `codes.yaml` names code values (segments, touch models, modes).
+Texts are `str.format` templates: `t("renewals.calendar.lead", count=12)`.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import yaml
+
+__all__ = ["LANGS", "DEFAULT_LANG", "Messages", "catalog", "messages", "check_lang"]
+
+LANGS = ("ja", "en")
+DEFAULT_LANG = "ja"
+_HERE = Path(__file__).parent
+
+
+def check_lang(lang: str) -> str:
+    """`lang` when it is a report language, else a ValueError naming the choices."""
+    if lang not in LANGS:
+        raise ValueError(f"report language {lang!r} is not one of {', '.join(LANGS)}")
+    return lang
+
+
+def _flatten(prefix: str, node: object, out: dict[str, dict[str, str]], source: str) -> None:
+    if isinstance(node, dict) and set(node) and set(node) <= set(LANGS):
+        missing = [lang for lang in LANGS if not isinstance(node.get(lang), str)]
+        if missing:
+            raise ValueError(f"{source}: message {prefix!r} has no {', '.join(missing)} text")
+        out[prefix] = {lang: node[lang] for lang in LANGS}
+        return
+    if not isinstance(node, dict):
+        raise ValueError(f"{source}: message {prefix!r} must be a mapping of ja/en texts or of sub-keys")
+    for key, child in node.items():
+        _flatten(f"{prefix}.{key}", child, out, source)
+
+
+@functools.cache
+def catalog() -> dict[str, dict[str, str]]:
+    """Every message: "<area>.<key>" -> {"ja": ..., "en": ...}, read once from the package's YAML files."""
+    out: dict[str, dict[str, str]] = {}
+    for path in sorted(_HERE.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for key, node in data.items():
+            _flatten(f"{path.stem}.{key}", node, out, path.name)
+    return out
+
+
+def _humanize(name: str) -> str:
+    text = str(name).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+class Messages:
+    """The catalog in one language: `t(key)` for texts, `column(name)` for headers, `code(value)` for codes."""
+
+    def __init__(self, lang: str = DEFAULT_LANG) -> None:
+        self.lang = check_lang(lang)
+
+    def t(self, key: str, **values: object) -> str:
+        """The text of `key` in this language, formatted with `values`; a KeyError names a key the catalog lacks."""
+        try:
+            text = catalog()[key][self.lang]
+        except KeyError:
+            raise KeyError(f"message {key!r} is not in the catalog (cs_playbook/i18n/*.yaml)") from None
+        return text.format(**values) if values else text
+
+    def has(self, key: str) -> bool:
+        """True when the catalog has `key`."""
+        return key in catalog()
+
+    def column(self, name: str) -> str:
+        """A table header: the column's name in this language (columns.yaml), else the name made readable."""
+        entry = catalog().get(f"columns.{name}")
+        return entry[self.lang] if entry else _humanize(name)
+
+    def code(self, value: object) -> object:
+        """A code value (e.g. "high_touch") in this language (codes.yaml); other values pass unchanged."""
+        if not isinstance(value, str):
+            return value
+        entry = catalog().get(f"codes.{value}")
+        return entry[self.lang] if entry else value
+
+
+@functools.cache
+def messages(lang: str = DEFAULT_LANG) -> Messages:
+    """The catalog in `lang` (cached)."""
+    return Messages(lang)
