@@ -3,7 +3,7 @@
 Ground floor: imports nothing of the package. Each `<area>.yaml` maps a key to its texts, `{ja: ..., en: ...}`;
 a key is used as "<area>.<key>" (e.g. "renewals.calendar.title"). Two files are special: `columns.yaml` names
 table columns (snake_case as in the exports) and `codes.yaml` names code values (segments, touch models, modes).
-Texts are `str.format` templates: `t("renewals.calendar.lead", count=12)`.
+An area file may also hold its own `columns:` and `codes:` mappings, found the same way. Texts are `str.format` templates: `t("renewals.calendar.lead", count=12)`.
 """
 
 from __future__ import annotations
@@ -51,6 +51,16 @@ def catalog() -> dict[str, dict[str, str]]:
     return out
 
 
+@functools.cache
+def _named(kind: str, name: str) -> dict[str, str] | None:
+    """A column or code name: "<kind>.<name>" (columns.yaml, codes.yaml), else "<area>.<kind>.<name>" of any area."""
+    cat = catalog()
+    if f"{kind}.{name}" in cat:
+        return cat[f"{kind}.{name}"]
+    suffix = f".{kind}.{name}"
+    return next((entry for key, entry in cat.items() if key.endswith(suffix) and key.count(".") == 2), None)
+
+
 def _humanize(name: str) -> str:
     text = str(name).replace("_", " ").strip()
     return text[:1].upper() + text[1:]
@@ -75,15 +85,15 @@ class Messages:
         return key in catalog()
 
     def column(self, name: str) -> str:
-        """A table header: the column's name in this language (columns.yaml), else the name made readable."""
-        entry = catalog().get(f"columns.{name}")
+        """A table header: the column's name in this language, else the name made readable."""
+        entry = _named("columns", str(name))
         return entry[self.lang] if entry else _humanize(name)
 
     def code(self, value: object) -> object:
-        """A code value (e.g. "high_touch") in this language (codes.yaml); other values pass unchanged."""
+        """A code value (e.g. "high_touch") in this language; other values pass unchanged."""
         if not isinstance(value, str):
             return value
-        entry = catalog().get(f"codes.{value}")
+        entry = _named("codes", value)
         return entry[self.lang] if entry else value
 
 
