@@ -13,6 +13,14 @@ from cs_playbook.errors import CsPlaybookError
 __all__ = ["main"]
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse turns the ValueError into a usage message, exit 2)."""
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from cs_playbook.runner import run_report
 
@@ -26,6 +34,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         force=args.force,
         timeout=args.timeout,
         progress=not args.no_progress,
+        jobs=args.jobs,
     )
     print(f"  ok     quarter state (as of {run.as_of}, scorecard {run.scorecard}, {run.state_seconds:.0f} s)")
     for nb in run.notebooks:
@@ -139,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--timeout", type=int, default=1800, help="seconds a single cell may run (default 1800)")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rep.add_argument(
+        "--jobs", type=_positive_int, help="notebooks run at once, each in its own kernel (default: the CPU count)"
+    )
     rep.set_defaults(func=_cmd_report)
 
     demo = sub.add_parser("demo-data", parents=[common], help="generate a seeded demo company")

@@ -9,8 +9,10 @@ with a failure is published as reports/<quarter>.failed/ so it never looks like 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -320,6 +322,7 @@ def run_report(
     force: bool = False,
     timeout: int = DEFAULT_TIMEOUT,
     progress: bool = True,
+    jobs: int | None = None,
 ) -> RunResult:
     """Validate the data, params and quarter, build the quarter state, run the notebooks on it, then publish.
 
@@ -327,16 +330,52 @@ def run_report(
     contract, any notebook's params are invalid, the quarter is malformed or has no data, another
     run holds the quarter's lock, or the target report exists and `force` is off. An `only` run
     of some notebooks is published as reports/<quarter>.partial/ and never replaces reports/<quarter>/.
+    `jobs` notebooks run at once (default: one per CPU), after the state is built.
     """
     plan = _plan(quarter, data_source, params_dir, reports_dir, notebooks_dir, only, force)
     kernel = ensure_kernel()
     with quarter_lock(reports_dir, plan.quarter):
         _check_target(plan)
         remove_stale_temps(reports_dir)
-        return _locked_run(plan, reports_dir, kernel, timeout, progress)
+        return _locked_run(plan, reports_dir, kernel, timeout, progress, jobs or default_jobs())
 
 
-def _locked_run(plan: _Plan, reports_dir: Path, kernel: str, timeout: int, progress: bool) -> RunResult:
+def default_jobs() -> int:
+    """Kernels run at once by default: one per CPU the process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _run_notebooks(
+    plan: _Plan, run_dir: Path, params: dict[str, str], timeout: int, kernel: str, jobs: int, bar: Any
+) -> list[NotebookResult]:
+    """Execute the notebooks on a pool of `jobs` kernels; results in run order whatever order they finish in.
+
+    Each notebook runs in its own kernel process and writes only into its own folder, so one failure
+    never touches another notebook, and the published files do not depend on `jobs`.
+    """
+    if jobs <= 1 or len(plan.paths) <= 1:
+        results = []
+        for nb_path in plan.paths:
+            bar.set_postfix_str(nb_path.stem)
+            results.append(_run_notebook(nb_path, run_dir, plan, params, timeout, kernel))
+            bar.update()
+        return results
+    done: dict[str, NotebookResult] = {}
+    with ThreadPoolExecutor(max_workers=min(jobs, len(plan.paths)), thread_name_prefix="notebook") as pool:
+        futures = {pool.submit(_run_notebook, p, run_dir, plan, params, timeout, kernel): p for p in plan.paths}
+        bar.set_postfix_str(f"{min(jobs, len(plan.paths))} kernels")
+        for future in as_completed(futures):
+            nb_path = futures[future]
+            done[nb_path.stem] = future.result()
+            bar.set_postfix_str(f"{nb_path.stem} done")
+            bar.update()
+    return [done[p.stem] for p in plan.paths]
+
+
+def _locked_run(plan: _Plan, reports_dir: Path, kernel: str, timeout: int, progress: bool, jobs: int = 1) -> RunResult:
     started = datetime.now(UTC)
     steps = ["quarter state", *(p.stem for p in plan.paths)]
     with tqdm(total=len(steps), desc=f"Report {plan.quarter}", unit="step", disable=not progress) as bar:
@@ -347,11 +386,7 @@ def _locked_run(plan: _Plan, reports_dir: Path, kernel: str, timeout: int, progr
         try:
             state_files = write_state(state, run_dir / STATE_DIR)
             params = _notebook_params(plan, state.quarter, run_dir)
-            results = []
-            for nb_path in plan.paths:
-                bar.set_postfix_str(nb_path.stem)
-                results.append(_run_notebook(nb_path, run_dir, plan, params, timeout, kernel))
-                bar.update()
+            results = _run_notebooks(plan, run_dir, params, timeout, kernel, jobs, bar)
             _write_run_files(run_dir, plan, state, state_files, state_seconds, results, started)
             run = RunResult(state.quarter, plan.final, results, state.record()["as_of"], state.scorecard, state_seconds)
             run.partial = plan.partial
