@@ -1,10 +1,14 @@
-"""Benchmark: usage metrics on N generated events, in-engine (DuckDB via Ibis) vs plain pandas.
+"""Benchmark: account-month usage metrics on N generated events, four ways, each in its own process.
 
-Run by hand: `python benchmarks/usage_metrics.py [--events 10000000]`. Each implementation runs
-in its own process so peak memory (max RSS) is measured separately; both compute the same
-account-month metrics (events per type, active users, active days, features used) and the
-results are checked equal. Prints rows/s for both, the ratio and peak memory. Asserts nothing
-about speed.
+Run by hand: `python benchmarks/usage_metrics.py --events 10000000,100000000`. For each size it generates
+monthly Parquet files, then computes the same account-month metrics (events per type, active users, active
+days, features used) with:
+- the package (`cs_playbook.data.usage.aggregate_usage`, Ibis on DuckDB), the baseline of every ratio;
+- a hand-written DuckDB SQL query over the same files;
+- polars (lazy scan; skipped with a note when polars is not installed: `pip install polars`);
+- pandas (everything in memory, under an address-space cap of --pandas-memory-gb, default 8: a laptop's budget;
+  beyond it the line says "out of memory at N").
+Results are checked equal. Prints seconds, rows/s, peak memory (max RSS) and ratios. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def run_engine(folder: Path) -> pd.DataFrame:
     from cs_playbook.params import UsageMetric, UsageParams
 
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{folder.as_posix()}/*.parquet')")
+    con.read_parquet(sorted(str(p) for p in folder.glob("*.parquet"))).create_view("events")
     events = ibis.duckdb.from_connection(con).table("events")
     params = UsageParams(
         metrics=[
@@ -105,52 +109,136 @@ def run_pandas(folder: Path) -> pd.DataFrame:
     return out.join(per_type).reset_index()
 
 
-def _child(kind: str, folder: str, result_path: str) -> None:
+def run_sql(folder: Path) -> pd.DataFrame:
+    """The same metrics as one hand-written DuckDB query (the speed an expert would get by hand)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.read_parquet(sorted(str(p) for p in folder.glob("*.parquet"))).create_view("events")
+    per_type = ", ".join(f"count(*) FILTER (WHERE event_type = '{t}') AS events_{t}" for t in EVENT_TYPES)
+    return con.sql(
+        f"""
+        SELECT account_id, date_trunc('month', event_time) AS period_start,
+               count(*) AS events_total, count(DISTINCT user_id) AS active_users,
+               count(DISTINCT date_trunc('day', event_time)) AS active_days,
+               count(DISTINCT event_type) AS features_used, {per_type}
+        FROM events GROUP BY ALL
+        """
+    ).df()
+
+
+def run_polars(folder: Path) -> pd.DataFrame:
+    """The same metrics with polars' lazy engine."""
+    import polars as pl
+
+    ev = pl.scan_parquet(sorted(folder.glob("*.parquet")))
+    ev = ev.with_columns(
+        pl.col("event_time").dt.truncate("1mo").alias("period_start"), pl.col("event_time").dt.date().alias("day")
+    )
+    out = ev.group_by("account_id", "period_start").agg(
+        pl.len().alias("events_total"),
+        pl.col("user_id").n_unique().alias("active_users"),
+        pl.col("day").n_unique().alias("active_days"),
+        pl.col("event_type").n_unique().alias("features_used"),
+        *[(pl.col("event_type") == t).sum().alias(f"events_{t}") for t in EVENT_TYPES],
+    )
+    return out.collect().to_pandas()
+
+
+RUNNERS = {"engine": run_engine, "sql": run_sql, "polars": run_polars, "pandas": run_pandas}
+LABELS = {
+    "engine": "package (Ibis on DuckDB)",
+    "sql": "hand-written DuckDB SQL",
+    "polars": "polars (lazy)",
+    "pandas": "pandas groupby",
+}
+
+
+def _child(kind: str, folder: str, result_path: str, memory_gb: float = 0) -> None:
+    if memory_gb:
+        cap = int(memory_gb * 1024**3)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     start = time.perf_counter()
-    df = run_engine(Path(folder)) if kind == "engine" else run_pandas(Path(folder))
+    try:
+        df = RUNNERS[kind](Path(folder))
+    except MemoryError:
+        print(json.dumps({"out_of_memory": True}))
+        return
     elapsed = time.perf_counter() - start
     df.sort_values(["account_id", "period_start"]).to_parquet(result_path)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb, "rows_out": len(df)}))
 
 
+def _measure(kind: str, folder: Path, res: Path, memory_gb: float) -> dict:
+    """Run one implementation in its own process; its figures, or a note why it did not run."""
+    if kind == "polars":
+        try:
+            import polars  # noqa: F401
+        except ImportError:
+            return {"note": "not installed (pip install polars)"}
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(folder), str(res), str(memory_gb if kind == "pandas" else 0)],
+        capture_output=True,
+        text=True,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        oom = "MemoryError" in proc.stderr or "bad_alloc" in proc.stderr or proc.returncode in (-9, 137)
+        return {"note": "out of memory" if oom else f"failed: {proc.stderr.strip().splitlines()[-1:]}"}
+    figures = json.loads(lines[-1])
+    return {"note": "out of memory"} if figures.get("out_of_memory") else figures
+
+
+def _same(tmp: Path, kind: str) -> bool:
+    cols = ["events_total", "active_users", "active_days", "features_used"]
+    a = pd.read_parquet(tmp / "engine.parquet").reset_index(drop=True)
+    b = pd.read_parquet(tmp / f"{kind}.parquet").reset_index(drop=True)
+    return len(a) == len(b) and a[cols].astype("int64").equals(b[cols].astype("int64"))
+
+
+def bench_size(n_events: int, memory_gb: float) -> None:
+    """Generate n_events, run the four implementations, print one table."""
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        folder = tmp / "events"
+        t0 = time.perf_counter()
+        make_events(folder, n_events)
+        n = sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet"))
+        size_mb = sum(p.stat().st_size for p in folder.glob("*.parquet")) / 1024**2
+        print(f"\n== {n:,} events ({size_mb:,.0f} MB of Parquet, generated in {time.perf_counter() - t0:.0f} s)")
+        figures = {kind: _measure(kind, folder, tmp / f"{kind}.parquet", memory_gb) for kind in RUNNERS}
+        base = figures["engine"]
+        print(f"{'implementation':<28}{'seconds':>9}{'rows/s':>14}{'peak MB':>9}{'time / package':>16}  same result")
+        for kind, f in figures.items():
+            if "note" in f:
+                note = (
+                    f"out of memory at {n:,} events (cap {memory_gb:g} GB)"
+                    if f["note"] == "out of memory"
+                    else f["note"]
+                )
+                print(f"{LABELS[kind]:<28}  {note}")
+                continue
+            ratio = f["seconds"] / base["seconds"] if "seconds" in base else float("nan")
+            same = "baseline" if kind == "engine" else _same(tmp, kind)
+            print(
+                f"{LABELS[kind]:<28}{f['seconds']:>9.1f}{n / f['seconds']:>14,.0f}{f['peak_mb']:>9,.0f}"
+                f"{ratio:>15.2f}x  {same}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--events", default="10000000", help="comma-separated sizes, e.g. 10000000,100000000")
+    parser.add_argument("--pandas-memory-gb", type=float, default=8.0, help="address-space cap of the pandas run")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(*args.child)
+        kind, folder, result, memory = args.child
+        _child(kind, folder, result, float(memory))
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "events"
-        t0 = time.perf_counter()
-        make_events(folder, args.events)
-        n = sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet"))
-        print(f"generated {n:,} events in {time.perf_counter() - t0:.1f} s")
-        figures = {}
-        for kind in ("pandas", "engine"):  # pandas is the baseline, measured in the same run
-            res = Path(tmp) / f"{kind}.parquet"
-            proc = subprocess.run(
-                [sys.executable, __file__, "--child", kind, str(folder), str(res)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            figures[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
-        a = pd.read_parquet(Path(tmp) / "engine.parquet").reset_index(drop=True)
-        b = pd.read_parquet(Path(tmp) / "pandas.parquet").reset_index(drop=True)
-        cols = ["events_total", "active_users", "active_days", "features_used"]
-        same = a[cols].astype("int64").equals(b[cols].astype("int64"))
-    print(f"{'implementation':<28}{'seconds':>10}{'rows/s':>16}{'peak MB':>12}")
-    for kind, label in (("pandas", "pandas groupby (baseline)"), ("engine", "DuckDB via Ibis")):
-        f = figures[kind]
-        print(f"{label:<28}{f['seconds']:>10.2f}{n / f['seconds']:>16,.0f}{f['peak_mb']:>12,.0f}")
-    e, p = figures["engine"], figures["pandas"]
-    print(
-        f"speed-up: {p['seconds'] / e['seconds']:.1f}x faster; peak memory ratio (pandas / engine): "
-        f"{p['peak_mb'] / e['peak_mb']:.1f}x; results identical: {same}"
-    )
+    for size in args.events.split(","):
+        bench_size(int(size.replace("_", "")), args.pandas_memory_gb)
 
 
 if __name__ == "__main__":
