@@ -1,4 +1,4 @@
-"""Money and percent formatting for sentences, tables and chart axes: one rendering of every figure.
+"""Money, percent, date and yes/no formatting for sentences, tables and chart axes: one rendering of every figure.
 
 Ground floor: analyses, notebooks, plots and the runner all import it; it imports nothing of the package.
 """
@@ -7,10 +7,26 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["CURRENCY_SYMBOLS", "MISSING", "Formatter", "fmt_money", "fmt_money_ja", "fmt_pct", "md_text"]
+__all__ = [
+    "CURRENCY_SYMBOLS",
+    "MISSING",
+    "ColumnKinds",
+    "Formatter",
+    "column_kinds",
+    "fmt_money",
+    "fmt_money_ja",
+    "fmt_pct",
+    "html_table",
+    "is_missing",
+    "md_text",
+]
 
 CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
 
@@ -173,3 +189,167 @@ class Formatter:
             body = self.count(abs(value))
         sign = "+" if value > 0 else "-" if value < 0 else "±"
         return f"{arrow} {sign}{body}"
+
+    def value(self, value: object, kind: str | None = None) -> str:
+        """One table cell as text: by its kind (money, pct, dates, counts, yes_no), else numbers and text as read.
+
+        A value that does not fit its kind (text in a money column) is shown as it is.
+        """
+        if is_missing(value):
+            return MISSING
+        shown = {"money": self.money, "pct": self.pct, "dates": self.date, "counts": self.count, "yes_no": self.yes_no}
+        if kind in shown:
+            try:
+                return shown[kind](value)  # type: ignore[operator]
+            except (TypeError, ValueError):
+                return str(value)
+        if isinstance(value, bool | np.bool_):
+            return self.yes_no(value)
+        if isinstance(value, float | np.floating):
+            return self.count(value) if float(value).is_integer() else self.number(value)
+        if isinstance(value, int | np.integer):
+            return self.count(value)
+        if isinstance(value, pd.Timestamp):
+            return self.date(value)
+        return str(value)
+
+    def frame(self, df: pd.DataFrame, kinds: ColumnKinds) -> pd.DataFrame:
+        """`df` as display text, column by column (same columns and rows); p-value columns as <0.001."""
+        out = pd.DataFrame(index=df.index)
+        for col in df.columns:
+            kind = kinds.kind(col)
+            tokens = set(str(col).lower().split("_"))
+            if kind is None and ({"p", "value"} <= tokens or "pvalue" in tokens):
+                out[col] = [MISSING if is_missing(v) else self.p_value(v) for v in df[col]]
+            else:
+                out[col] = [self.value(v, kind) for v in df[col]]
+        return out
+
+
+# Column names tell what a column holds when a caller does not say: tokens of the snake_case name.
+_MONEY_TOKENS = {"arr", "mrr", "acv", "amount", "revenue", "cost", "price", "benefit", "savings", "spend", "whitespace"}
+_MONEY_TOKENS |= {"yen", "ltv", "budget", "uplift", "investment"}
+# Words that are money only in a float column (movement tables: new, expansion, contraction, churn).
+_FLOAT_MONEY_TOKENS = {"value", "loss", "gain", "net", "expansion", "contraction", "churn", "new", "start", "end"}
+_PCT_TOKENS = {"probability", "prob", "share", "rate", "pct", "nrr", "grr", "propensity", "p"}
+_NOT_MONEY = {"score", "count", "n", "days", "months", "id", "accounts", "seats", "users", "rank", "year", "pvalue"}
+_NOT_MONEY |= {"driver", "points", "signal", "measure", "metric", "weight", "coef"}
+_ISO_DATE = re.compile(r"^\d{4}[-/]\d{2}[-/]\d{2}( 00:00:00)?$")
+
+
+@dataclass(frozen=True)
+class ColumnKinds:
+    """Which columns of a table hold money, shares (shown as %), dates, counts and yes/no values."""
+
+    money: tuple[str, ...] = ()
+    pct: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
+    counts: tuple[str, ...] = ()
+    yes_no: tuple[str, ...] = ()
+
+    def kind(self, column: object) -> str | None:
+        """ "money", "pct", "dates", "counts", "yes_no" or None (text or a plain number)."""
+        for name in ("money", "pct", "dates", "counts", "yes_no"):
+            if column in getattr(self, name):
+                return name
+        return None
+
+
+def _is_date_column(s: pd.Series) -> bool:
+    """Datetime dtype, or text/objects that are all dates (2026/11/01, 2026-11-01, date objects) or missing."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return True
+    if s.dtype != object and not pd.api.types.is_string_dtype(s):
+        return False
+    values = s.dropna()
+    values = values[~values.map(is_missing).astype(bool)]  # "" where a date is missing (renewals.jp_date)
+    if values.empty:
+        return False
+    return bool(values.map(lambda v: isinstance(v, date) or (isinstance(v, str) and bool(_ISO_DATE.match(v)))).all())
+
+
+def _all_bools(s: pd.Series) -> bool:
+    """An object column of True/False (with missing values, so not of bool dtype)."""
+    values = s.dropna()
+    return s.dtype == object and not values.empty and bool(values.map(lambda v: isinstance(v, bool | np.bool_)).all())
+
+
+def _guess_kind(name: str, s: pd.Series) -> str | None:
+    """The kind a column's name and dtype suggest (see ColumnKinds); None when nothing fits."""
+    tokens = set(str(name).lower().split("_"))
+    if pd.api.types.is_bool_dtype(s) or _all_bools(s):
+        return "yes_no"
+    if _is_date_column(s):
+        return "dates"
+    if not pd.api.types.is_numeric_dtype(s):
+        return None
+    if "p" in tokens and "value" in tokens:
+        return None  # a p-value: a plain number
+    values = s.dropna().abs()
+    if tokens & _PCT_TOKENS:  # a share; above ±10 it is already in percent (or points): a plain number
+        return "pct" if values.empty or values.max() <= 10 else None
+    money = tokens & _MONEY_TOKENS or (pd.api.types.is_float_dtype(s) and tokens & _FLOAT_MONEY_TOKENS)
+    # Small fractions are a ratio or a signal's value (driver_1_value = 0.45), never money rounded to the yen.
+    fractions = not values.empty and values.max() < 100 and not (values % 1 == 0).all()
+    if money and not tokens & _NOT_MONEY and not fractions:
+        return "money"
+    if pd.api.types.is_integer_dtype(s) and not tokens & {"id", "year"}:
+        return "counts"
+    return None
+
+
+def column_kinds(
+    df: pd.DataFrame,
+    *,
+    money: Iterable[str] = (),
+    pct: Iterable[str] = (),
+    dates: Iterable[str] = (),
+    counts: Iterable[str] = (),
+    yes_no: Iterable[str] = (),
+) -> ColumnKinds:
+    """The kinds of `df`'s columns: the ones named, and for every other column the kind its name and dtype suggest.
+
+    Names that suggest money: arr, mrr, amount, value, revenue...; shares: probability, share, rate, nrr, grr...
+    (values within ±10); datetime columns and text columns of dates are dates; bools are yes/no; integers counts.
+    """
+    named = {
+        "money": list(money),
+        "pct": list(pct),
+        "dates": list(dates),
+        "counts": list(counts),
+        "yes_no": list(yes_no),
+    }
+    given = {c for cols in named.values() for c in cols}
+    for col in df.columns:
+        if col not in given:
+            guess = _guess_kind(str(col), df[col])
+            if guess:
+                named[guess].append(col)
+    return ColumnKinds(**{k: tuple(c for c in v if c in df.columns) for k, v in named.items()})
+
+
+_MISSING_TEXTS = {"", "nan", "none", "n/a", "na", "<na>", "nat", "null"}
+
+
+def is_missing(value: object) -> bool:
+    """True for None, NaN, NaT, pd.NA and the texts that mean missing (nan, none, n/a, empty)."""
+    if isinstance(value, str):
+        return value.strip().lower() in _MISSING_TEXTS
+    return _missing(value)
+
+
+def html_table(frame: pd.DataFrame, *, numeric: Iterable[str] = (), classes: str = "cs-table") -> str:
+    """An HTML table of display text (every header and value escaped): class `classes`, numbers right-aligned.
+
+    Number cells get class `cs-num`, text cells `cs-text` (the page's CSS gives text a readable minimum width).
+    """
+    numeric = set(numeric)
+    head = "".join(f'<th scope="col">{html.escape(str(c))}</th>' for c in frame.columns)
+    rows = []
+    for values in frame.itertuples(index=False, name=None):
+        cells = "".join(
+            f'<td class="{"cs-num" if col in numeric else "cs-text"}">{html.escape(str(v))}</td>'
+            for col, v in zip(frame.columns, values, strict=True)
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    return f'<table class="{html.escape(classes)}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

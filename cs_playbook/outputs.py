@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
+import unicodedata
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-__all__ = ["Outputs", "to_jsonable", "excel_safe"]
+from cs_playbook.formatting import CURRENCY_SYMBOLS, ColumnKinds, is_missing
+
+__all__ = ["Outputs", "to_jsonable", "excel_safe", "csv_frame", "write_xlsx", "sheet_title", "text_width"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -60,6 +64,146 @@ def excel_safe(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _to_dates(s: pd.Series) -> pd.Series:
+    """A column of dates (datetimes, date objects or 2026/11/01 text) as naive datetimes; unparseable as NaT."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_localize(None)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s
+    return pd.to_datetime(s.map(_one_date).astype(object), errors="coerce")
+
+
+def _one_date(value: Any) -> pd.Timestamp | None:
+    """One date value (a date, a datetime or 2026/11/01 text) as a Timestamp; None when missing or not a date."""
+    if is_missing(value):
+        return None
+    try:
+        return pd.Timestamp(value if isinstance(value, date) else str(value).replace("/", "-"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _has_time(when: pd.Series) -> bool:
+    """True when a date column holds times of day (event timestamps), not just dates."""
+    values = when.dropna()
+    return bool((values != values.dt.normalize()).any())
+
+
+def csv_frame(df: pd.DataFrame, kinds: ColumnKinds) -> pd.DataFrame:
+    """`df` as its CSV holds it: money to the unit (whole numbers), shares to 3 decimals, dates as ISO text.
+
+    Times of day are kept when a column has any (event timestamps). Whole-number float columns (counts that held
+    a NaN) become integers; other floats keep 4 decimals.
+    """
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        kind = kinds.kind(col)
+        if kind == "dates":
+            when = _to_dates(s)
+            out[col] = when.dt.strftime("%Y-%m-%d %H:%M:%S" if _has_time(when) else "%Y-%m-%d").astype("string")
+        elif not pd.api.types.is_float_dtype(s):
+            continue
+        elif kind == "money" or s.dropna().map(float.is_integer).all():
+            out[col] = s.round(0).astype("Int64")
+        elif kind == "pct":
+            out[col] = s.round(3)
+        else:
+            out[col] = s.round(4)
+    return out
+
+
+def text_width(value: object) -> int:
+    """Characters a cell needs in a spreadsheet column: wide (CJK) characters count double."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in str(value))
+
+
+def sheet_title(name: str) -> str:
+    """A valid worksheet name: without []:*?/\\ and at most 31 characters."""
+    clean = re.sub(r"[\[\]:*?/\\]", " ", name).strip().strip("'") or "Sheet1"
+    return clean[:31]
+
+
+def _cell(value: Any) -> Any:
+    """A DataFrame value as openpyxl writes it: plain Python types, None for missing."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_xlsx(
+    df: pd.DataFrame,
+    path: Path,
+    *,
+    headers: list[str] | None = None,
+    money: tuple[str, ...] = (),
+    pct: tuple[str, ...] = (),
+    dates: tuple[str, ...] = (),
+    counts: tuple[str, ...] = (),
+    currency: str = "JPY",
+    lang: str = "ja",
+    sheet: str = "Sheet1",
+) -> None:
+    """An Excel-ready workbook of `df`: frozen header row, autofilter, fitted widths, real dates, ¥ and % formats.
+
+    `headers` replace the column names in the header row (the report language); `money`, `pct`, `dates` and
+    `counts` name columns of `df` (by its own names) that get number formats.
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    data = excel_safe(df.reset_index(drop=True))  # text that Excel would run as a formula stays text
+    for col in dates:
+        data[col] = _to_dates(data[col])
+    symbol = CURRENCY_SYMBOLS.get(currency.upper(), currency.upper() + " ")
+    formats = {c: f'"{symbol}"#,##0;-"{symbol}"#,##0' for c in money}
+    formats |= {c: "0.0%" for c in pct} | {c: "#,##0" for c in counts}
+    day = "yyyy/mm/dd" if lang == "ja" else "yyyy-mm-dd"
+    formats |= {c: f"{day} hh:mm" if _has_time(data[c]) else day for c in dates}
+    wb = Workbook()
+    ws = wb.active
+    ws.title = sheet_title(sheet)
+    names = [str(h) for h in (headers if headers is not None else data.columns)]
+    names = ["'" + h if h.startswith(FORMULA_PREFIXES) else h for h in names]
+    ws.append(names)
+    for values in data.itertuples(index=False, name=None):
+        ws.append([_cell(v) for v in values])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for i, col in enumerate(data.columns, start=1):
+        letter = get_column_letter(i)
+        shown = [formats.get(col) and _shown(v, col in money, col in pct) or v for v in data[col].head(500)]
+        width = max([text_width(names[i - 1])] + [text_width(v) for v in shown if not pd.isna(v)])
+        ws.column_dimensions[letter].width = min(max(width + 2, 8), 60)
+        fmt = formats.get(col)
+        for row in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+            if fmt:
+                row[0].number_format = fmt
+            elif width > 58:
+                row[0].alignment = Alignment(wrap_text=True, vertical="top")
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = ws.dimensions
+    wb.save(path)
+
+
+def _shown(value: Any, money: bool, pct: bool) -> str:
+    """Roughly how a formatted number reads (for the column width): ¥17,017,200 or 12.3%."""
+    if pd.isna(value):
+        return ""
+    if money:
+        return f"¥{float(value):,.0f}"
+    if pct:
+        return f"{float(value) * 100:.1f}%"
+    return "2026/11/01" if isinstance(value, pd.Timestamp | datetime | date) else f"{value:,}"
+
+
 def _atomic_write(path: Path, write: Any) -> None:
     """Write through a temporary file in the same folder, then rename over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,19 +233,39 @@ class Outputs:
         """The folder as shown on a page: its name inside the report (e.g. "00_kpi_overview/"), no machine path."""
         return f"{self.directory.name}/"
 
-    def table(self, df: pd.DataFrame, name: str, *, xlsx: bool = True) -> Path:
-        """Export `df` as name.csv (UTF-8 with BOM, opens in Excel) and name.xlsx for CRM import."""
-        safe = excel_safe(df.reset_index(drop=True))
+    def table(
+        self,
+        df: pd.DataFrame,
+        name: str,
+        *,
+        xlsx: bool = True,
+        kinds: ColumnKinds | None = None,
+        xlsx_df: pd.DataFrame | None = None,
+        headers: list[str] | None = None,
+        currency: str = "JPY",
+        lang: str = "ja",
+        sheet: str | None = None,
+    ) -> Path:
+        """Export `df` as name.csv (UTF-8 with BOM, snake_case headers, for CRM import) and an Excel-ready name.xlsx.
+
+        `kinds` name the money, share, date and count columns (CSV rounding, XLSX formats); `xlsx_df` is the
+        workbook's version of `df` (same columns, codes translated) and `headers` its header row.
+        """
+        kinds = kinds or ColumnKinds()
+        safe = excel_safe(csv_frame(df.reset_index(drop=True), kinds))
         csv_path = self.directory / f"{name}.csv"
         _atomic_write(csv_path, lambda p: safe.to_csv(p, index=False, encoding="utf-8-sig"))
         self.exports.append(csv_path.name)
         if xlsx:
+            book = excel_safe((df if xlsx_df is None else xlsx_df).reset_index(drop=True))
+            options = {"money": kinds.money, "pct": kinds.pct, "dates": kinds.dates, "counts": kinds.counts}
             xlsx_path = self.directory / f"{name}.xlsx"
-            plain = safe.copy()
-            for col in plain.columns:
-                if isinstance(plain[col].dtype, pd.DatetimeTZDtype):
-                    plain[col] = plain[col].dt.tz_localize(None)
-            _atomic_write(xlsx_path, lambda p: plain.to_excel(p, index=False, sheet_name=name[:31], engine="openpyxl"))
+            _atomic_write(
+                xlsx_path,
+                lambda p: write_xlsx(
+                    book, p, headers=headers, currency=currency, lang=lang, sheet=sheet or name, **options
+                ),
+            )
             self.exports.append(xlsx_path.name)
         return csv_path
 

@@ -3,7 +3,9 @@
 Ground floor: imports nothing of the package. Each `<area>.yaml` maps a key to its texts, `{ja: ..., en: ...}`;
 a key is used as "<area>.<key>" (e.g. "renewals.calendar.title"). Two files are special: `columns.yaml` names
 table columns (snake_case as in the exports) and `codes.yaml` names code values (segments, touch models, modes).
-An area file may also hold its own `columns:` and `codes:` mappings, found the same way. Texts are `str.format` templates: `t("renewals.calendar.lead", count=12)`.
+An area file may also hold its own `columns:`, `codes:`, `checks:` (check names) and `exports:` (XLSX sheet names)
+mappings: a name is looked up in columns.yaml / codes.yaml first, then in the page's own area, then in any area.
+Texts are `str.format` templates: `t("renewals.calendar.lead", count=12)`. Quote YAML keys yes/no/on/off.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def _flatten(prefix: str, node: object, out: dict[str, dict[str, str]], source: 
     if not isinstance(node, dict):
         raise ValueError(f"{source}: message {prefix!r} must be a mapping of ja/en texts or of sub-keys")
     for key, child in node.items():
+        if not isinstance(key, str):  # YAML reads yes/no/on/off/null keys as booleans or None: quote them
+            raise ValueError(f'{source}: key {key!r} under {prefix!r} must be text; quote it ("yes": ...)')
         _flatten(f"{prefix}.{key}", child, out, source)
 
 
@@ -45,18 +49,24 @@ def catalog() -> dict[str, dict[str, str]]:
     """Every message: "<area>.<key>" -> {"ja": ..., "en": ...}, read once from the package's YAML files."""
     out: dict[str, dict[str, str]] = {}
     for path in sorted(_HERE.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for key, node in data.items():
-            _flatten(f"{path.stem}.{key}", node, out, path.name)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:  # name the file: a catalog author needs to know which one
+            raise ValueError(f"cs_playbook/i18n/{path.name} is not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"cs_playbook/i18n/{path.name} must be a mapping of message keys")
+        _flatten(path.stem, data, out, path.name)
     return out
 
 
 @functools.cache
-def _named(kind: str, name: str) -> dict[str, str] | None:
-    """A column or code name: "<kind>.<name>" (columns.yaml, codes.yaml), else "<area>.<kind>.<name>" of any area."""
+def _named(kind: str, name: str, area: str = "") -> dict[str, str] | None:
+    """A column or code name: "<kind>.<name>" (columns.yaml, codes.yaml), else "<area>.<kind>.<name>" of the page's
+    area, else of any area."""
     cat = catalog()
-    if f"{kind}.{name}" in cat:
-        return cat[f"{kind}.{name}"]
+    for key in (f"{kind}.{name}", f"{area}.{kind}.{name}" if area else ""):
+        if key in cat:
+            return cat[key]
     suffix = f".{kind}.{name}"
     return next((entry for key, entry in cat.items() if key.endswith(suffix) and key.count(".") == 2), None)
 
@@ -84,17 +94,30 @@ class Messages:
         """True when the catalog has `key`."""
         return key in catalog()
 
-    def column(self, name: str) -> str:
-        """A table header: the column's name in this language, else the name made readable."""
-        entry = _named("columns", str(name))
+    def column(self, name: str, area: str = "") -> str:
+        """A table header: the column's name in this language (the page's `area` first), else the name made readable."""
+        entry = _named("columns", str(name), area)
         return entry[self.lang] if entry else _humanize(name)
 
-    def code(self, value: object) -> object:
-        """A code value (e.g. "high_touch") in this language; other values pass unchanged."""
+    def named(self, kind: str, name: str, area: str = "") -> str:
+        """A named thing of `kind` ("checks", "exports", ...): "<kind>.<name>" or "<area>.<kind>.<name>", else readable."""
+        entry = _named(kind, str(name), area)
+        return entry[self.lang] if entry else _humanize(name)
+
+    def code(self, value: object, area: str = "") -> object:
+        """A code value (e.g. "high_touch") in this language; a list of codes ("budget, need") each translated.
+
+        Other values pass unchanged.
+        """
         if not isinstance(value, str):
             return value
-        entry = _named("codes", value)
-        return entry[self.lang] if entry else value
+        entry = _named("codes", value, area)
+        if entry:
+            return entry[self.lang]
+        found = [_named("codes", p.strip(), area) for p in value.split(",")]
+        if len(found) > 1 and all(found):
+            return ("、" if self.lang == "ja" else ", ").join(e[self.lang] for e in found if e)
+        return value
 
 
 @functools.cache
