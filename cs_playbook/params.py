@@ -72,7 +72,26 @@ class DataParams(StrictModel):
     max_arr: float = Field(default=1e12, gt=0)  # largest plausible ARR of one line / PoC, in its own currency
     max_seats: int = Field(default=10_000_000, gt=0)  # largest plausible seat count of one line
     max_employees: int = Field(default=10_000_000, gt=0)  # largest plausible employee count of one account
+    # Where the engine queries run: "duckdb" (in process), {duckdb: file.duckdb} or {spark: "local[2]" / master URL}.
+    engine: str | dict[str, str] = "duckdb"
     demo: DemoParams = Field(default_factory=DemoParams)
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _known_engine(cls, v: Any) -> Any:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return "duckdb"
+        kinds = ("duckdb", "spark")
+        if isinstance(v, str):
+            if v.strip().lower() not in kinds:
+                raise ValueError(f"unknown engine {v!r}: duckdb, {{duckdb: file.duckdb}} or {{spark: master URL}}")
+            return v.strip().lower()
+        if not isinstance(v, dict) or len(v) != 1 or str(next(iter(v))).strip().lower() not in kinds:
+            raise ValueError("engine must be duckdb, {duckdb: file.duckdb} or {spark: 'local[2]' or a master URL}")
+        kind, target = next(iter(v.items()))
+        if not str(target or "").strip():
+            raise ValueError(f"engine {kind}: name a file (duckdb) or a master URL (spark)")
+        return {str(kind).strip().lower(): str(target).strip()}
 
     @field_validator("date_format", mode="before")
     @classmethod

@@ -1,13 +1,18 @@
-"""Usage metrics in DuckDB against hand counts; new metrics come from params alone."""
+"""Usage metrics in DuckDB against hand counts; new metrics come from params alone; the scan is cached on disk."""
 
 from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
 
 import duckdb
 import ibis
 import pandas as pd
 import pytest
 
-from cs_playbook.data.usage import account_usage, seats_by_period
+from cs_playbook.config import resolve_path
+from cs_playbook.data.usage import account_usage, dataset_usage, seats_by_period, usage_cache_key
 from cs_playbook.errors import ParamsError
 from cs_playbook.params import UsageParams, load_params
 
@@ -136,3 +141,51 @@ def test_seats_are_the_largest_product_total_not_add_ons_counted_again() -> None
     assert got.loc[("A", pd.Timestamp("2024-01-01")), "seats"] == 50  # 40 + 10 Platform
     assert got.loc[("A", pd.Timestamp("2024-02-01")), "seats"] == 40  # 人事部 ended in January
     assert got.loc[("B", pd.Timestamp("2024-01-01")), "seats"] == 5
+
+
+# --- scan once: the engine's aggregates cached on disk (dataset_usage) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("grain", "start", "end"),
+    [
+        ("month", None, None),
+        ("month", None, "2026-06-30"),  # a quarter's end: cut from the whole history's aggregates
+        ("month", "2025-01-01", "2026-06-15"),  # splits a month: aggregated on its own
+        ("week", None, "2026-06-28"),  # a Sunday
+    ],
+)
+def test_cached_usage_equals_the_engine_scan(demo_ds, tmp_path, grain, start, end) -> None:
+    start = pd.Timestamp(start) if start else None
+    end = pd.Timestamp(end) if end else None
+    direct = account_usage(demo_ds.events, demo_ds.subscriptions, params(), grain=grain, start=start, end=end)
+    for _ in range(2):  # computed and stored, then read back
+        cached = dataset_usage(demo_ds, params(), grain=grain, start=start, end=end, cache_dir=tmp_path)
+        pd.testing.assert_frame_equal(cached, direct)
+    assert len(list(tmp_path.glob("*.parquet"))) == 1
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+
+def test_second_call_reads_the_cache_not_the_events(demo_ds, tmp_path) -> None:
+    first = dataset_usage(demo_ds, params(), end=demo_ds.as_of, cache_dir=tmp_path)
+    # Events that no engine can read: any scan would raise, so equal results mean the cache was read.
+    unreadable = ibis.table(demo_ds.events.schema(), name="no_such_events")
+    again = dataclasses.replace(demo_ds, events=unreadable)
+    pd.testing.assert_frame_equal(dataset_usage(again, params(), end=demo_ds.as_of, cache_dir=tmp_path), first)
+    with pytest.raises(Exception):  # noqa: B017 - any engine error: the scan is really not possible
+        dataset_usage(again, params(), end=demo_ds.as_of, cache_dir=tmp_path / "empty")
+
+
+def test_a_changed_event_file_or_metric_changes_the_cache_key(demo_ds, tmp_path) -> None:
+    events = tmp_path / "events"
+    shutil.copytree(resolve_path(demo_ds.files["events"]), events)
+    ds = dataclasses.replace(demo_ds, files={**demo_ds.files, "events": str(events)})
+    key = usage_cache_key(ds, params())
+    assert usage_cache_key(ds, params()) == key
+    assert usage_cache_key(demo_ds, params()) == key  # a copy with the same names, sizes and times: the same data
+    assert usage_cache_key(ds, params(), grain="week") != key
+    assert usage_cache_key(ds, params(change_windows=[1])) == key  # computed in pandas, not in the engine
+    assert usage_cache_key(ds, params(per_event_type_counts=False)) != key
+    first = sorted(events.glob("*.parquet"))[0]
+    os.utime(first, ns=(first.stat().st_atime_ns, first.stat().st_mtime_ns + 10**9))
+    assert usage_cache_key(ds, params()) != key

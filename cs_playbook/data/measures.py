@@ -4,8 +4,8 @@ An observation is an account and a date (`obs_date`). Every measure is computed 
 dated strictly before `obs_date` (the day before is the last day it sees), so a model fitted on
 past observations never learns from its own outcome. The same table feeds the churn health score
 (`health`, `scorecard`) and any other outcome (expansion propensity): nothing here is
-churn-specific. Usage comes from `usage.account_usage`, computed in the database engine; raw
-events never enter pandas. An optional table that is absent leaves its measures empty (NaN).
+churn-specific. Usage comes from `usage.dataset_usage`, computed in the database engine once and cached
+on disk; raw events never enter pandas. An optional table that is absent leaves its measures empty (NaN).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from cs_playbook.data.activities import MEETING_TYPES
 from cs_playbook.data.contract import BANTC_DIMENSIONS, RENEWAL_STEPS
 from cs_playbook.data.io import Dataset
 from cs_playbook.data.measure_catalog import MEASURE_LABELS, MEASURES, TABLE_OF, usage_measure_names
-from cs_playbook.data.usage import account_usage
+from cs_playbook.data.usage import dataset_usage
 from cs_playbook.params import UsageParams, load_params
 
 __all__ = [
@@ -251,7 +251,7 @@ def _usage_measures(
     out = pd.DataFrame(index=obs["_row"])
     roles = _usage_columns(usage_params)
     if usage is None:
-        usage = account_usage(ds.events, ds.subscriptions, usage_params)
+        usage = dataset_usage(ds, usage_params)
     month = (obs["obs_date"].dt.to_period("M") - 1).dt.to_timestamp().astype("datetime64[ns]")
     key = pd.DataFrame({"_row": obs["_row"], "account_id": obs["account_id"], "period_start": month})
     if len(usage):
@@ -326,21 +326,44 @@ def _usage_metric_measures(
     return out
 
 
-def _days_since_last_event(obs: pd.DataFrame, ds: Dataset, state: pd.DataFrame) -> np.ndarray:
-    """Days from the last day with an event (strictly before obs_date) to obs_date, as-of joined in the engine."""
-    ev = ds.events
-    days = ev.group_by([ev.account_id, ev.event_time.date().name("day")]).aggregate()
-    days = days.mutate(day=days.day.cast("timestamp"))
+def _last_event_day(obs: pd.DataFrame, events: ibis.Table) -> pd.Series:
+    """The last day with an event of each observation's account strictly before obs_date (NaT if none), by _row.
+
+    An as-of join written as a window (portable Ibis, for DuckDB and Spark alike): the observations and the
+    account's event days in one table, ordered by day with an observation before an event day on the same
+    date, and the latest event day up to each observation row.
+    """
+    days = events.select(account_id=events.account_id, day=events.event_time.date()).distinct()
+    days = days.mutate(_row=ibis.null("int64"), _obs=ibis.literal(0, "int8"))
     left = ibis.memtable(
         pd.DataFrame(
-            {"_row": obs["_row"].to_numpy(), "account_id": obs["account_id"].astype(str), "obs_date": obs["obs_date"]}
+            {
+                "account_id": obs["account_id"].astype(str).to_numpy(),
+                "day": obs["obs_date"].dt.date.to_numpy(),
+                "_row": obs["_row"].to_numpy(dtype="int64"),
+                "_obs": np.ones(len(obs), dtype="int8"),
+            }
         )
     )
-    joined = left.asof_join(days, on=left.obs_date > days.day, predicates=left.account_id == days.account_id)
-    last = joined.select("_row", "day").to_pandas().set_index("_row").sort_index()
-    last_day = pd.to_datetime(last["day"]).reindex(obs["_row"].to_numpy())
+    both = days.union(
+        left.select(account_id=left.account_id, day=left.day.cast("date"), _row=left._row, _obs=left._obs)
+    )
+    w = ibis.window(group_by=both.account_id, order_by=[both.day, both._obs.desc()], preceding=None, following=0)
+    last = ibis.cases((both._obs == 0, both.day), else_=ibis.null("date")).max().over(w)
+    found = both.mutate(last_day=last).filter(both._obs == 1).select("_row", "last_day").to_pandas()
+    last_day = pd.to_datetime(found.set_index("_row")["last_day"]).astype("datetime64[ns]")
+    return last_day.reindex(obs["_row"].to_numpy())
+
+
+def _days_since_last_event(obs: pd.DataFrame, ds: Dataset, state: pd.DataFrame) -> np.ndarray:
+    """Days from the last day with an event (strictly before obs_date) to obs_date, found in the engine.
+
+    Without an event before obs_date: the days since the account was first seen (its first contract, or
+    the first day of the events when that is later).
+    """
+    last_day = _last_event_day(obs, ds.events)
     since = (obs["obs_date"].to_numpy() - last_day.to_numpy()) / np.timedelta64(1, "D")
-    first_event = pd.Timestamp(ev.event_time.min().to_pandas()).normalize()
+    first_event = pd.Timestamp(ds.events.event_time.min().to_pandas()).normalize()
     seen_from = state["first_start"].where(state["first_start"] > first_event, first_event)
     fallback = (obs["obs_date"] - seen_from).dt.days.clip(lower=0).to_numpy(dtype="float64")
     return np.where(np.isnan(since), fallback, since)

@@ -8,18 +8,38 @@ and the change against earlier periods are added.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import re
+import tempfile
+from pathlib import Path
 
 import ibis
 import numpy as np
 import pandas as pd
 
+from cs_playbook import __version__
+from cs_playbook.config import PROJ_ROOT, resolve_path
+from cs_playbook.data.io import Dataset
 from cs_playbook.errors import ParamsError
-from cs_playbook.params import UsageMetric, UsageParams
+from cs_playbook.params import DataParams, UsageMetric, UsageParams, load_params
 
-__all__ = ["metric_expressions", "aggregate_usage", "seats_by_period", "account_usage"]
+__all__ = [
+    "metric_expressions",
+    "aggregate_usage",
+    "seats_by_period",
+    "account_usage",
+    "dataset_usage",
+    "usage_cache_key",
+    "CACHE_DIR",
+]
 
 GRAINS = {"month": "M", "week": "W"}
+CACHE_DIR = PROJ_ROOT / ".cache" / "usage"  # the engine's aggregates, <key>.parquet (see `dataset_usage`)
+CACHE_FORMAT = 1  # part of the key: bump when the aggregates' layout or meaning changes
+CACHE_KEEP = 12  # cached aggregates kept (the latest used); older ones are deleted
+log = logging.getLogger(__name__)
 
 
 def _type_column(event_type: str) -> str:
@@ -125,12 +145,19 @@ def seats_by_period(subscriptions: pd.DataFrame, periods: pd.DatetimeIndex, *, g
 def _complete_grid(df: pd.DataFrame, grain: str) -> pd.DataFrame:
     """Every account x period from the account's first to the overall last period (no gaps)."""
     freq = "MS" if grain == "month" else "W-MON"
-    last = df["period_start"].max()
     firsts = df.groupby("account_id")["period_start"].min()
-    rows = []
-    for account_id, first in firsts.items():
-        rows.append(pd.DataFrame({"account_id": account_id, "period_start": pd.date_range(first, last, freq=freq)}))
-    grid = pd.concat(rows, ignore_index=True) if rows else df[["account_id", "period_start"]].iloc[:0]
+    periods = pd.date_range(firsts.min(), df["period_start"].max(), freq=freq).to_numpy()
+    start = np.searchsorted(periods, firsts.to_numpy())
+    n = len(periods) - start
+    offsets = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)  # 0..n_i-1 within each account
+    grid = pd.DataFrame(
+        {
+            "account_id": np.repeat(firsts.index.to_numpy(), n),
+            "period_start": periods[np.repeat(start, n) + offsets],
+        }
+    )
+    grid["account_id"] = grid["account_id"].astype(df["account_id"].dtype)
+    grid["period_start"] = grid["period_start"].astype(df["period_start"].dtype)
     return grid.merge(df, on=["account_id", "period_start"], how="left")
 
 
@@ -148,13 +175,20 @@ def account_usage(
     Returns account_id, period_start, every metric of params (ratios included), seats, the
     events_<type> counts, and <metric>_chg_<k> = metric / metric k periods before - 1 for k
     in `change_windows` (NaN where the earlier value is 0 or missing). Periods without events
-    are kept as zero usage from an account's first active period on.
+    are kept as zero usage from an account's first active period on. `dataset_usage` gives the same
+    table with the engine's scan cached on disk.
     """
     if start is not None:
         events = events.filter(events.event_time >= start)
     if end is not None:
         events = events.filter(events.event_time < end + pd.Timedelta(days=1))
-    counts = aggregate_usage(events, params, grain=grain)
+    return usage_from_counts(aggregate_usage(events, params, grain=grain), subscriptions, params, grain=grain)
+
+
+def usage_from_counts(
+    counts: pd.DataFrame, subscriptions: pd.DataFrame, params: UsageParams, *, grain: str
+) -> pd.DataFrame:
+    """`account_usage` from the engine's counts (`aggregate_usage`): periods completed, seats, ratios, changes."""
     if counts.empty:
         return counts
     df = _complete_grid(counts, grain)
@@ -176,6 +210,145 @@ def account_usage(
     ordered = ["account_id", "period_start", *metric_names, "seats"]
     rest = [c for c in df.columns if c not in ordered]
     return df[ordered + rest]
+
+
+def _file_stamp(path: Path) -> str:
+    """name:size:mtime of a file: a changed, added or removed file changes every key built from it."""
+    st = path.stat()
+    return f"{path.name}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _events_files(ds: Dataset) -> list[Path]:
+    """The files the dataset's events come from: the DuckDB source file, or the events file(s)."""
+    source = resolve_path(ds.source) if ds.source else None
+    if source is not None and source.is_file():
+        return [source]
+    if not ds.files.get("events"):
+        return []
+    path = resolve_path(ds.files["events"])
+    if path.is_dir():
+        return sorted(f for f in path.rglob("*") if f.is_file())
+    return [path] if path.is_file() else []
+
+
+def usage_cache_key(
+    ds: Dataset,
+    params: UsageParams,
+    *,
+    grain: str = "month",
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    params_dir: str | Path | None = None,
+) -> str:
+    """Key of the cached aggregates: the event files (name, size, mtime), how they are read, the metrics, grain, range."""
+    timezone = load_params("data", DataParams, directory=params_dir, source=ds.source).business_timezone
+    metrics = params.model_dump_json(include={"metrics", "per_event_type_counts"})
+    h = hashlib.sha256(f"{__version__}|{CACHE_FORMAT}|{ds.source}|{timezone}|{metrics}|{grain}|{start}|{end}".encode())
+    for f in _events_files(ds):
+        h.update(_file_stamp(f).encode())
+    return h.hexdigest()[:20]
+
+
+def _aligned(start: pd.Timestamp | None, end: pd.Timestamp | None, grain: str) -> bool:
+    """Whether start is a period's first day and end a period's last day (or absent): whole periods only."""
+    first = {"month": lambda d: d.day == 1, "week": lambda d: d.weekday() == 0}[grain]
+    ok_start = start is None or (start == start.normalize() and first(start))
+    ok_end = end is None or (end == end.normalize() and first(end + pd.Timedelta(days=1)))
+    return ok_start and ok_end
+
+
+def _cached(path: Path, compute) -> pd.DataFrame:
+    """The frame stored at `path`, else computed and stored (unique temporary name, atomic rename), old ones pruned."""
+    if path.exists():
+        try:
+            out = pd.read_parquet(path)
+            os.utime(path)  # the latest used is kept longest
+            log.info("usage aggregates read from the cache (%s)", path.name)
+            return out
+        except (OSError, ValueError):
+            pass  # a damaged file: computed again below
+    out = compute()
+    tmp = path.parent / f".{path.stem}.tmp"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        out.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+        stale = sorted(path.parent.glob("*.parquet"), key=lambda f: f.stat().st_mtime, reverse=True)[CACHE_KEEP:]
+        for f in stale:
+            f.unlink(missing_ok=True)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a read-only disk or a full one: no cache, the result stands
+    return out
+
+
+def _cached_counts(
+    ds: Dataset,
+    params: UsageParams,
+    *,
+    grain: str,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    params_dir: str | Path | None,
+    cache_dir: Path,
+) -> pd.DataFrame:
+    """`aggregate_usage` of the dataset's events in [start, end], from the cache when the event files are unchanged.
+
+    Whole periods are cut from the whole history's aggregates (one scan serves every quarter's end);
+    a range that splits a period is aggregated, and cached, on its own.
+    """
+    if _aligned(start, end, grain):
+        key = usage_cache_key(ds, params, grain=grain, params_dir=params_dir)
+        counts = _cached(cache_dir / f"{key}.parquet", lambda: aggregate_usage(ds.events, params, grain=grain))
+        keep = pd.Series(True, index=counts.index)
+        if start is not None:
+            keep &= counts["period_start"] >= start
+        if end is not None:
+            keep &= counts["period_start"] <= end
+        counts = counts[keep].reset_index(drop=True)
+        metrics = {m.name for m in params.metrics}
+        unseen = [c for c in counts.columns[2:] if c not in metrics and not counts[c].any()]
+        return counts.drop(columns=unseen)  # an event type that does not occur in the range has no column
+    key = usage_cache_key(ds, params, grain=grain, start=start, end=end, params_dir=params_dir)
+    events = ds.events
+    if start is not None:
+        events = events.filter(events.event_time >= start)
+    if end is not None:
+        events = events.filter(events.event_time < end + pd.Timedelta(days=1))
+    return _cached(cache_dir / f"{key}.parquet", lambda: aggregate_usage(events, params, grain=grain))
+
+
+def dataset_usage(
+    ds: Dataset,
+    params: UsageParams,
+    *,
+    grain: str = "month",
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    params_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+) -> pd.DataFrame:
+    """`account_usage` of the dataset's events, the engine's scan cached on disk (scan once).
+
+    The account-period counts are stored in .cache/usage/<key>.parquet, keyed by the event files'
+    names, sizes and modification times, the business time zone, the usage metrics, the grain and
+    the range (`usage_cache_key`): a rerun, `--only` or a notebook opened on its own reads them
+    instead of scanning the events again; a changed event file or metric makes a new key. Same
+    columns as `account_usage`.
+    """
+    start = None if start is None else pd.Timestamp(start)
+    end = None if end is None else pd.Timestamp(end)
+    if grain not in GRAINS:
+        raise ParamsError(f"grain must be one of {', '.join(GRAINS)} (got {grain!r})")
+    _check_ratios(params)
+    if not _events_files(ds):  # events not read from files (built in memory): nothing to key a cache on
+        return account_usage(ds.events, ds.subscriptions, params, grain=grain, start=start, end=end)
+    folder = Path(cache_dir) if cache_dir is not None else CACHE_DIR
+    counts = _cached_counts(ds, params, grain=grain, start=start, end=end, params_dir=params_dir, cache_dir=folder)
+    counts["period_start"] = counts["period_start"].astype("datetime64[ns]")
+    return usage_from_counts(counts, ds.subscriptions, params, grain=grain)
 
 
 def describe_metric(metric: UsageMetric) -> str:

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from cs_playbook.data.activities import MEETING_TYPES, meetings_without_notes
 from cs_playbook.data.io import Dataset
-from cs_playbook.data.usage import account_usage
+from cs_playbook.data.usage import dataset_usage
 from cs_playbook.errors import CsPlaybookError, ParamsError
 from cs_playbook.health.calibration import HealthParams, risk_as_of
 from cs_playbook.health.scorer import FittedScorer, HealthScorer
@@ -86,7 +86,7 @@ def past_risk(
     """
     day = pd.Timestamp(day).normalize()
     promoted = scorer.scorecard if isinstance(scorer, FittedScorer) else None
-    usage = account_usage(ds.events, ds.subscriptions, usage_params, end=day) if usage_params is not None else None
+    usage = dataset_usage(ds, usage_params, end=day) if usage_params is not None else None
     _, scored = risk_as_of(ds, params, promoted=promoted, day=day, usage=usage, usage_params=usage_params)
     return scored
 
