@@ -333,10 +333,18 @@ class Context:
             return False
         return True
 
-    def finish(self, *, headline: dict[str, str], figures: dict[str, Any], title: str | None = None) -> Path:
+    def finish(
+        self,
+        *,
+        headline: dict[str, str],
+        figures: dict[str, Any],
+        title: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Path:
         """Write summary.json: page title and language, headline (label -> text for index.html), decision, figures.
 
-        `title` is a catalog key or text (the page's <title>); by default the notebook's name.
+        `title` is a catalog key or text (the page's <title>); by default the notebook's name. `extra` adds
+        top-level keys the index reads (e.g. the CSM books' "books" and "changes").
         """
         page_title = self.text(title, quarter=self.quarter) if title else self.notebook
         return self.out.summary(
@@ -353,6 +361,7 @@ class Context:
                 "headline": headline,
                 "figures": figures,
                 "warnings": self.warnings,
+                **(extra or {}),
             }
         )
 

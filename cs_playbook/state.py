@@ -7,6 +7,8 @@ forecast are the same wherever they appear:
 - `build_state(ds, quarter=..., params_dir=...)` computes it: usage per account and month up to
   as_of (in the engine), the scorer in use (`health.scorer`), every active account scored by it,
   its ARR and the ARR renewing in the renewal horizon, and the GRR forecast of the next quarter.
+  It also computes the previous quarter's state with the same function (`QuarterState.previous`),
+  so the pages can say what changed; None when the data has no previous quarter.
 - The runner writes it once into the run folder (`write_state`, Parquet and JSON) before any
   notebook runs; each notebook reads it (`read_state`). A notebook opened alone in JupyterLab
   calls `load_state`, which builds the same state with the same function and caches it on disk,
@@ -32,12 +34,12 @@ import pandas as pd
 from cs_playbook import __version__
 from cs_playbook.config import PROJ_ROOT, resolve_path
 from cs_playbook.data.io import Dataset
-from cs_playbook.data.usage import account_usage
+from cs_playbook.data.usage import dataset_usage
 from cs_playbook.errors import CsPlaybookError
 from cs_playbook.health.calibration import HealthParams, risk_as_of
 from cs_playbook.health.scorer import HealthScorer, promoted_scorecard, scorer_from_record, scorer_record
 from cs_playbook.params import UsageParams, load_params, source_params_dir
-from cs_playbook.quarters import last_complete_quarter, quarter_bounds
+from cs_playbook.quarters import last_complete_quarter, quarter_bounds, quarter_label
 from cs_playbook.renewals.calendar import RenewalParams, lines_known_at, renewal_lines
 from cs_playbook.renewals.churn_review import forecast_base, forecast_quarter, grr_forecast
 
@@ -50,9 +52,12 @@ __all__ = [
     "read_state",
     "load_state",
     "state_key",
+    "previous_quarter",
 ]
 
 STATE_DIR = "quarter_state"  # folder of the state inside a run (reports/<quarter>/quarter_state/)
+PREVIOUS_DIR = "previous"  # the previous quarter's state, inside the state's folder
+STATE_FORMAT = 2  # part of the cache key: a cached state of an older layout (without previous/) is rebuilt
 CACHE_DIR = PROJ_ROOT / ".cache" / "quarter_state"
 ACCOUNT_COLUMNS = [
     "account_id",
@@ -80,9 +85,11 @@ class QuarterState:
     in the horizon, else empty), arr_renewing (ARR of the lines renewing within
     `renewal_horizon_days` of as_of), arr_renewing_at_risk (probability x ARR renewing),
     driver_1 .. driver_3 (with _value and _points), scorecard.
-    `usage`: usage metrics per account and month up to as_of (`data.usage.account_usage`), or None
+    `usage`: usage metrics per account and month up to as_of (`data.usage.dataset_usage`, cached on disk), or None
     without events. `grr_forecast`: the next quarter's GRR forecast (`renewals.churn_review.grr_forecast`)
-    with its quarter, or None when no account had ARR at its start.
+    with its quarter, or None when no account had ARR at its start. `previous`: the previous quarter's
+    state, built by the same `build_state` from the same data (its own `previous` is None), or None
+    when the data has no previous quarter.
     """
 
     quarter: str
@@ -98,6 +105,7 @@ class QuarterState:
     grr_forecast: dict[str, Any] | None = None
     key: str = ""
     warnings: list[str] = field(default_factory=list)
+    previous: QuarterState | None = None
 
     @property
     def scorecard(self) -> str:
@@ -126,6 +134,7 @@ class QuarterState:
             "arr_renewing_at_risk": float(self.accounts["arr_renewing_at_risk"].sum()),
             "grr_forecast": self.grr_forecast,
             "key": self.key,
+            "previous_quarter": self.previous.quarter if self.previous is not None else None,
         }
 
 
@@ -173,8 +182,35 @@ def _check_contracts_cover(ds: Dataset, quarter: str, quarter_end: pd.Timestamp)
     )
 
 
-def build_state(ds: Dataset, *, quarter: str | None = None, params_dir: str | Path | None = None) -> QuarterState:
-    """Compute the quarter's shared state from the data and params (see `QuarterState`)."""
+def previous_quarter(quarter: str) -> str:
+    """The quarter before `quarter` (2026Q1 -> 2025Q4)."""
+    start, _ = quarter_bounds(quarter)
+    return str(quarter_label(pd.Series([start - pd.Timedelta(days=1)])).iloc[0])
+
+
+def _has_contracts_on(ds: Dataset, day: pd.Timestamp) -> bool:
+    """True when a contract line is active on `day` (the data reaches back that far)."""
+    subs = ds.subscriptions
+    active = (subs["start_date"] <= day) & (subs["end_date"].isna() | (subs["end_date"] >= day))
+    return bool(active.any())
+
+
+def _previous_state(ds: Dataset, quarter: str, params_dir: str | Path | None) -> tuple[QuarterState | None, str | None]:
+    """The previous quarter's state (its own `previous` None), or None and why not when it cannot be built."""
+    prev = previous_quarter(quarter)
+    _, prev_end = quarter_bounds(prev)
+    if not _has_contracts_on(ds, prev_end):
+        return None, None  # the data starts after it: nothing to compare, the pages say so
+    try:
+        return build_state(ds, quarter=prev, params_dir=params_dir, with_previous=False), None
+    except CsPlaybookError as err:
+        return None, f"The previous quarter {prev} could not be computed, so nothing is compared with it: {err}"
+
+
+def build_state(
+    ds: Dataset, *, quarter: str | None = None, params_dir: str | Path | None = None, with_previous: bool = True
+) -> QuarterState:
+    """Compute the quarter's shared state from the data and params (see `QuarterState`), with the previous quarter's."""
     q = (quarter or "").strip().upper() or last_complete_quarter(ds.as_of)
     q_start, q_end = quarter_bounds(q)
     as_of = report_as_of(q_end, ds.as_of)
@@ -189,7 +225,7 @@ def build_state(ds: Dataset, *, quarter: str | None = None, params_dir: str | Pa
     usage_params = (
         load_params("usage_metrics", UsageParams, directory=params_dir, source=ds.source) if ds.has("events") else None
     )
-    usage = account_usage(ds.events, ds.subscriptions, usage_params, end=as_of) if usage_params else None
+    usage = dataset_usage(ds, usage_params, end=as_of, params_dir=params_dir) if usage_params else None
     scorer, scored = risk_as_of(
         ds, hp, promoted=promoted_scorecard(params_dir), day=as_of, usage=usage, usage_params=usage_params
     )
@@ -208,6 +244,8 @@ def build_state(ds: Dataset, *, quarter: str | None = None, params_dir: str | Pa
     forecast = _grr_forecast(subs, accounts, rp, as_of=as_of)
     if forecast is None:
         warnings.append(f"No account had ARR at the start of {forecast_quarter(as_of)}: there is no GRR to forecast.")
+    previous, note = _previous_state(ds, q, params_dir) if with_previous else (None, None)
+    warnings += [note] if note else []
     return QuarterState(
         quarter=q,
         quarter_start=q_start,
@@ -221,11 +259,12 @@ def build_state(ds: Dataset, *, quarter: str | None = None, params_dir: str | Pa
         renewal_horizon_days=rp.horizon_days,
         grr_forecast=forecast,
         warnings=warnings,
+        previous=previous,
     )
 
 
 def write_state(state: QuarterState, directory: str | Path) -> list[Path]:
-    """Write the state into `directory` (accounts.parquet, usage.parquet, state.json); returns the files written."""
+    """Write the state into `directory` (accounts.parquet, usage.parquet, state.json, previous/); returns the files."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     files = [directory / "accounts.parquet"]
@@ -237,6 +276,8 @@ def write_state(state: QuarterState, directory: str | Path) -> list[Path]:
     meta["quarter_start"], meta["quarter_end"] = f"{state.quarter_start:%Y-%m-%d}", f"{state.quarter_end:%Y-%m-%d}"
     files.append(directory / "state.json")
     files[-1].write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    if state.previous is not None:
+        files += write_state(state.previous, directory / PREVIOUS_DIR)
     return files
 
 
@@ -255,6 +296,7 @@ def read_state(directory: str | Path) -> QuarterState:
     usage = pd.read_parquet(usage_path) if usage_path.exists() else None
     if usage is not None:
         usage["account_id"] = usage["account_id"].astype("string")
+    previous = read_state(directory / PREVIOUS_DIR) if (directory / PREVIOUS_DIR / "state.json").exists() else None
     return QuarterState(
         quarter=meta["quarter"],
         quarter_start=pd.Timestamp(meta["quarter_start"]),
@@ -269,6 +311,7 @@ def read_state(directory: str | Path) -> QuarterState:
         grr_forecast=meta.get("grr_forecast"),
         key=meta.get("key", ""),
         warnings=list(meta.get("warnings", [])),
+        previous=previous,
     )
 
 
@@ -279,7 +322,7 @@ def _file_stamp(path: Path) -> str:
 
 def state_key(ds: Dataset, *, quarter: str, params_dir: str | Path) -> str:
     """Cache key of a state: the package version, the quarter, the data files (name, size, time) and the params' text."""
-    h = hashlib.sha256(f"{__version__}|{quarter}|{ds.source}|{ds.as_of}".encode())
+    h = hashlib.sha256(f"{__version__}|{STATE_FORMAT}|{quarter}|{ds.source}|{ds.as_of}".encode())
     for table, name in sorted(ds.files.items()):
         path = resolve_path(name)
         files = sorted(path.rglob("*")) if path.is_dir() else [path]
@@ -303,7 +346,7 @@ def load_state(
     state_dir: str | Path | None = None,
     cache: bool = True,
 ) -> QuarterState:
-    """The quarter state for a notebook: the run's (`state_dir`) when given, else built here and cached on disk."""
+    """The quarter state for a notebook (with its previous quarter's): the run's (`state_dir`), else built and cached."""
     if state_dir:
         return read_state(state_dir)
     q = (quarter or "").strip().upper() or last_complete_quarter(ds.as_of)

@@ -22,7 +22,8 @@ MAX_MODULE_LINES = 550
 
 GROUND = ("errors", "config", "params", "formatting", "i18n", "quarters", "outputs")
 ANALYSES = ("health", "roi", "poc", "expansion", "renewals", "kpi")
-TOP = ("plots", "runner", "cli", "notebook", "state")  # what no lower layer may reach up to
+STATE_LAYER = ("state", "changes", "books")  # the quarter state, what changed, the books per CSM
+TOP = ("plots", "runner", "cli", "notebook", *STATE_LAYER)  # what no lower layer may reach up to
 
 
 def _mods(*names: str) -> tuple[str, ...]:
@@ -109,9 +110,13 @@ def outside(importers: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
 _SUBMODULES = tuple(sorted({module_name(f).split(".")[1] for f in _files() if module_name(f) != "cs_playbook"}))
 
 RULES = {
-    "analyses never import plots, runner, cli, notebook or state": (
+    "analyses never import plots, runner, cli, notebook or the state layer": (
         _mods(*ANALYSES),
-        _mods("plots", "runner", "cli", "notebook", "state"),
+        _mods("plots", "runner", "cli", "notebook", *STATE_LAYER),
+    ),
+    "the state layer (state, changes, books) never imports the notebook, plots, runner or cli": (
+        _mods(*STATE_LAYER),
+        _mods("plots", "runner", "cli", "notebook"),
     ),
     "the data layer never imports an analysis or anything above it": (
         _mods("data"),
