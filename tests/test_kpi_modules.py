@@ -203,3 +203,92 @@ def test_kpi_figures_and_checks_quote_the_chart(demo_ds) -> None:
         "meetings_without_notes_agree"
     ]
     assert headline(figures, "JPY")["GRR (quarter)"].endswith("%")
+
+
+def test_kpi_decision_box_compares_with_the_previous_quarter(demo_ds) -> None:
+    from cs_playbook.data import revenue
+    from cs_playbook.formatting import Formatter
+    from cs_playbook.kpi.retention import retention_table
+    from cs_playbook.kpi.summary import decision_figures, headline, previous_figures, quarter_figures
+    from cs_playbook.quarters import last_complete_quarter, quarter_bounds
+
+    q = last_complete_quarter(demo_ds.as_of)
+    monthly = revenue.monthly_mrr(demo_ds.subscriptions, end=quarter_bounds(q)[1])
+    retention = retention_table(monthly, quarter=q)
+    moves_q = revenue.movement_summary(revenue.mrr_movements(monthly), freq="Q").set_index("period")
+    now = quarter_figures(retention, moves_q.loc[q])
+    before = previous_figures(retention, moves_q)
+    prev_q = retention["period"].iloc[-2]
+    # the same figures as the previous quarter's own page would compute
+    assert before == quarter_figures(retention_table(monthly, quarter=prev_q), moves_q.loc[prev_q])
+    assert now["net_new_arr"] == pytest.approx(now["total_arr_end"] - before["total_arr_end"])  # the bridge
+    figs = decision_figures(now, before, currency="JPY", lang="ja")
+    assert [f["label"] for f in figs] == ["NRR（今四半期）", "GRR（今四半期）", "期末ARR", "純増ARR", "解約ARR"]
+    fmt = Formatter("ja", "JPY")
+    assert figs[0]["value"] == fmt.pct(now["nrr"])
+    assert figs[0]["change"] == fmt.delta(now["nrr"] - before["nrr"], kind="pct_points")
+    assert figs[0]["direction"] == ("good" if now["nrr"] > before["nrr"] else "bad")
+    churn_up = -now["churn_arr"] > -before["churn_arr"]
+    assert figs[4]["direction"] == ("bad" if churn_up else "good")  # more churned ARR is bad news
+    assert previous_figures(retention.tail(1), moves_q) is None  # no previous quarter: nothing to compare
+    assert {f["change"] for f in decision_figures(now, None, currency="JPY")} == {None}
+    assert list(headline(now, "JPY", lang="ja"))[:2] == ["ARR合計", "NRR（四半期）"]
+
+
+def test_named_actions_are_the_largest_losses_of_the_quarter() -> None:
+    from cs_playbook.kpi.summary import loss_actions, quarter_losses
+
+    months = pd.to_datetime(["2026-06-01", "2026-07-01", "2026-08-01", "2026-09-01"])
+    movements = pd.DataFrame(
+        {
+            "account_id": ["c", "b", "a", "b"],
+            "month": months,
+            "mrr_prev": [300.0, 200.0, 100.0, 150.0],
+            "mrr": [250.0, 150.0, 0.0, 170.0],
+            "movement": ["contraction", "contraction", "churn", "expansion"],
+            "delta": [-50.0, -50.0, -100.0, 20.0],
+        }
+    )
+    accounts = pd.DataFrame(
+        {"account_id": ["a", "b", "c"], "account_name": ["Alpha", "Beta", "Gamma"], "csm": ["X", None, "Z"]}
+    )
+    losses = quarter_losses(movements, accounts, quarter="2026Q3")
+    # c contracted in the previous quarter; b's expansion does not offset its contraction
+    assert losses[["account_id", "movement", "arr_change", "arr_now"]].to_dict("list") == {
+        "account_id": ["a", "b"],
+        "movement": ["churn", "contraction"],
+        "arr_change": [-1200.0, -600.0],
+        "arr_now": [0.0, 2040.0],
+    }
+    todo = loss_actions(
+        losses, as_of=pd.Timestamp("2026-09-30"), next_renewal=pd.Series({"b": pd.Timestamp("2026-10-15")}), lang="ja"
+    )
+    assert todo["deadline"].tolist() == [pd.Timestamp("2026-10-30"), pd.Timestamp("2026-10-15")]
+    assert todo["arr_change"].tolist() == ["▼ -¥1,200", "▼ -¥600"]
+    assert todo["action"].iloc[0].startswith("解約理由を確認") and todo["action"].iloc[1].startswith("縮小理由")
+    assert quarter_losses(movements, accounts, quarter="2026Q4").empty
+
+
+def test_cohort_heatmap_stays_readable(demo_ds) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cs_playbook.data import revenue
+    from cs_playbook.kpi.summary import recent_cohorts
+    from cs_playbook.plots import kpi as charts
+    from cs_playbook.quarters import last_complete_quarter, quarter_bounds
+
+    q = last_complete_quarter(demo_ds.as_of)
+    monthly = revenue.monthly_mrr(demo_ds.subscriptions, end=quarter_bounds(q)[1])
+    cohorts = recent_cohorts(revenue.cohort_retention(monthly, freq="Q"), quarter=q)
+    assert cohorts["cohort"].nunique() == 8 and cohorts["cohort"].max() == q
+    assert cohorts["periods_since_start"].max() == 7
+    ax = charts.cohort_heatmap(cohorts, lang="ja")
+    cells = [t for t in ax.texts if t.get_text().endswith("%")]
+    assert len(cells) == 36 and min(t.get_fontsize() for t in cells) >= 10  # 8 + 7 + ... + 1 cells, 10 pt or more
+    # on the page the figure is shown at its size at 100 dpi, so 10 pt is about 14 px
+    assert ax.figure.get_size_inches()[0] * ax.figure.dpi <= 1200
+    assert ax.get_title().startswith("開始四半期別のARR維持率") and ax.get_xlabel() == "開始からの経過四半期"
+    plt.close("all")

@@ -23,7 +23,7 @@ from cs_playbook.roi.facts import bind_inputs, contract_terms
 from cs_playbook.roi.formula import FormulaError
 from cs_playbook.roi.model import RoiParams, assign_models, compile_models, unused_account_models
 from cs_playbook.roi.portfolio import TIER_ORDER, evaluate_portfolio, roi_by_tier
-from cs_playbook.roi.summary import consistency_checks, headline, portfolio_figures, summary_figures
+from cs_playbook.roi.summary import consistency_checks, decision_figures, headline, portfolio_figures, summary_figures
 from cs_playbook.roi.views import focus_case, portfolio_sentence
 
 AS_OF = pd.Timestamp("2026-10-31")
@@ -659,6 +659,8 @@ def test_without_roi_models_the_page_says_so_and_never_shows_demo_figures(world:
         "Accounts with an ROI case": "none: no ROI model for these accounts (docs/roi.md: adding an ROI model)"
     }
     assert all(consistency_checks(res).values())
+    box = decision_figures(figures, None, currency="USD", lang="ja")  # the decision box says nothing it cannot know
+    assert [f["value"] for f in box] == ["$0", "—", "—", "—", "0社（ARR $0）"]
     _, modeled = evaluate(world, make_params())
     assert no_model_message(modeled) is None
 
@@ -674,3 +676,92 @@ def test_jp_demo_roi_models_are_next_to_the_demo(tmp_path) -> None:
     jp = load_params("roi", RoiParams, source=src)
     assert jp.default_template == "report_automation" and {"A00034", "A00031", "A00035"} <= set(jp.accounts)
     assert len(compile_models(jp, "JPY")) >= 5
+
+
+# --- the decision box and the page in Japanese ------------------------------------------------------
+
+
+def test_decision_box_quotes_the_base_case_against_last_quarter_and_names_whom_to_call(world: dict) -> None:
+    from cs_playbook.roi.views import actions
+
+    params = make_params(realization_alert=0.5, realization_min_months=3)
+    models = compile_models(params, "JPY")
+    low_usage = world["usage"].assign(active_users=1.0)  # A realizes 12 of 57.5 planned user-months: a renewal risk
+    res = evaluate_portfolio(params, models, world["accounts"], world["subs"], low_usage, as_of=AS_OF)
+    now = portfolio_figures(res.table)
+    assert now["roi_conservative_median"] <= now["roi_base_median"] <= now["roi_optimistic_median"]
+    before = {
+        **now,
+        "benefit_annual_base": now["benefit_annual_base"] - 1_000,
+        "roi_base_median": now["roi_base_median"] - 0.5,
+        "renewal_risk_accounts": 0,
+    }
+    figs = decision_figures(now, before, currency="JPY", lang="ja")
+    assert [f["label"] for f in figs] == [
+        "顧客価値（年間・基本シナリオ）",
+        "ROI中央値（基本シナリオ）",
+        "ROI中央値の幅（保守〜楽観）",
+        "回収期間（中央値）",
+        "価値実現が計画を大きく下回る顧客",
+    ]
+    assert figs[0]["change"] == "▲ +¥1,000" and figs[0]["direction"] == "good"
+    assert figs[1]["change"] == "▲ +50.0pt" and figs[1]["direction"] == "good"
+    assert figs[3]["value"] == "期間内に回収せず" and figs[3]["change"] is None  # low usage: no payback
+    assert figs[4]["value"] == "1社（ARR 1万円）" and figs[4]["change"] == "▲ +1" and figs[4]["direction"] == "bad"
+    first = decision_figures(now, None, currency="JPY", lang="en")  # no previous quarter: values, no change
+    assert first[0]["label"] == "Customer value per year (base)" and {f["change"] for f in first} == {None}
+
+    focus = focus_case(res)
+    todo = actions(res.table, focus, as_of=AS_OF, lang="ja")
+    assert list(todo.columns) == ["account_name", "csm", "arr", "deadline", "action"]
+    assert todo["account_name"].tolist() == ["Alpha <b>株式会社</b>"]  # A once: its risk, not again as the focus
+    assert todo["action"].iloc[0].startswith("実現価値が計画の21%")  # 12,000 / 57,500
+    assert todo["deadline"].iloc[0] == AS_OF + pd.Timedelta(days=30)
+    sooner = actions(res.table, focus, as_of=AS_OF, next_renewal=pd.Series({"A": pd.Timestamp("2026-11-10")}))
+    assert sooner["deadline"].iloc[0] == pd.Timestamp("2026-11-10")  # the renewal comes before 30 days
+
+
+def test_roi_page_texts_in_japanese(world: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cs_playbook.plots import roi as charts
+    from cs_playbook.roi.portfolio import facts_overview
+    from cs_playbook.roi.views import facts_table, models_table, no_model_message
+
+    params = make_params()
+    models, res = evaluate(world, params)
+    figures = summary_figures(res)
+    assert headline(figures, "JPY", lang="ja") == {
+        "ROIケースのある顧客": "1社／2社",
+        "ROI中央値（基本シナリオ）": "379%",
+        "顧客価値（年間・基本）": "12万円",
+        "ROIがプラスになる確率（平均）": f"{figures['p_roi_positive_mean'] * 100:.0f}%",
+        "更新リスク：価値実現が計画を大きく下回る": "0社、ARR ¥0",
+    }
+    sentence = portfolio_sentence(portfolio_figures(res.table), "JPY", lang="ja")
+    assert "**379%のリターン**" in sentence and "3か月目に回収" in sentence and "年間12万円" in sentence
+    assert models_table(models, res.assignment, lang="ja")["contribution"].tolist() == ["Saved（コスト削減）"]
+    assert models_table(models, res.assignment)["contribution"].tolist() == ["Saved (cost reduction)"]
+    facts = facts_table(facts_overview(res.inputs), models)
+    assert list(facts.columns) == ["model_label", "input_label", "accounts", "without_data", "p10", "median", "p90"]
+    assert facts[["model_label", "accounts", "without_data"]].values.tolist() == [["Tiny", 2, 1]]  # C has no usage
+    assert (
+        focus_case(res)
+        .sentence("JPY", lang="ja")
+        .startswith("**Alpha &lt;b&gt;株式会社&lt;/b&gt;**（Tiny、ARR 1万円）")
+    )
+    assert charts.roi_vs_arr(res.table, lang="ja").get_title() == "ROI中央値 379%。1社中0社がマイナス"
+    assert charts.roi_by_tier_bars(roi_by_tier(res.table), lang="ja").get_xlabel() == "ヘルスティア"
+    flows = scenarios.account_cash_flows(
+        res.inputs, models, res.terms, params, "A", scenario_values=res.scenario_values
+    )
+    ax = charts.cumulative_cash_flow(flows, lang="ja")
+    assert ax.get_title().startswith("基本シナリオは3か月目に回収")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["保守", "基本", "楽観"]
+    plt.close("all")
+    empty = make_params(templates={}, default_template=None)
+    _, none = evaluate(world, empty)
+    assert no_model_message(none, lang="ja").startswith("**これらの顧客にはROIモデルがありません**")

@@ -1,4 +1,4 @@
-"""The ROI notebook's summary: the raw figures of summary.json, the headline of index.html and the checks.
+"""The ROI notebook's summary: the raw figures of summary.json, the headline of index.html, the decision box and the checks.
 
 Every figure comes from one `RoiResults` (`roi.portfolio.evaluate_portfolio`), so the page, the
 one-pagers and the index quote the same numbers. Figures by health tier are keyed by tier code
@@ -12,10 +12,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cs_playbook.formatting import fmt_money, fmt_pct
-from cs_playbook.roi.portfolio import RoiResults, roi_by_tier
+from cs_playbook.formatting import MISSING, Formatter
+from cs_playbook.i18n import messages
+from cs_playbook.roi.model import CompiledModel, RoiParams
+from cs_playbook.roi.portfolio import RoiResults, evaluate_portfolio, roi_by_tier
 
-__all__ = ["portfolio_figures", "summary_figures", "headline", "consistency_checks"]
+__all__ = [
+    "portfolio_figures",
+    "previous_figures",
+    "summary_figures",
+    "headline",
+    "decision_figures",
+    "consistency_checks",
+]
 
 
 def _num(v: float) -> float | None:
@@ -35,6 +44,8 @@ def portfolio_figures(table: pd.DataFrame) -> dict[str, float | int | None]:
         "cost_reduction_annual_base": float(m["cost_reduction_annual"].sum()),
         "revenue_increase_annual_base": float(m["revenue_increase_annual"].sum()),
         "roi_base_median": _num(m["roi_base"].median()),
+        "roi_conservative_median": _num(m["roi_conservative"].median()),
+        "roi_optimistic_median": _num(m["roi_optimistic"].median()),
         "share_roi_base_positive": _num((m["roi_base"] > 0).mean()) if len(m) else None,
         "p_roi_positive_mean": _num(m["p_roi_positive"].mean()),
         "payback_month_median": _num(m["payback_month"].median()),
@@ -66,19 +77,127 @@ def summary_figures(res: RoiResults) -> dict[str, Any]:
     }
 
 
-def headline(figures: dict[str, Any], currency: str) -> dict[str, str]:
+def previous_figures(
+    params: RoiParams,
+    models: dict[str, CompiledModel],
+    accounts: pd.DataFrame,
+    subscriptions: pd.DataFrame,
+    previous: Any | None,
+) -> dict[str, float | int | None] | None:
+    """`portfolio_figures` of the previous quarter, None without one.
+
+    `previous` is the previous quarter's state (`QuarterState.previous`: its as_of, usage and
+    risk): the same models are evaluated on the contracts and usage known at its as-of date.
+    """
+    if previous is None:
+        return None
+    res = evaluate_portfolio(
+        params, models, accounts, subscriptions, previous.usage, as_of=previous.as_of, health=previous.risk
+    )
+    return portfolio_figures(res.table)
+
+
+def headline(figures: dict[str, Any], currency: str, *, lang: str = "en") -> dict[str, str]:
     """The figures quoted on index.html, formatted for executives ("no ROI model" when no account has one)."""
+    msg, fmt = messages(lang), Formatter(lang, currency)
     if not figures.get("accounts_with_model", 1):
-        return {"Accounts with an ROI case": "none: no ROI model for these accounts (docs/roi.md: adding an ROI model)"}
+        return {msg.t("roi.headline.accounts"): msg.t("roi.headline.none")}
     return {
-        "Accounts with an ROI case": f"{figures['accounts_modeled']:,} of {figures['accounts_with_contract']:,}",
-        "Median ROI (base case)": fmt_pct(figures["roi_base_median"], digits=0),
-        "Customer value per year (base)": fmt_money(figures["benefit_annual_base"], currency),
-        "Mean P(ROI > 0)": fmt_pct(figures["p_roi_positive_mean"], digits=0),
-        "Renewal risk: value far below plan": (
-            f"{figures['renewal_risk_accounts']:,} accounts, {fmt_money(figures['renewal_risk_arr'], currency)} ARR"
+        msg.t("roi.headline.accounts"): msg.t(
+            "roi.headline.accounts_value",
+            modeled=fmt.count(figures["accounts_modeled"]),
+            total=fmt.count(figures["accounts_with_contract"]),
+        ),
+        msg.t("roi.headline.roi_median"): fmt.pct(figures["roi_base_median"], digits=0),
+        msg.t("roi.headline.benefit"): fmt.money(figures["benefit_annual_base"]),
+        msg.t("roi.headline.p_positive"): fmt.pct(figures["p_roi_positive_mean"], digits=0),
+        msg.t("roi.headline.risk"): msg.t(
+            "roi.headline.risk_value",
+            count=fmt.count(figures["renewal_risk_accounts"]),
+            arr=fmt.money(figures["renewal_risk_arr"]),
         ),
     }
+
+
+def _change(now: float | None, before: dict[str, Any] | None, key: str) -> float | None:
+    if before is None or now is None or before.get(key) is None:
+        return None
+    return float(now) - float(before[key])
+
+
+def _direction(change: float | None, *, higher_is_better: bool = True) -> str | None:
+    if change is None:
+        return None
+    if abs(change) < 1e-12:
+        return "neutral"
+    return "good" if (change > 0) == higher_is_better else "bad"
+
+
+def decision_figures(
+    current: dict[str, Any], previous: dict[str, Any] | None, *, currency: str, lang: str = "en"
+) -> list[dict[str, str | None]]:
+    """The decision box's figures: value per year and median ROI of the base case, its range, payback, renewal risk.
+
+    Each with its change against `previous` (`previous_figures`), None when there is no previous quarter.
+    """
+    msg, fmt = messages(lang), Formatter(lang, currency)
+    key = "roi.decision"
+
+    def figure(label: str, value: str, change: float | None, kind: str, better_up: bool = True) -> dict:
+        shown = fmt.delta(change, kind=kind) if change is not None else None
+        return {
+            "label": msg.t(f"{key}.{label}"),
+            "value": value,
+            "change": shown,
+            "direction": _direction(change, higher_is_better=better_up),
+        }
+
+    payback, modeled = current["payback_month_median"], bool(current["accounts_modeled"])
+    if payback is not None:
+        payback_text = msg.t(f"{key}.payback_value", months=f"{payback:.0f}")
+    else:  # no case pays back in the median, or there is no case at all
+        payback_text = msg.t(f"{key}.payback_never") if modeled else MISSING
+    low, high = current["roi_conservative_median"], current["roi_optimistic_median"]
+    return [
+        figure(
+            "benefit",
+            fmt.money(current["benefit_annual_base"]),
+            _change(current["benefit_annual_base"], previous, "benefit_annual_base"),
+            "money",
+        ),
+        figure(
+            "roi_median",
+            fmt.pct(current["roi_base_median"], digits=0),
+            _change(current["roi_base_median"], previous, "roi_base_median"),
+            "pct_points",
+        ),
+        figure(
+            "roi_range",
+            msg.t(f"{key}.range_value", low=fmt.pct(low, digits=0), high=fmt.pct(high, digits=0))
+            if modeled
+            else MISSING,
+            None,
+            "pct_points",
+        ),
+        figure(
+            "payback",
+            payback_text,
+            _change(payback, previous, "payback_month_median"),
+            "count",
+            better_up=False,
+        ),
+        figure(
+            "risk",
+            msg.t(
+                f"{key}.risk_value",
+                count=fmt.count(current["renewal_risk_accounts"]),
+                arr=fmt.money(current["renewal_risk_arr"]),
+            ),
+            _change(current["renewal_risk_accounts"], previous, "renewal_risk_accounts"),
+            "count",
+            better_up=False,
+        ),
+    ]
 
 
 def _scenarios_ordered(scenario_table: pd.DataFrame) -> bool:

@@ -1,8 +1,8 @@
-"""What the ROI notebook shows: the tables of each section, their number formats and the sentences it quotes.
+"""What the ROI notebook shows: the tables of each section, their number formats, the sentences it quotes and the actions.
 
 The notebook narrates these; each view is a plain filter or bundle of `RoiResults`, so what the
 page shows is what the tests reach. Health tiers stay codes here: the notebook shows them with
-`ctx.tiers` and exports them with `ctx.export`.
+`ctx.table` and exports them with `ctx.export`. Sentences are in `lang` (`cs_playbook/i18n/roi.yaml`).
 """
 
 from __future__ import annotations
@@ -13,15 +13,20 @@ from typing import Any
 
 import pandas as pd
 
-from cs_playbook.formatting import fmt_money, fmt_pct, md_text
+from cs_playbook.formatting import Formatter, fmt_money, md_text
+from cs_playbook.i18n import messages
 from cs_playbook.roi import scenarios
-from cs_playbook.roi.portfolio import RoiResults, focus_account
+from cs_playbook.roi.model import CompiledModel, RoiParams
+from cs_playbook.roi.portfolio import RoiResults, focus_account, model_overview
 
 __all__ = [
     "SCENARIO_COLUMNS",
     "RANGE_COLUMNS",
     "REALIZED_COLUMNS",
     "MISSING_COLUMNS",
+    "MONEY",
+    "SHARES",
+    "ACTION_DAYS",
     "column_formats",
     "no_model_message",
     "modeled",
@@ -31,11 +36,19 @@ __all__ = [
     "FocusCase",
     "focus_case",
     "portfolio_sentence",
+    "method_line",
+    "models_table",
+    "models_sentence",
+    "facts_table",
+    "facts_sentence",
+    "range_sentence",
+    "realized_sentence",
+    "without_sentence",
+    "actions",
 ]
 
-SCENARIO_COLUMNS = [
+SCENARIO_COLUMNS = [  # the simulated range (P10, P90, P(ROI > 0)) is in RANGE_COLUMNS: nine columns fit a page
     "account_name",
-    "segment",
     "model_label",
     "arr",
     "benefit_annual",
@@ -43,9 +56,6 @@ SCENARIO_COLUMNS = [
     "roi_base",
     "roi_optimistic",
     "payback_month",
-    "p_roi_positive",
-    "roi_p10",
-    "roi_p90",
     "health_tier",
 ]
 RANGE_COLUMNS = ["account_name", "csm", "arr", "roi_p10", "roi_p50", "roi_p90", "p_roi_positive", "health_tier"]
@@ -61,6 +71,8 @@ REALIZED_COLUMNS = [
 ]
 MISSING_COLUMNS = ["account_name", "segment", "csm", "arr", "status", "reason"]
 _MONEY = ("arr", "benefit_annual", "renewal_risk_arr")
+MONEY = (*_MONEY, "cost_reduction_annual", "revenue_increase_annual", "npv_base")  # money columns of the page's tables
+ACTION_DAYS = 30  # a named action is due within this many days of the as-of date (or by the renewal, if sooner)
 _SHARES = (
     "roi_conservative",
     "roi_base",
@@ -76,25 +88,16 @@ _SHARES = (
     "p_roi_positive_mean",
     "value_realization_median",
 )
+SHARES = (*_SHARES, "irr_base", "roi_projected_at_signing")  # share columns of the page's tables (shown as %)
 
 
-def no_model_message(res: RoiResults) -> str | None:
+def no_model_message(res: RoiResults, *, lang: str = "en") -> str | None:
     """What the page says when no account with an active contract has an ROI model (None when some have one)."""
     if res.assignment["model"].notna().any():
         return None
-    why = (
-        "params/roi.yaml defines no ROI template"
-        if not res.params.templates
-        else "no assignment rule, default_template or per-account model of params/roi.yaml matches them"
-    )
-    return (
-        f"**No ROI model for these accounts**: {why}, so the ROI scenarios, ranges, realized value and one-pagers "
-        "are skipped. An ROI model is specific to what your customers use the product for: write one template per use "
-        "case in params/roi.yaml (the success scenario, the business number it moves, the inputs with their unit and "
-        "source, the benefit and cost formulas), then assign it to accounts by segment, department or product "
-        "(`assignment`, `default_template`) or give an account its own model (`accounts`). See docs/roi.md, "
-        '"Adding an ROI model"; the demo company\'s models in cs_playbook/demo/params/jp/roi.yaml are a worked example.'
-    )
+    msg = messages(lang)
+    why = msg.t("roi.no_model_why_templates" if not res.params.templates else "roi.no_model_why_rules")
+    return msg.t("roi.no_model", why=why)
 
 
 def column_formats(currency: str) -> dict[str, Any]:
@@ -112,23 +115,23 @@ def column_formats(currency: str) -> dict[str, Any]:
 
 def modeled(table: pd.DataFrame) -> pd.DataFrame:
     """The accounts with a complete ROI case, largest ARR first."""
-    return table[table["status"] == "modeled"]
+    return table[table["status"] == "modeled"].reset_index(drop=True)
 
 
 def uncertain(table: pd.DataFrame, *, below: float = 0.5) -> pd.DataFrame:
     """Modeled accounts with less than a `below` chance of a positive return."""
     m = modeled(table)
-    return m[m["p_roi_positive"] < below]
+    return m[m["p_roi_positive"] < below].reset_index(drop=True)
 
 
 def renewal_risks(table: pd.DataFrame) -> pd.DataFrame:
     """Accounts whose realized value is far below the projection at signing (`renewal_risk`)."""
-    return table[table["renewal_risk"].astype(bool)]
+    return table[table["renewal_risk"].astype(bool)].reset_index(drop=True)
 
 
 def without_case(table: pd.DataFrame) -> pd.DataFrame:
     """Accounts with an active contract but no complete ROI case (no model, or a measured input without data)."""
-    return table[table["status"] != "modeled"]
+    return table[table["status"] != "modeled"].reset_index(drop=True)
 
 
 @dataclass
@@ -141,17 +144,22 @@ class FocusCase:
     draws: pd.DataFrame
     tornado: pd.DataFrame
 
-    def sentence(self, currency: str) -> str:
+    def sentence(self, currency: str, *, lang: str = "en") -> str:
         """The account's case in one paragraph (Markdown)."""
-        r = self.row
-        top = md_text(self.tornado["label"].iloc[0]) if len(self.tornado) else "n/a"
-        return (
-            f"**{md_text(r['account_name'])}** ({md_text(r['model_label'])}, ARR {fmt_money(r['arr'], currency)}): worth "
-            f"**{fmt_money(r['benefit_annual'], currency)} a year** once adopted; ROI "
-            f"{fmt_pct(r['roi_conservative'], digits=0)} / **{fmt_pct(r['roi_base'], digits=0)}** / "
-            f"{fmt_pct(r['roi_optimistic'], digits=0)} (conservative / base / optimistic), and in 80% of simulated "
-            f"cases between {fmt_pct(r['roi_p10'], digits=0)} and {fmt_pct(r['roi_p90'], digits=0)}. The figure that "
-            f"moves it most is **{top}**: confirm it with the customer first."
+        r, fmt = self.row, Formatter(lang, currency)
+        pct = partial(fmt.pct, digits=0)
+        return messages(lang).t(
+            "roi.focus.sentence",
+            account=md_text(r["account_name"]),
+            model=md_text(r["model_label"]),
+            arr=fmt.money(r["arr"]),
+            benefit=fmt.money(r["benefit_annual"]),
+            conservative=pct(r["roi_conservative"]),
+            base=pct(r["roi_base"]),
+            optimistic=pct(r["roi_optimistic"]),
+            p10=pct(r["roi_p10"]),
+            p90=pct(r["roi_p90"]),
+            top=md_text(self.tornado["label"].iloc[0]) if len(self.tornado) else fmt.pct(None),
         )
 
 
@@ -172,21 +180,158 @@ def focus_case(res: RoiResults) -> FocusCase | None:
     )
 
 
-def portfolio_sentence(figures: dict[str, float | int | None], currency: str) -> str:
+def portfolio_sentence(figures: dict[str, float | int | None], currency: str, *, lang: str = "en") -> str:
     """The portfolio in two sentences an executive can quote (Markdown)."""
+    msg, fmt = messages(lang), Formatter(lang, currency)
     if not figures["accounts_modeled"]:
-        return "No account has a complete ROI case yet: see the accounts without one below."
+        return msg.t("roi.scenarios.none")
     payback = figures["payback_month_median"]
-    return (
-        f"In the base case the median account gets **{fmt_pct(figures['roi_base_median'], digits=0)}** back on what it "
-        f"spends, and {fmt_pct(figures['share_roi_base_positive'], digits=0)} of accounts get more than they pay. Across "
-        f"modeled accounts the product is worth **{fmt_money(figures['benefit_annual_base'], currency)} a year** once "
-        f"adopted ({fmt_money(figures['cost_reduction_annual_base'], currency)} in cost reduction, "
-        f"{fmt_money(figures['revenue_increase_annual_base'], currency)} in gross profit from revenue increase) against "
-        f"{fmt_money(figures['arr_modeled'], currency)} of ARR; "
-        + (
-            f"the median case pays back in month {payback:.0f}."
+    return msg.t(
+        "roi.scenarios.sentence",
+        roi=fmt.pct(figures["roi_base_median"], digits=0),
+        share_positive=fmt.pct(figures["share_roi_base_positive"], digits=0),
+        benefit=fmt.money(figures["benefit_annual_base"]),
+        cost_reduction=fmt.money(figures["cost_reduction_annual_base"]),
+        revenue_increase=fmt.money(figures["revenue_increase_annual_base"]),
+        arr=fmt.money(figures["arr_modeled"]),
+        payback=(
+            msg.t("roi.scenarios.payback", months=f"{payback:.0f}")
             if payback is not None
-            else "the median case does not pay back."
-        )
+            else msg.t("roi.scenarios.no_payback")
+        ),
     )
+
+
+def method_line(params: RoiParams, *, lang: str = "en") -> str:
+    """The method in one paragraph: horizon, discount rate, billing and the simulation (for the appendix)."""
+    msg, fmt = messages(lang), Formatter(lang)
+    return msg.t(
+        "roi.method_line",
+        horizon=params.horizon_months,
+        discount=fmt.pct(params.discount_rate, digits=0),
+        billing=msg.t("roi.billing_annual" if params.subscription_billing == "annual" else "roi.billing_monthly"),
+        draws=fmt.count(params.monte_carlo.draws),
+        seed=params.monte_carlo.seed,
+    )
+
+
+def models_table(models: dict[str, CompiledModel], assignment: pd.DataFrame, *, lang: str = "en") -> pd.DataFrame:
+    """`portfolio.model_overview` with each contribution's kind (cost reduction / revenue increase) in `lang`.
+
+    Returns model_label, scenario, contribution, logic, measured, accounts (the model's id is left out).
+    """
+    msg = messages(lang)
+    overview = model_overview(models, assignment)
+    overview["contribution"] = [
+        " / ".join(
+            msg.t("roi.contribution", label=b.label, kind=msg.code(b.kind)) for b in models[name].spec.benefits.values()
+        )
+        for name in overview["model"]
+    ]
+    shown = overview.rename(columns={"label": "model_label"})
+    return shown[["model_label", "scenario", "contribution", "logic", "measured", "accounts"]]
+
+
+def facts_table(facts: pd.DataFrame, models: dict[str, CompiledModel]) -> pd.DataFrame:
+    """`portfolio.facts_overview` as the page shows it: the model and input by label, accounts, without data, spread.
+
+    Returns model_label, input_label, accounts, without_data, p10, median, p90.
+    """
+    labels = {name: m.spec.label or name for name, m in models.items()}
+    shown = facts.rename(columns={"label": "input_label"}).assign(model_label=lambda d: d["model"].map(labels))
+    cols = ["model_label", "input_label", "accounts", "without_data", "p10", "median", "p90"]
+    return shown[cols].reset_index(drop=True)
+
+
+def models_sentence(overview: pd.DataFrame, assignment: pd.DataFrame, *, lang: str = "en") -> str:
+    """How many models are in use (`models_table`), the most common and how many accounts have their own (Markdown)."""
+    return messages(lang).t(
+        "roi.models.sentence",
+        count=len(overview),
+        label=md_text(overview["model_label"].iloc[0]),
+        accounts=f"{int(overview['accounts'].iloc[0]):,}",
+        own=int((assignment["assigned_by"] == "account").sum()),
+    )
+
+
+def facts_sentence(facts: pd.DataFrame, params: RoiParams, *, as_of: pd.Timestamp, lang: str = "en") -> str:
+    """Which months the measured inputs use and how many account-inputs lack usage data (Markdown)."""
+    msg, fmt = messages(lang), Formatter(lang)
+    if facts.empty:
+        return msg.t("roi.facts.none")
+    return msg.t(
+        "roi.facts.sentence",
+        months=params.measured_window_months,
+        as_of=fmt.date(as_of),
+        missing=fmt.count(facts["without_data"].sum()),
+    )
+
+
+def range_sentence(figures: dict[str, Any], unsure: pd.DataFrame, *, currency: str, lang: str = "en") -> str:
+    """The mean chance of a positive return and the accounts below an even chance (Markdown)."""
+    fmt = Formatter(lang, currency)
+    return messages(lang).t(
+        "roi.range.sentence",
+        p=fmt.pct(figures["p_roi_positive_mean"], digits=0),
+        count=fmt.count(len(unsure)),
+        arr=fmt.money(unsure["arr"].sum()),
+    )
+
+
+def realized_sentence(
+    figures: dict[str, Any], risks: pd.DataFrame, params: RoiParams, *, currency: str, lang: str = "en"
+) -> str:
+    """The median value realization and the renewal risks it flags (Markdown)."""
+    fmt = Formatter(lang, currency)
+    return messages(lang).t(
+        "roi.realized.sentence",
+        median=fmt.pct(figures["value_realization_median"], digits=0),
+        count=fmt.count(len(risks)),
+        arr=fmt.money(risks["arr"].sum()),
+        alert=fmt.pct(params.realization_alert, digits=0),
+        months=params.realization_min_months,
+    )
+
+
+def without_sentence(missing: pd.DataFrame, *, currency: str, lang: str = "en") -> str:
+    """How many accounts have no complete ROI case, or that all have one (Markdown)."""
+    msg, fmt = messages(lang), Formatter(lang, currency)
+    if missing.empty:
+        return msg.t("roi.without.none")
+    return msg.t("roi.without.sentence", count=fmt.count(len(missing)), arr=fmt.money(missing["arr"].sum()))
+
+
+def actions(
+    table: pd.DataFrame,
+    focus: FocusCase | None,
+    *,
+    as_of: pd.Timestamp,
+    next_renewal: pd.Series | None = None,
+    lang: str = "en",
+    risks: int = 3,
+) -> pd.DataFrame:
+    """The decision box's named actions: the largest renewal risks, the largest unsure case, the focus account.
+
+    `next_renewal` (indexed by account_id) makes an action due by the renewal when it comes before
+    `ACTION_DAYS` after as_of. Returns account_name, csm, arr, deadline, action (text in `lang`).
+    """
+    msg, fmt = messages(lang), Formatter(lang)
+    pct = partial(fmt.pct, digits=0)
+    risk = renewal_risks(table).sort_values("arr", ascending=False).head(risks)
+    risk = risk.assign(action=[msg.t("roi.decision.action_risk", share=pct(v)) for v in risk["value_realization"]])
+    unsure = uncertain(table)
+    unsure = unsure[~unsure["account_id"].isin(risk["account_id"])].sort_values("arr", ascending=False).head(1)
+    unsure = unsure.assign(
+        action=[msg.t("roi.decision.action_uncertain", share=pct(v)) for v in unsure["p_roi_positive"]]
+    )
+    parts = [risk, unsure]
+    if focus is not None and focus.account_id not in set(risk["account_id"]) | set(unsure["account_id"]):
+        top = focus.tornado["label"].iloc[0] if len(focus.tornado) else focus.row["model_label"]
+        row = table[table["account_id"] == focus.account_id]
+        parts.append(row.assign(action=msg.t("roi.decision.action_focus", input=top)))
+    out = pd.concat(parts, ignore_index=True)
+    due = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=ACTION_DAYS)
+    renew = out["account_id"].map(next_renewal) if next_renewal is not None else pd.Series(pd.NaT, index=out.index)
+    renew = pd.to_datetime(renew, errors="coerce")
+    out["deadline"] = renew.where(renew.notna() & (renew < due), due)
+    return out[["account_name", "csm", "arr", "deadline", "action"]]
