@@ -74,7 +74,7 @@ def fmt_pct(value: float, *, digits: int = 1, signed: bool = False) -> str:
     """A share as a percentage: 0.953 -> '95.3%'."""
     if value is None or value != value:
         return "n/a"
-    return f"{value * 100:+.{digits}f}%" if signed else f"{value * 100:.{digits}f}%"
+    return f"{value * 100:+,.{digits}f}%" if signed else f"{value * 100:,.{digits}f}%"
 
 
 MISSING = "—"  # the one missing-value marker of pages and XLSX exports

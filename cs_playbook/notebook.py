@@ -167,7 +167,7 @@ class Context:
         Columns not named in money/pct/dates/counts/yes_no get the kind their name and dtype suggest
         (`formatting.column_kinds`); `codes` limits code translation to those columns (default: every text column).
         """
-        data = df if isinstance(df.index, pd.RangeIndex) else df.reset_index()
+        data = _plain_index(df)
         data = data.head(max_rows) if max_rows else data
         kinds = column_kinds(data, money=money, pct=pct, dates=dates, counts=counts, yes_no=yes_no)
         named = self._translate_codes(self.tiers(data), kinds, data.columns if codes is None else codes)
@@ -202,7 +202,7 @@ class Context:
         """
         kinds = {"money": money, "pct": pct, "dates": dates, "counts": counts, "codes": codes, "yes_no": yes_no}
         shown = self.table_frame(df, max_rows=max_rows, **kinds)  # type: ignore[arg-type]
-        data = df if isinstance(df.index, pd.RangeIndex) else df.reset_index()
+        data = _plain_index(df)
         numeric = [
             self.msg.column(str(c), self.area)
             for c in data.columns
@@ -326,10 +326,7 @@ class Context:
         """True when the optional tables are present; otherwise say which part is skipped."""
         absent = [t for t in tables if not self.ds.has(t)]
         if absent:
-            self.warn(
-                f"{skipping} is skipped: the optional table{'s' if len(absent) > 1 else ''} "
-                f"{', '.join(absent)} {'are' if len(absent) > 1 else 'is'} not in the data."
-            )
+            self.warn(self.t("common.skipped", part=self.text(skipping), tables=", ".join(absent)))
             return False
         return True
 
@@ -432,6 +429,13 @@ def _show_html(text: str) -> None:
         display(HTML(text))
     except ImportError:  # pragma: no cover - IPython ships with ipykernel
         pass
+
+
+def _plain_index(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with a named index as columns; an unnamed one (row numbers left by a filter) is dropped, not shown."""
+    if isinstance(df.index, pd.RangeIndex):
+        return df
+    return df.reset_index(drop=all(name is None for name in df.index.names))
 
 
 def _show_markdown(text: str) -> None:
