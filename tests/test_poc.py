@@ -652,3 +652,44 @@ def test_next_action_for_a_criterion_met_but_falling(params) -> None:
     assert v["verdict"].tolist() == ["off track"]  # expected score 20% < off_track_score
     text = next_actions(pocs, v, tracked, actions=params.actions)["next_action"].iloc[0]
     assert text.startswith('"週次アクティブ率" is met now (80% vs target 60%) but falling (20% chance by 2024-04-25')
+
+
+def test_decision_box_counts_changes_and_names_the_pocs_at_risk(demo_ds, params) -> None:
+    """The PoC page's decision box: counts on track / at risk / decided, their change, the PoCs at risk by name."""
+    from dataclasses import replace
+
+    from cs_playbook.formatting import Formatter
+    from cs_playbook.i18n import messages
+    from cs_playbook.poc.report import criteria_view
+    from cs_playbook.poc.summary import at_risk_actions, decision_counts, decision_figures
+
+    result = track_pocs(
+        demo_ds.get("pocs"),
+        demo_ds.get("poc_criteria"),
+        demo_ds.accounts,
+        params,
+        as_of=demo_ds.as_of,
+        measurements=demo_ds.get("poc_measurements"),
+        events=demo_ds.events,
+        users=demo_ds.get("users"),
+    )
+    assert len(result.portfolio) >= 1
+    risky = replace(result, portfolio=result.portfolio.assign(verdict="at risk"))
+    counts = decision_counts(risky, quarter_start=pd.Timestamp("2026-10-01"))
+    assert counts["at_risk"] == len(result.portfolio) and counts["on_track"] == 0
+    assert counts["arr_at_risk"] == pytest.approx(result.portfolio["arr_at_stake"].sum())
+    decided = result.history[result.history["decided_at"] >= pd.Timestamp("2026-10-01")]
+    assert counts["won"] + counts["lost"] == len(decided)
+    msg, fmt = messages("ja"), Formatter("ja", "JPY")
+    shown = decision_figures(counts, {**counts, "at_risk": counts["at_risk"] - 1}, fmt, msg)
+    assert shown[1]["label"] == "リスクのあるPoC" and shown[1]["change"] == "前四半期比 ▲ +1"
+    assert shown[1]["direction"] == "bad" and shown[0]["direction"] == "neutral"
+    assert all(f["change"] is None for f in decision_figures(counts, None, fmt, msg))
+    actions = at_risk_actions(risky, msg)
+    assert actions.columns.tolist() == ["poc_id", "account_name", "csm", "end_date", "verdict", "criterion"]
+    assert set(actions["poc_id"]) == set(result.portfolio["poc_id"]) and actions["criterion"].str.len().gt(0).all()
+    assert at_risk_actions(result, msg).empty or set(at_risk_actions(result, msg)["verdict"]) <= {"at risk"}
+    view = criteria_view(result.tracked, result.portfolio["poc_id"].iloc[0], lang="ja")
+    assert set(view["must_have"]) <= {"はい", "いいえ"} and "criterion_status" in view.columns
+    card = poc_card(result.portfolio.iloc[0], "JPY", lang="ja")
+    assert card.startswith(f"### {result.portfolio['poc_id'].iloc[0]} ") and "**判定：" in card

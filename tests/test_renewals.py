@@ -345,9 +345,61 @@ def test_charts_state_the_finding(calendar: pd.DataFrame) -> None:
     r = bantc_readiness(calendar, BANTC, BantcParams(), as_of=AS_OF)
     assert (
         charts.bantc_bars(bantc_answers(r)).get_title()
-        == "budget is the most frequent BANTC risk: 20% of upcoming renewals"
+        == "Budget is the most frequent BANTC risk: 20% of upcoming renewals"
+    )
+    assert (
+        charts.bantc_bars(bantc_answers(r), lang="ja").get_title()
+        == "最も多いBANTCリスクは予算（Budget）：今後の更新の20%"
     )
     plt.close("all")
+
+
+def test_the_decision_box_in_japanese_with_its_change() -> None:
+    """Headline figures carry the change vs the previous quarter; the named actions are the accounts to call now."""
+    from cs_playbook.formatting import Formatter
+    from cs_playbook.i18n import messages
+    from cs_playbook.renewals.summary import contact_now, decision_figures, reasons, tenure_band_name
+
+    msg, fmt = messages("ja"), Formatter("ja", "JPY")
+    figures = {
+        "horizon_days": 120,
+        "arr_renewing": 3e7,
+        "arr_renewing_at_risk": 2e6,
+        "accounts_act_now": 2,
+        "forecast_grr": 0.95,
+        "forecast_grr_low": 0.93,
+        "forecast_grr_high": 0.97,
+        "forecast_interval": 0.9,
+        "forecast_quarter": "2026Q4",
+    }
+    previous = {"arr_renewing": 2.5e7, "arr_renewing_at_risk": 3e6, "forecast_grr": 0.96}
+    shown = decision_figures(figures, previous, fmt, msg)
+    assert [f["value"] for f in shown] == ["3,000万円", "200万円", "95.0%", "2社"]
+    assert shown[1]["change"] == "前四半期比 ▼ -100万円" and shown[1]["direction"] == "good"
+    assert shown[2]["change"] == "前四半期比 ▼ -1.0pt" and shown[2]["direction"] == "bad"
+    assert all(f["change"] is None for f in decision_figures(figures, None, fmt, msg))
+    prio = pd.DataFrame(
+        {
+            "account_name": ["エー", "ビー"],
+            "csm": ["佐藤", None],
+            "mode": ["handling", "prevention"],
+            "act_when": ["now", "in 2-3 weeks"],
+            "act_by": [ts("2026-10-07")] * 2,
+            "decision_deadline": [ts("2026-10-09")] * 2,
+            "business_days_to_deadline": [7, 7],
+            "arr_renewing": [1e6, 2e6],
+            "churn_probability": [0.42, 0.1],
+            "health_tier": ["bad", "good"],
+        }
+    )
+    actions = contact_now(prio, fmt, msg)
+    assert actions["account_name"].tolist() == ["エー"]
+    assert actions["action"].iloc[0] == "2026/10/07までに連絡し、継続を説得する（解約阻止）"
+    why = reasons(prio, PARAMS, fmt, msg, tier_label={"bad": "要注意", "good": "良好"}.get)
+    assert why.iloc[0] == "解約確率42%（ヘルス要注意）、判断期限2026/10/09まであと7営業日"
+    assert (
+        tenure_band_name("< 12 months", msg) == "12か月未満" and tenure_band_name("12-24 months", msg) == "12〜24か月"
+    )
 
 
 def test_nothing_renewing_gives_empty_tables_not_errors() -> None:

@@ -16,7 +16,8 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from cs_playbook.formatting import fmt_money, fmt_pct, md_text
+from cs_playbook.formatting import MISSING, Formatter, fmt_money, md_text
+from cs_playbook.i18n import messages
 from cs_playbook.poc.criteria import PlannedPoc, PocParams, parse_metric, pocs_as_of
 from cs_playbook.poc.portfolio import (
     closed_history,
@@ -34,12 +35,15 @@ __all__ = [
     "unused_event_types",
     "criteria_view",
     "STATUS_COLUMNS",
+    "PAGE_STATUS_COLUMNS",
     "open_criteria",
     "poc_card",
     "PlannedRanking",
     "PlannedRankings",
     "rank_planned",
     "column_formats",
+    "page_view",
+    "PAGE_NAMES",
 ]
 
 STATUS_COLUMNS = [
@@ -56,6 +60,18 @@ STATUS_COLUMNS = [
     "expected_score",
     "arr_at_stake",
     "next_action",
+]
+# The overview table of the page: one line per open PoC (its next action is on its card below, so no long text here).
+PAGE_STATUS_COLUMNS = [
+    "poc_id",
+    "account_name",
+    "csm",
+    "end_date",
+    "days_left",
+    "verdict",
+    "score",
+    "expected_score",
+    "arr_at_stake",
 ]
 _SHARES = ("score", "expected_score", "likelihood", "p_must_haves", "conversion", "ci_low", "ci_high")
 
@@ -122,12 +138,13 @@ def unused_event_types(criteria: pd.DataFrame, events: ibis.Table) -> list[str]:
     return sorted(named - set(seen["event_type"]))
 
 
-def criteria_view(tracked: pd.DataFrame, poc_id: str) -> pd.DataFrame:
+def criteria_view(tracked: pd.DataFrame, poc_id: str, *, lang: str = "en") -> pd.DataFrame:
     """One PoC's criteria as a CSM reads them: values formatted in their metric's unit.
 
-    Returns Criterion, Description, Must-have, Target, Current, Projected at end, Interval,
-    Chance of meeting, Status.
+    Returns criterion_id, criterion_description, must_have, criterion_target, criterion_current,
+    criterion_projected, criterion_interval, p_meet (text) and criterion_status (code); the page translates headers.
     """
+    msg, fmt = messages(lang), Formatter(lang)
     t = tracked[tracked["poc_id"] == poc_id]
     rows = []
     for c in t.itertuples(index=False):
@@ -135,21 +152,40 @@ def criteria_view(tracked: pd.DataFrame, poc_id: str) -> pd.DataFrame:
         def fv(v: float, c=c) -> str:
             return format_value(v, c.metric, c.source)
 
-        interval = f"{fv(c.lower)} to {fv(c.upper)}" if pd.notna(c.lower) else ""
         rows.append(
             {
-                "Criterion": c.criterion_id,
-                "Description": c.description,
-                "Must-have": "yes" if c.must_have else "",
-                "Target": f"{c.comparator} {fv(c.target)}",
-                "Current": fv(c.current),
-                "Projected at end": fv(c.projected),
-                "Interval": interval,
-                "Chance of meeting": fmt_pct(c.p_meet, digits=0) if pd.notna(c.p_meet) else "",
-                "Status": c.status,
+                "criterion_id": c.criterion_id,
+                "criterion_description": c.description,
+                "must_have": fmt.yes_no(bool(c.must_have)),
+                "criterion_target": f"{c.comparator} {fv(c.target)}",
+                "criterion_current": fv(c.current),
+                "criterion_projected": fv(c.projected) if pd.notna(c.projected) else MISSING,
+                "criterion_interval": msg.t("poc.each.interval", low=fv(c.lower), high=fv(c.upper))
+                if pd.notna(c.lower)
+                else MISSING,
+                "p_meet": fmt.pct(c.p_meet, digits=0),
+                "criterion_status": c.status,
             }
         )
     return pd.DataFrame(rows)
+
+
+PAGE_NAMES = {
+    "name": "poc_name",
+    "score": "poc_score",
+    "group": "poc_group",
+    "outcome": "poc_outcome",
+    "won": "pocs_won",
+    "conversion": "poc_conversion",
+    "users": "team_users",
+}
+
+
+def page_view(df: pd.DataFrame) -> pd.DataFrame:
+    """A PoC table for the page: generic column names (name, score, group...) made PoC-specific for the headers,
+    and the per-criterion columns of a candidate ranking (C1_current, C1_p_meet) left to the export."""
+    per_criterion = [c for c in df.columns if str(c).endswith(("_current", "_p_meet"))]
+    return df.drop(columns=per_criterion).rename(columns=PAGE_NAMES)
 
 
 def open_criteria(result: PocTracking) -> pd.DataFrame:
@@ -157,23 +193,32 @@ def open_criteria(result: PocTracking) -> pd.DataFrame:
     return result.tracked[result.tracked["poc_id"].isin(set(result.portfolio["poc_id"]))]
 
 
-def poc_card(poc: pd.Series, currency: str) -> str:
+def poc_card(poc: pd.Series, currency: str, *, lang: str = "en") -> str:
     """One open PoC (a row of `PocTracking.portfolio`) as its heading, verdict, timing and next action (Markdown)."""
-    end = pd.Timestamp(poc["end_date"])
+    msg, fmt = messages(lang), Formatter(lang, currency)
+    end = fmt.date(poc["end_date"])
     if poc["days_left"] >= 0:
-        days = f"{poc['days_left']} days left (ends {end:%Y-%m-%d})"
+        days = msg.t("poc.each.days_left", days=poc["days_left"], end=end)
     else:
-        days = f"ended {end:%Y-%m-%d}, {-poc['days_left']} days ago, no decision recorded"
-    csm = md_text(poc["csm"]) if pd.notna(poc["csm"]) else "unassigned"
-    e = {k: md_text(poc[k]) for k in ("poc_id", "name", "account_name", "objective", "verdict", "next_action")}
-    return (
-        f"### {e['poc_id']} {e['name']}: {e['account_name']}\n"
-        f"**Objective:** {e['objective']}  \n"
-        f"**Verdict: {e['verdict']}**: {poc['must_haves_met']} of {poc['must_haves']} must-haves met, "
-        f"{poc['n_met']} of {poc['n_criteria']} criteria met (score {fmt_pct(poc['score'], digits=0)}, "
-        f"expected at the end {fmt_pct(poc['expected_score'], digits=0)}); {days}; "
-        f"ARR at stake {fmt_money(poc['arr_at_stake'], currency)}; CSM {csm}.  \n"
-        f"**Next action:** {e['next_action']}"
+        days = msg.t("poc.each.days_past", days=-poc["days_left"], end=end)
+    e = {k: md_text(poc[k]) for k in ("poc_id", "name", "account_name", "objective", "next_action")}
+    return msg.t(
+        "poc.each.card",
+        poc_id=e["poc_id"],
+        name=e["name"],
+        account=e["account_name"],
+        objective=e["objective"],
+        verdict=md_text(msg.code(poc["verdict"])) if lang != "en" else md_text(poc["verdict"]),
+        must_met=poc["must_haves_met"],
+        must=poc["must_haves"],
+        met=poc["n_met"],
+        n=poc["n_criteria"],
+        score=fmt.pct(poc["score"], digits=0),
+        expected=fmt.pct(poc["expected_score"], digits=0),
+        days=days,
+        arr=fmt.money(poc["arr_at_stake"]),
+        csm=md_text(poc["csm"]) if pd.notna(poc["csm"]) else msg.t("poc.each.unassigned"),
+        action=e["next_action"],
     )
 
 
@@ -201,29 +246,48 @@ class PlannedRankings:
         return pd.concat([r.ranking.assign(planned_poc=r.plan.name) for r in self.rankings], ignore_index=True)
 
 
-def _plan_text(plan: PlannedPoc, name: str, ranking: pd.DataFrame, lookback_weeks: int) -> str:
+def _plan_text(plan: PlannedPoc, name: str, ranking: pd.DataFrame, lookback_weeks: int, lang: str = "en") -> str:
     """A planned PoC's heading, its proposed criteria and the most promising team of its own account (Markdown)."""
-    criteria = "; ".join(
-        f"{c.description} ({c.metric} {c.comparator} {c.target:g}{', must-have' if c.must_have else ''})"
+    msg, fmt = messages(lang), Formatter(lang)
+    must = msg.t("poc.planned.must")
+    sep = "、" if lang == "ja" else "; "
+    criteria = sep.join(
+        msg.t(
+            "poc.planned.item",
+            description=c.description,
+            metric=c.metric,
+            comparator=c.comparator,
+            target=f"{c.target:g}",
+            must=must if c.must_have else "",
+        )
         for c in plan.criteria
     )
     own = ranking[ranking["this_account"]]
+    teams, weeks = len(ranking), lookback_weeks
     if len(own):
         best = own.iloc[0]
-        where = (
-            f"In this account, **{md_text(best['department'])}** is the most promising team ({best['users']} users, "
-            f"{fmt_pct(best['likelihood'], digits=0)} likely to meet the criteria at current usage); "
+        where = msg.t(
+            "poc.planned.best",
+            team=md_text(best["department"]),
+            users=best["users"],
+            likelihood=fmt.pct(best["likelihood"], digits=0),
+            teams=teams,
+            weeks=weeks,
         )
     else:
-        where = "This account has no team with usage to judge; "
-    return (
-        f"### {md_text(plan.name)}: {md_text(name)}\nCriteria: {criteria}.  \n"
-        f"{where}{len(ranking)} teams ranked over the last {lookback_weeks} weeks."
-    )
+        where = msg.t("poc.planned.no_best", teams=teams, weeks=weeks)
+    head = msg.t("poc.planned.heading", plan=md_text(plan.name), account=md_text(name))
+    return f"{head}\n{msg.t('poc.planned.criteria', criteria=criteria)}  \n{where}"
 
 
 def rank_planned(
-    params: PocParams, events: ibis.Table, users: pd.DataFrame, accounts: pd.DataFrame, *, as_of: pd.Timestamp
+    params: PocParams,
+    events: ibis.Table,
+    users: pd.DataFrame,
+    accounts: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp,
+    lang: str = "en",
 ) -> PlannedRankings:
     """Rank the teams of every planned PoC of params at `as_of`; a plan that cannot be ranked gets a warning."""
     out = PlannedRankings()
@@ -242,7 +306,7 @@ def rank_planned(
             )
             continue
         name = str(names.at[plan.account_id])
-        text = _plan_text(plan, name, ranking, params.candidates.lookback_weeks)
+        text = _plan_text(plan, name, ranking, params.candidates.lookback_weeks, lang)
         out.rankings.append(PlannedRanking(plan=plan, account_name=name, ranking=ranking, text=text))
     return out
 

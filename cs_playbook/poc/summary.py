@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cs_playbook.formatting import fmt_money, fmt_pct
+from cs_playbook.formatting import Formatter
+from cs_playbook.i18n import Messages, messages
 from cs_playbook.poc.criteria import PocParams
 from cs_playbook.poc.report import PocTracking
 
-__all__ = ["AT_RISK", "summary_figures", "headline", "headline_without_pocs", "consistency_checks"]
+__all__ = [
+    "AT_RISK",
+    "ON_TRACK",
+    "summary_figures",
+    "headline",
+    "headline_without_pocs",
+    "consistency_checks",
+    "decision_counts",
+    "decision_figures",
+    "at_risk_actions",
+]
 
 AT_RISK = ("at risk", "off track", "not met")  # verdicts counted as at risk
 
@@ -40,26 +51,35 @@ def summary_figures(result: PocTracking, params: PocParams) -> dict[str, object]
     }
 
 
-def headline(figures: dict[str, object], currency: str) -> dict[str, str]:
-    """The figures quoted on index.html."""
+def headline(figures: dict[str, object], currency: str, *, lang: str = "en") -> dict[str, str]:
+    """The figures quoted on index.html, in the report's language."""
+    msg, fmt = messages(lang), Formatter(lang, currency)
     lo, hi = figures["benchmark_conversion"]
     return {
-        "Open PoCs": f"{figures['open_pocs']} ({fmt_money(figures['arr_at_stake'], currency)} ARR at stake)",
-        "At risk or off track": f"{figures['at_risk']} ({fmt_money(figures['arr_at_risk'], currency)} ARR)",
-        "Conversion (decided PoCs)": (
-            f"{fmt_pct(figures['conversion_rate'], digits=0)} of {figures['closed_pocs']} "
-            f"(benchmark {fmt_pct(lo, digits=0)}-{fmt_pct(hi, digits=0)})"
+        msg.t("poc.headline.open"): msg.t(
+            "poc.headline.open_value", count=figures["open_pocs"], arr=fmt.money(figures["arr_at_stake"])
         ),
-        "Conversion when criteria met / not": (
-            f"{fmt_pct(figures['conversion_when_criteria_met'], digits=0)} / "
-            f"{fmt_pct(figures['conversion_when_criteria_not_met'], digits=0)}"
+        msg.t("poc.headline.at_risk"): msg.t(
+            "poc.headline.at_risk_value", count=figures["at_risk"], arr=fmt.money(figures["arr_at_risk"])
+        ),
+        msg.t("poc.headline.conversion"): msg.t(
+            "poc.headline.conversion_value",
+            rate=fmt.pct(figures["conversion_rate"], digits=0),
+            count=figures["closed_pocs"],
+            low=fmt.pct(lo, digits=0),
+            high=fmt.pct(hi, digits=0),
+        ),
+        msg.t("poc.headline.by_criteria"): (
+            f"{fmt.pct(figures['conversion_when_criteria_met'], digits=0)} / "
+            f"{fmt.pct(figures['conversion_when_criteria_not_met'], digits=0)}"
         ),
     }
 
 
-def headline_without_pocs() -> dict[str, str]:
+def headline_without_pocs(*, lang: str = "en") -> dict[str, str]:
     """The index card's line when the data has no PoC tables: say so instead of an empty card."""
-    return {"Open PoCs": "none: the data has no PoC tables (pocs, poc_criteria)"}
+    msg = messages(lang)
+    return {msg.t("poc.headline.open"): msg.t("poc.headline.none")}
 
 
 def consistency_checks(result: PocTracking) -> dict[str, bool]:
@@ -90,3 +110,84 @@ def consistency_checks(result: PocTracking) -> dict[str, bool]:
         ),
         "scores_between_0_and_1": bool(v["score"].dropna().between(0, 1).all()),
     }
+
+
+# --- What the page shows first: the decision box, in the report's language -------------------------------------
+
+ON_TRACK = ("met", "on track")  # verdicts counted as on track
+
+
+def decision_counts(result: PocTracking, *, quarter_start: pd.Timestamp) -> dict[str, float]:
+    """The decision box's raw figures at one as-of date: open PoCs on track and at risk (with their ARR at stake),
+    PoCs decided since `quarter_start` (won, lost) and the conversion of every decided PoC so far."""
+    port, hist = result.portfolio, result.history
+    risky = port[port["verdict"].isin(AT_RISK)]
+    decided = hist[pd.to_datetime(hist["decided_at"]) >= pd.Timestamp(quarter_start)] if len(hist) else hist
+    conv = result.conversion.set_index("group")
+    return {
+        "on_track": int(port["verdict"].isin(ON_TRACK).sum()),
+        "at_risk": int(len(risky)),
+        "arr_at_risk": float(risky["arr_at_stake"].sum()),
+        "won": int(decided["won"].sum()) if len(decided) else 0,
+        "lost": int((~decided["won"].astype(bool)).sum()) if len(decided) else 0,
+        "conversion_rate": float(conv.loc["all", "conversion"]) if int(conv.loc["all", "pocs"]) else float("nan"),
+    }
+
+
+def _change(now: float, before: float | None, fmt: Formatter, msg: Messages, *, kind: str, up_is: str) -> dict:
+    """The change against the previous quarter and its direction (up_is: good or bad)."""
+    if before is None or pd.isna(now) or pd.isna(before):
+        return {"change": None, "direction": None}
+    delta = float(now) - float(before)
+    direction = "neutral" if abs(delta) < 1e-12 else (up_is if delta > 0 else {"good": "bad", "bad": "good"}[up_is])
+    return {"change": msg.t("common.vs_previous", delta=fmt.delta(delta, kind)), "direction": direction}
+
+
+def decision_figures(
+    now: dict[str, float], previous: dict[str, float] | None, fmt: Formatter, msg: Messages
+) -> list[dict[str, str | None]]:
+    """The page's headline figures (`decision_counts` now and a quarter ago) with their change."""
+    prev = previous or {}
+    return [
+        {
+            "label": msg.t("poc.decision.on_track"),
+            "value": msg.t("poc.decision.count", count=fmt.count(now["on_track"])),
+            **_change(now["on_track"], prev.get("on_track"), fmt, msg, kind="count", up_is="good"),
+        },
+        {
+            "label": msg.t("poc.decision.at_risk"),
+            "value": msg.t(
+                "poc.decision.count_arr", count=fmt.count(now["at_risk"]), arr=fmt.money(now["arr_at_risk"])
+            ),
+            **_change(now["at_risk"], prev.get("at_risk"), fmt, msg, kind="count", up_is="bad"),
+        },
+        {
+            "label": msg.t("poc.decision.decided"),
+            "value": msg.t("poc.decision.won_lost", won=fmt.count(now["won"]), lost=fmt.count(now["lost"])),
+            **_change(now["won"], prev.get("won"), fmt, msg, kind="count", up_is="good"),
+        },
+        {
+            "label": msg.t("poc.decision.conversion"),
+            "value": fmt.pct(now["conversion_rate"], digits=0),
+            **_change(now["conversion_rate"], prev.get("conversion_rate"), fmt, msg, kind="pct_points", up_is="good"),
+        },
+    ]
+
+
+def at_risk_actions(result: PocTracking, msg: Messages) -> pd.DataFrame:
+    """The open PoCs at risk, most urgent first: poc_id, account_name, csm, end_date, verdict, criterion.
+
+    criterion is the description of the criterion the next action is about (the one most behind). Columns keep
+    their snake_case names and codes; the page translates them.
+    """
+    cols = ["poc_id", "account_name", "csm", "end_date", "verdict", "criterion"]
+    port = result.portfolio
+    risky = port[port["verdict"].isin(AT_RISK)]
+    if risky.empty:
+        return pd.DataFrame(columns=cols)
+    desc = result.tracked.set_index(["poc_id", "criterion_id"])["description"] if len(result.tracked) else None
+    criterion = [
+        desc.get((p, c), c) if desc is not None and isinstance(c, str) and c else msg.t("poc.decision.no_criterion")
+        for p, c in zip(risky["poc_id"], risky["focus_criterion"], strict=True)
+    ]
+    return risky.assign(criterion=criterion)[cols].reset_index(drop=True)

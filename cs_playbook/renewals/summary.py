@@ -8,12 +8,14 @@ accounts. The next quarter's GRR forecast is the quarter state's, computed once 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cs_playbook.formatting import fmt_money, fmt_pct
+from cs_playbook.formatting import MISSING, Formatter
+from cs_playbook.i18n import Messages, messages
 from cs_playbook.renewals.business_days import BusinessCalendar, business_days_between, is_business_day
 from cs_playbook.renewals.calendar import RenewalParams
 from cs_playbook.renewals.churn_review import reactivation_rates
@@ -26,6 +28,14 @@ __all__ = [
     "summary_figures",
     "headline",
     "consistency_checks",
+    "previous_figures",
+    "decision_figures",
+    "contact_now",
+    "reasons",
+    "step_names",
+    "with_step_names",
+    "tenure_band_name",
+    "with_codes_joined",
 ]
 
 FORECAST_KEYS = {  # summary.json key -> key of the state's GRR forecast
@@ -34,6 +44,7 @@ FORECAST_KEYS = {  # summary.json key -> key of the state's GRR forecast
     "forecast_grr_high": "grr_high",
     "forecast_open_renewal_arr": "open_renewal_arr",
     "forecast_expected_churn_arr": "expected_churn_arr",
+    "forecast_interval": "interval",
 }
 
 
@@ -147,21 +158,30 @@ def summary_figures(
     return figures
 
 
-def headline(figures: dict[str, Any], currency: str) -> dict[str, str]:
+def headline(figures: dict[str, Any], currency: str, *, lang: str = "en") -> dict[str, str]:
     """The figures quoted on index.html: ARR renewing and at risk in the horizon, the GRR forecast, what to do now."""
+    msg, fmt = messages(lang), Formatter(lang, currency)
     days = figures["horizon_days"]
     fq = figures.get("forecast_quarter")
     grr = figures.get("forecast_grr")
+    overdue = figures["overdue_steps"]
     return {
-        f"ARR renewing (next {days} days)": fmt_money(figures["arr_renewing"], currency),
-        arr_at_risk_label(days): fmt_money(figures["arr_renewing_at_risk"], currency),
-        f"Forecast GRR {fq or 'next quarter'}": (
-            f"{fmt_pct(grr)} ({fmt_pct(figures['forecast_grr_low'])}-{fmt_pct(figures['forecast_grr_high'])})"
+        msg.t("renewals.decision.arr_renewing", days=days): fmt.money(figures["arr_renewing"]),
+        msg.t("renewals.decision.arr_at_risk", days=days): fmt.money(figures["arr_renewing_at_risk"]),
+        msg.t("renewals.decision.grr_forecast", quarter=fq or msg.t("renewals.decision.next_quarter")): (
+            msg.t(
+                "renewals.decision.grr_range",
+                value=fmt.pct(grr),
+                low=fmt.pct(figures["forecast_grr_low"]),
+                high=fmt.pct(figures["forecast_grr_high"]),
+            )
             if grr is not None
-            else "n/a"
+            else MISSING
         ),
-        "Overdue schedule steps": f"{figures['overdue_steps']:,}" if figures["overdue_steps"] is not None else "n/a",
-        "Accounts to contact now": f"{figures['accounts_act_now']:,}",
+        msg.t("renewals.decision.overdue_steps"): fmt.count(overdue) if overdue is not None else MISSING,
+        msg.t("renewals.decision.contact_now"): msg.t(
+            "renewals.decision.contact_now_value", count=fmt.count(figures["accounts_act_now"])
+        ),
     }
 
 
@@ -223,3 +243,218 @@ def consistency_checks(
         expected = forecast["expected_grr"] if forecast is not None else None
         checks["forecast_grr_is_the_state_forecast"] = figures.get("forecast_grr") == expected
     return checks
+
+
+# --- What the page shows first: the decision box, in the report's language -------------------------------------
+
+
+def previous_figures(accounts: pd.DataFrame | None, forecast: dict[str, Any] | None) -> dict[str, float | None] | None:
+    """The previous quarter's comparable figures from its quarter state (`accounts`, `grr_forecast`); None without.
+
+    Returns arr_renewing, arr_renewing_at_risk (renewals in that quarter's horizon) and forecast_grr.
+    """
+    if accounts is None:
+        return None
+    return {
+        "arr_renewing": float(accounts["arr_renewing"].sum()),
+        "arr_renewing_at_risk": float(accounts["arr_renewing_at_risk"].sum()),
+        "forecast_grr": float(forecast["expected_grr"]) if forecast else None,
+    }
+
+
+def _change(
+    now: float | None, before: float | None, fmt: Formatter, msg: Messages, *, kind: str, up_is: str
+) -> tuple[str | None, str | None]:
+    """The change text against the previous quarter and its direction (up_is: good, bad or neutral)."""
+    if now is None or before is None or pd.isna(now) or pd.isna(before):
+        return None, None
+    delta = float(now) - float(before)
+    text = msg.t("common.vs_previous", delta=fmt.delta(delta, kind))
+    if abs(delta) < 1e-12 or up_is == "neutral":
+        return text, "neutral"
+    flip = {"good": "bad", "bad": "good"}
+    return text, up_is if delta > 0 else flip[up_is]
+
+
+def _figure(label: str, value: str, change: tuple[str | None, str | None]) -> dict[str, str | None]:
+    return {"label": label, "value": value, "change": change[0], "direction": change[1]}
+
+
+def decision_figures(
+    figures: dict[str, Any], previous: dict[str, float | None] | None, fmt: Formatter, msg: Messages
+) -> list[dict[str, str | None]]:
+    """The page's headline figures with their change vs the previous quarter (`previous_figures`).
+
+    ARR renewing in the horizon, ARR renewing at risk, the next quarter's GRR forecast and the accounts to
+    contact now (no comparable previous figure: the state does not keep the priorities).
+    """
+    prev = previous or {}
+    days = figures["horizon_days"]
+    grr = figures.get("forecast_grr")
+    quarter = figures.get("forecast_quarter") or ""
+    return [
+        _figure(
+            msg.t("renewals.decision.arr_renewing", days=days),
+            fmt.money(figures["arr_renewing"]),
+            _change(figures["arr_renewing"], prev.get("arr_renewing"), fmt, msg, kind="money", up_is="neutral"),
+        ),
+        _figure(
+            msg.t("renewals.decision.arr_at_risk", days=days),
+            fmt.money(figures["arr_renewing_at_risk"]),
+            _change(
+                figures["arr_renewing_at_risk"], prev.get("arr_renewing_at_risk"), fmt, msg, kind="money", up_is="bad"
+            ),
+        ),
+        _figure(
+            msg.t(
+                "renewals.decision.grr_forecast_range",
+                quarter=quarter,
+                interval=fmt.pct(figures.get("forecast_interval"), digits=0),
+                low=fmt.pct(figures.get("forecast_grr_low")),
+                high=fmt.pct(figures.get("forecast_grr_high")),
+            )
+            if grr is not None
+            else msg.t("renewals.decision.grr_forecast", quarter=quarter),
+            fmt.pct(grr),
+            _change(grr, prev.get("forecast_grr"), fmt, msg, kind="pct_points", up_is="good"),
+        ),
+        _figure(
+            msg.t("renewals.decision.contact_now"),
+            msg.t("renewals.decision.contact_now_value", count=fmt.count(figures["accounts_act_now"])),
+            (None, None),
+        ),
+    ]
+
+
+def contact_now(priorities: pd.DataFrame, fmt: Formatter, msg: Messages, *, top: int = 5) -> pd.DataFrame:
+    """The top accounts to contact now (priority order): account_name, csm, decision_deadline, arr_renewing, action.
+
+    `priorities` from prevention.prioritise; the action says by when and in which mode (or that the deadline
+    passed). Columns keep their snake_case names; the page translates the headers.
+    """
+    cols = ["account_name", "csm", "decision_deadline", "arr_renewing", "action"]
+    if priorities.empty:
+        return pd.DataFrame(columns=cols)
+    now = priorities[priorities["act_when"] == "now"].head(top)
+    actions = []
+    for row in now.itertuples(index=False):
+        if pd.notna(row.business_days_to_deadline) and row.business_days_to_deadline < 0:
+            actions.append(msg.t("renewals.decision.action_passed"))
+        else:
+            actions.append(msg.t(f"renewals.decision.action_{row.mode}", act_by=fmt.date(row.act_by)))
+    return now.assign(action=actions)[cols].reset_index(drop=True)
+
+
+def _reason_parts(row: dict, params: RenewalParams, fmt: Formatter, msg: Messages, tier: str | None) -> list[str]:
+    """One account's reasons (see `reasons`)."""
+    p = fmt.pct(row["churn_probability"], digits=0)
+    parts = [
+        msg.t("renewals.reasons.probability_tier", p=p, tier=tier)
+        if tier
+        else msg.t("renewals.reasons.probability", p=p)
+    ]
+    if row.get("bantc_need_lost") is True:
+        parts.append(msg.t("renewals.reasons.need_lost"))
+    if row.get("bantc_authority_changed") is True:
+        parts.append(msg.t("renewals.reasons.authority_changed"))
+    other = [r for r in str(row.get("bantc_risks") or "").split(", ") if r and r not in ("need", "authority")]
+    if other:
+        parts.append(msg.t("renewals.reasons.other_risks", items="・".join(str(msg.code(r)) for r in other)))
+    if row.get("bantc_due") is True and row.get("bantc_status") == "missing":
+        parts.append(msg.t("renewals.reasons.bantc_missing"))
+    elif row.get("bantc_due") is True and row.get("bantc_status") == "stale":
+        parts.append(msg.t("renewals.reasons.bantc_stale", days=int(row["bantc_age_days"])))
+    if (row.get("steps_overdue") or 0) > 0:
+        steps = step_names(str(row.get("overdue_steps") or ""), params, msg)
+        parts.append(msg.t("renewals.reasons.steps_overdue", count=int(row["steps_overdue"]), steps=steps))
+    bd = row.get("business_days_to_deadline")
+    if pd.notna(bd) and pd.notna(row.get("decision_deadline")):
+        when = fmt.date(row["decision_deadline"])
+        if bd < 0:
+            parts.append(msg.t("renewals.reasons.deadline_passed", date=when))
+        elif bd <= params.priority.act_now_business_days:
+            parts.append(msg.t("renewals.reasons.deadline_soon", date=when, days=int(bd)))
+    if row.get("stakeholders_stale") is True:
+        age = row.get("stakeholders_age_days")
+        parts.append(
+            msg.t("renewals.reasons.no_stakeholders")
+            if pd.isna(age)
+            else msg.t("renewals.reasons.stakeholders_stale", days=int(age))
+        )
+    if row.get("champion") is False:
+        parts.append(msg.t("renewals.reasons.no_champion"))
+    if row.get("exec_access") is False:
+        parts.append(msg.t("renewals.reasons.no_exec"))
+    if (row.get("meetings_without_notes") or 0) > 0:
+        parts.append(msg.t("renewals.reasons.meetings_without_notes", count=int(row["meetings_without_notes"])))
+    if pd.notna(row.get("tenure_years")):
+        parts.append(msg.t("renewals.reasons.tenure", years=f"{row['tenure_years']:.1f}"))
+    return parts
+
+
+def reasons(
+    priorities: pd.DataFrame,
+    params: RenewalParams,
+    fmt: Formatter,
+    msg: Messages,
+    *,
+    tier_label: Callable[[str], str] | None = None,
+) -> pd.Series:
+    """Why each account (a row of prevention.prioritise) is where it is, in the report's language.
+
+    The same signals as prioritise's `why` (probability and tier, BANTC, overdue steps, deadline, stakeholders,
+    champion, executive access, notes, tenure); the mode is its own column, so it is not repeated here.
+    """
+    out = []
+    for row in priorities.to_dict("records"):
+        code = row.get("health_tier")
+        tier = (tier_label(code) if tier_label else code) if isinstance(code, str) and code else None
+        out.append(msg.t("renewals.reasons.separator").join(_reason_parts(row, params, fmt, msg, tier)))
+    return pd.Series(out, index=priorities.index, dtype="object")
+
+
+def step_names(labels: str, params: RenewalParams, msg: Messages) -> str:
+    """Schedule-step labels of params ("usage reviewed, renewal intent confirmed") in the report's language.
+
+    A step's name is its activity type's code label ("renewals.codes.usage_review"), else the label of params.
+    """
+    names = {
+        s.label: str(msg.code(s.activity_type)) for s in params.steps if msg.code(s.activity_type) != s.activity_type
+    }
+    parts = [p for p in str(labels).split(", ") if p]
+    sep = "、" if msg.lang == "ja" else ", "
+    return sep.join(names.get(p, p) for p in parts)
+
+
+def with_step_names(df: pd.DataFrame, columns: list[str], params: RenewalParams, msg: Messages) -> pd.DataFrame:
+    """`df` with the step-label columns (`columns`, e.g. next_step, overdue_steps) in the report's language."""
+    out = df.copy()
+    for col in columns:
+        if col in out.columns:
+            out[col] = [step_names(v, params, msg) if isinstance(v, str) else v for v in out[col]]
+    return out
+
+
+def tenure_band_name(label: str, msg: Messages) -> str:
+    """A tenure band of churn_review.tenure_band_labels ("< 12 months", "12-24 months", "36+ months") translated."""
+    text = str(label)
+    if text.startswith("< ") and text.endswith(" months"):
+        return msg.t("renewals.tenure.below", months=text[2:-7])
+    if text.endswith("+ months"):
+        return msg.t("renewals.tenure.above", months=text[:-8])
+    if text.endswith(" months") and "-" in text:
+        low, high = text[:-7].split("-", 1)
+        return msg.t("renewals.tenure.between", low=low, high=high)
+    return msg.t("renewals.tenure.all") if text == "all" else text
+
+
+def with_codes_joined(df: pd.DataFrame, columns: list[str], msg: Messages) -> pd.DataFrame:
+    """`df` with columns of comma-joined codes ("need, authority") in the report's language ("ニーズ（Need）・...")."""
+    out = df.copy()
+    sep = "・" if msg.lang == "ja" else ", "
+    for col in columns:
+        if col in out.columns:
+            out[col] = [
+                sep.join(str(msg.code(c)) for c in v.split(", ") if c) if isinstance(v, str) else v for v in out[col]
+            ]
+    return out
