@@ -799,6 +799,7 @@ def test_charts_state_their_numbers() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from cs_playbook.i18n import messages
     from cs_playbook.plots import expansion as charts
 
     by = pd.DataFrame(
@@ -810,7 +811,14 @@ def test_charts_state_their_numbers() -> None:
         }
     )
     ax = charts.whitespace_bars(by)
-    assert ax.get_title() == "enterprise holds 75% of the ¥4.0M whitespace"
+    assert ax.get_title() == "Enterprise holds 75% of the ¥4.0M whitespace"
+    # the legend sits below the bars (never over one) and the tallest bar keeps headroom (never clipped)
+    ax.figure.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.y1 <= ax.get_window_extent().y0 and ax.get_ylim()[1] > 3e6 * 1.05
+    ja = charts.whitespace_bars(by, msg=messages("ja"))
+    assert ja.get_title() == "エンタープライズがホワイトスペース400万円の75%を占める"
+    assert [t.get_text() for t in ja.get_legend().get_texts()] == ["クロスセル", "席数アップセル"]
     lift = pd.DataFrame({"decile": [1, 2], "n": [10, 10], "events": [8, 2], "rate": [0.8, 0.2], "lift": [1.6, 0.4]})
     assert "1.6x" in charts.lift_bars(lift).get_title()
     ws, probs, risk = small_targets()
@@ -1076,3 +1084,62 @@ def test_jp_demo_observed_prices_recover_its_price_list(demo_ds) -> None:
     assert fitted.products["API"].tiers == [600000, 1200000, 2400000]  # the demo's tiers, from the contracts
     assert fitted.products["Analytics"].list_price == 6000 and fitted.products["Workflow"].list_price == 4000
     assert observed["plan_rank"].eq(0).all()  # no plan tiers in the JP demo
+
+
+def test_decision_box_and_lead_actions_in_the_report_language() -> None:
+    from cs_playbook.expansion.summary import decision_figures, driver_rows, in_language, lead_actions
+    from cs_playbook.i18n import messages
+
+    params = in_language(make_params(), "ja")
+    assert params.reason_language == "ja" and params.play_label("cross_sell") == "クロスセル"
+    assert (
+        in_language(make_params(plays={"labels": {"cross_sell": "クロス"}}), "en").play_label("cross_sell")
+        == "Cross-sell"
+    )
+    cut = pd.DataFrame(
+        {
+            "account_id": ["A", "B", "C", "D"],
+            "play": ["seat_upsell", "cross_sell", "seat_upsell", "seat_upsell"],
+            "expected_arr": [300_000.0, 200_000.0, 100_000.0, 50_000.0],
+            "within_capacity": [True, True, True, False],
+            "guarded": [False, False, False, True],
+        }
+    )
+    leads = pd.DataFrame(
+        {
+            "account_id": ["A", "B", "C"],
+            "account_name": ["Alpha", "Beta", None],
+            "owner": ["佐藤", "(unassigned)", "鈴木"],
+            "play": ["席数アップセル: Platform", "クロスセル: API", "席数アップセル: Platform"],
+            "product": ["Platform", "API", "Platform"],
+            "expected_arr": [300_000.0, 200_000.0, 100_000.0],
+            "probability": [0.5, 0.4, 0.3],
+        }
+    )
+    box = decision_figures(leads, cut, guarded_before=3, params=params, currency="JPY", lang="ja")
+    assert [f["value"] for f in box] == ["60万円", "3件", "席数アップセル（2件・40万円）", "1社"]
+    assert box[3]["change"] == "▼ -2" and box[3]["direction"] == "good"  # fewer customers held back than last quarter
+    assert decision_figures(leads, cut, guarded_before=None, params=params, currency="JPY")[3]["change"] is None
+    actions = lead_actions(leads, as_of=pd.Timestamp("2026-09-30"), params=params, lang="ja")
+    assert list(actions["owner"]) == ["佐藤", "担当なし（プール）", "鈴木"]
+    assert list(actions["account_name"]) == ["Alpha", "Beta", "C"]
+    assert actions["action"].iloc[1] == "クロスセルを提案（API）"
+    assert (actions["deadline"] == pd.Timestamp("2026-10-30")).all()
+    drivers = pd.DataFrame(
+        {
+            "signal": ["champion", "segment=smb"],
+            "term": ["champion", "segment=smb"],
+            "coef": [0.3, -0.1],
+            "ci_lo": [0.1, -0.3],
+            "ci_hi": [0.5, 0.1],
+            "odds_ratio": [1.35, 0.905],
+            "or_lo": [1.1, 0.74],
+            "or_hi": [1.65, 1.1],
+            "p_value": [0.001, 0.4],
+            "expected": ["+", ""],
+            "agrees": [True, pd.NA],
+            "in_model": [True, True],
+        }
+    )
+    rows = driver_rows(drivers, messages("ja"))
+    assert list(rows["signal"]) == ["チャンピオン", "セグメント (SMB)"] and list(rows["odds_ratio"]) == ["1.35", "0.91"]

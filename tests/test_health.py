@@ -206,6 +206,7 @@ def test_notebook_warns_and_falls_back_without_optional_tables_and_with_few_chur
     import json
 
     from cs_playbook.config import NOTEBOOKS_DIR
+    from cs_playbook.i18n import messages
     from cs_playbook.runner.run import run_report
 
     data = tmp_path / "crm"
@@ -226,7 +227,9 @@ def test_notebook_warns_and_falls_back_without_optional_tables_and_with_few_chur
     summary = json.loads((run.path / "01_health_score_calibration" / "summary.json").read_text(encoding="utf-8"))
     warnings = " ".join(summary["warnings"])
     assert "optional table events is not in the data" in warnings and "bantc is not in the data" in warnings
-    assert "falls back to the base rate" in warnings and "The scorecard in use, rules, stays in use" in warnings
+    assert "falls back to the base rate" in warnings  # the fit's reason, quoted in the page's warning
+    in_use = messages(summary["lang"]).t("health.candidate.fallback", reason="", in_use="rules").split("rules")[-1]
+    assert in_use.strip() and in_use in warnings  # "... rules, stays in use." in the report's language
     figures = summary["figures"]
     assert figures["calibrated_fallback"] is not None and figures["promotion_impact"] is None
     assert figures["scorecard_in_use"] == "rules" and figures["candidate_scorecard"]

@@ -16,6 +16,7 @@ import pytest  # noqa: E402
 from cs_playbook.health import calibration, review, rules, validation  # noqa: E402
 from cs_playbook.health import summary as health_summary  # noqa: E402
 from cs_playbook.health.scorer import FittedScorer, top_drivers  # noqa: E402
+from cs_playbook.i18n import messages  # noqa: E402
 from cs_playbook.modeling.evaluation import calibration_curve, lift_table  # noqa: E402
 from cs_playbook.modeling.scorecard import TIERS, TierLabels, TierThresholds  # noqa: E402
 from cs_playbook.params import load_params  # noqa: E402
@@ -333,7 +334,7 @@ def test_charts_draw_the_numbers_they_are_given(rng) -> None:
     p = np.clip(0.1 + 0.3 * y + rng.normal(scale=0.1, size=400), 0.01, 0.99)
     curves = calibration_curve(y, p).assign(model="calibrated")
     ax = charts.calibration_plot(curves, ece={"calibrated": 0.012})
-    assert "calibrated 1.2%" in ax.get_title()
+    assert "Candidate (calibrated) 1.2%" in ax.get_title()
     lifts = lift_table(y, p).assign(model="calibrated")
     ax = charts.lift_bars(lifts)
     assert f"{lifts['lift'].iloc[0]:.1f}x" in ax.get_title()
@@ -346,10 +347,13 @@ def test_charts_draw_the_numbers_they_are_given(rng) -> None:
             "auc_hi": [0.9, 0.85],
         }
     )
-    assert "calibrated 0.78" in charts.fold_auc(summary).get_title()
+    assert "Candidate (calibrated) 0.78" in charts.fold_auc(summary).get_title()
+    assert "候補（較正） 0.78" in charts.fold_auc(summary, msg=messages("ja")).get_title()
     table = pd.DataFrame({"model": ["calibrated"] * 3, "tier": list(TIERS), "churn_rate": [0.02, 0.1, 0.3]})
     ax = charts.tier_churn_bars(table, labels=JA)
-    assert ax.get_title() == "calibrated: 要注意 churns 15.0x as often as 良好 (out of time)"
+    assert ax.get_title() == "Candidate (calibrated): 要注意 churns 15.0x as often as 良好 (out of time)"
+    ax = charts.tier_churn_bars(table, labels=JA, msg=messages("ja"))
+    assert ax.get_title() == "候補（較正）: 要注意は良好の15.0倍解約（期間外）"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == JA.order()
     m = pd.DataFrame([[5, 1], [2, 7]], index=["good", "bad"], columns=["good", "bad"])
     ax = charts.migration_heatmap(m, before="Q2", after="Q3", labels=JA)
@@ -367,3 +371,81 @@ def test_charts_draw_the_numbers_they_are_given(rng) -> None:
     )
     assert ax.get_title() == "Promoting calibrated would move 2 accounts (¥200 ARR)"
     plt.close("all")
+
+
+def test_decision_box_figures_changes_and_named_actions() -> None:
+    def acc(rows: list[tuple]) -> pd.DataFrame:
+        cols = ["account_id", "account_name", "csm", "arr", "health_tier", "churn_probability", "arr_at_risk"]
+        cols += ["next_renewal", "driver_1"]
+        return pd.DataFrame(rows, columns=cols)
+
+    now = acc(
+        [
+            ("A", "Alpha", "佐藤", 1_000_000.0, "bad", 0.4, 400_000.0, pd.Timestamp("2026-10-10"), "Seat utilization"),
+            ("B", "Beta", "", 3_000_000.0, "bad", 0.3, 900_000.0, pd.NaT, "Latest NPS"),
+            ("C", "Gamma", "鈴木", 5_000_000.0, "good", 0.02, 100_000.0, pd.NaT, "Champion"),
+        ]
+    )
+    before = acc([("A", "Alpha", "佐藤", 1_000_000.0, "bad", 0.3, 300_000.0, pd.NaT, None)])
+    fell = pd.DataFrame({"account_id": ["B"], "arr": [3_000_000.0]})
+    figures = {
+        "comparison": {"diff": 0.004, "lo": -0.02, "hi": 0.03},
+        "out_of_time": {"calibrated": {"auc": 0.86, "auc_lo": 0.8, "auc_hi": 0.9}, "rules": {"auc": 0.856}},
+    }
+    rails = {"do_not_promote": True, "reason_codes": ["not_better"]}
+    box = health_summary.decision_figures(
+        now, before, fell=fell, figures=figures, rails=rails, labels=JA, currency="JPY", lang="ja"
+    )
+    assert [f["value"] for f in box] == [
+        "140万円",
+        "2社・400万円",
+        "1社・300万円",
+        "0.860 / 0.856",
+        "昇格しない（現行を継続）",
+    ]
+    assert box[0]["change"] == "▲ +110万円" and box[0]["direction"] == "bad"  # ARR at risk rose by 1.1M yen
+    assert box[1]["label"] == "要注意のアカウント" and box[1]["change"] == "▲ +1"
+    assert "0を含む" in box[-1]["change"] and box[-1]["direction"] == "neutral"
+    first = health_summary.decision_figures(
+        now, None, fell=fell, figures=figures, rails=rails, labels=JA, currency="JPY"
+    )
+    assert first[0]["change"] is None and first[0]["direction"] is None  # no previous quarter, no change
+    promoted = health_summary.verdict({"do_not_promote": False, "reason_codes": []}, figures, lang="en")
+    assert promoted[0] and promoted[1].startswith("Out of time it beats the rules score (AUC difference +0.004")
+    actions = health_summary.bad_actions(now, as_of=pd.Timestamp("2026-09-30"), currency="JPY", lang="ja")
+    assert list(actions["account_name"]) == ["Beta", "Alpha"]  # bad tier only, largest ARR first
+    assert list(actions["csm"]) == ["担当なし", "佐藤"]
+    # due in 30 days, or by the renewal when it comes sooner
+    assert list(actions["deadline"]) == [pd.Timestamp("2026-10-30"), pd.Timestamp("2026-10-10")]
+    assert actions["action"].iloc[0] == "最新NPSが低い理由を確認し、改善プランを顧客と合意する"
+    assert actions["action"].iloc[1].startswith("更新日 2026/10/10 の前にシート利用率")
+
+
+def test_disagreement_signals_and_weights_in_the_report_language() -> None:
+    disagree = pd.DataFrame(
+        {"disagreement": ["risk signals"], "signals": ["champion lost; BANTC budget risk"], "arr": [1.0]}
+    )
+    shown = health_summary.signals_text(disagree, messages("ja"))
+    assert (
+        shown.loc[0, "disagreement"] == "リスクシグナルあり"
+        and shown.loc[0, "signals"] == "チャンピオン喪失、BANTC予算リスク"
+    )
+    weights = pd.DataFrame(
+        {
+            "label": ["Seat utilization"],
+            "term": ["active_user_share"],
+            "coef": [-0.51234],
+            "ci_lo": [-0.7],
+            "ci_hi": [-0.3],
+            "odds_ratio": [0.599],
+            "points_per_sd": [7.44],
+            "p_value": [1e-100],
+        }
+    )
+    rows = health_summary.weight_rows(weights, messages("ja"))
+    assert rows.iloc[0][["measure", "coef", "odds_ratio", "points_per_sd"]].tolist() == [
+        "シート利用率",
+        "-0.512",
+        "0.60",
+        "+7.4",
+    ]

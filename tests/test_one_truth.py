@@ -81,11 +81,13 @@ def test_tier_probability_and_arr_at_risk_agree_in_every_export(japanese_run) ->
             checked += 1
         if "churn_probability" in df.columns:
             diff = (rows["churn_probability"].to_numpy() - s["churn_probability"].to_numpy()).__abs__()
-            assert (diff < 1e-6).all(), f"{name}: churn probability differs from the quarter state"
+            # CSV probabilities are rounded to 3 decimals, as shown (issue 14): equal within half a unit of that.
+            assert (diff <= 5e-4 + 1e-9).all(), f"{name}: churn probability differs from the quarter state"
             checked += 1
         if "arr_at_risk" in df.columns and df["account_id"].is_unique:
             diff = (rows["arr_at_risk"].to_numpy() - s["arr_at_risk"].to_numpy()).__abs__()
-            assert (diff < 1e-3 * (1 + s["arr_at_risk"].to_numpy())).all(), f"{name}: ARR at risk differs"
+            # Money is rounded to the unit in CSV.
+            assert (diff <= 0.5 + 1e-3 * s["arr_at_risk"].to_numpy()).all(), f"{name}: ARR at risk differs"
             checked += 1
     assert checked >= 3, "no export showed tiers or probabilities"
 

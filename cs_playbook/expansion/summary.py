@@ -1,9 +1,9 @@
-"""What the expansion notebook reports: headline figures and the checks that must hold.
+"""What the expansion notebook reports: headline figures, the decision box, the named actions and the checks.
 
 Builds on `expansion.whitespace`, `expansion.model`, `expansion.plays` and `expansion.outlook`;
 the notebook 04_expansion_targeting narrates these. The next quarter's GRR is the quarter state's
 renewal GRR forecast (one answer for every page); the multi-quarter figures are the 4-quarter
-cumulative outlook, a different question.
+cumulative outlook, a different question. Texts are in the report's language (`cs_playbook/i18n/expansion.yaml`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,38 @@ from typing import Any
 import pandas as pd
 
 from cs_playbook.data.coverage import UNASSIGNED
-from cs_playbook.expansion.outcomes import ExpansionParams
+from cs_playbook.expansion.outcomes import PLAYS, ExpansionParams
 from cs_playbook.expansion.outlook import NEXT_QUARTER_SOURCE
 from cs_playbook.expansion.plays import CSQL_COLUMNS
-from cs_playbook.formatting import fmt_money, fmt_pct
+from cs_playbook.formatting import MISSING, Formatter
+from cs_playbook.i18n import Messages, messages
 
-__all__ = ["summary_figures", "headline", "consistency_checks"]
+__all__ = [
+    "ACTION_DAYS",
+    "in_language",
+    "summary_figures",
+    "headline",
+    "decision_figures",
+    "lead_actions",
+    "signal_label",
+    "driver_rows",
+    "backtest_rows",
+    "consistency_checks",
+]
+
+ACTION_DAYS = 30  # a lead's first step is due within this many days of the as-of date
+
+
+def in_language(params: ExpansionParams, lang: str) -> ExpansionParams:
+    """`params` whose words for CSMs are in the report's language: the reasons, and the play names.
+
+    Play names are the catalog's (`codes.<play>`), so they follow the report's language: they replace
+    `plays.labels` of params (a data folder's params may name the plays in another language).
+    """
+    msg = messages(lang)
+    labels = {**params.plays.labels, **{p: str(msg.code(p)) for p in PLAYS}}
+    plays = params.plays.model_copy(update={"labels": labels})
+    return params.model_copy(update={"reason_language": lang, "plays": plays})
 
 
 def _next_quarter_grr(grr_forecast: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -95,20 +121,138 @@ def summary_figures(
     }
 
 
-def headline(figures: dict[str, Any], currency: str) -> dict[str, str]:
-    """The figures quoted on index.html, formatted for executives."""
+def headline(figures: dict[str, Any], currency: str, *, lang: str = "en") -> dict[str, str]:
+    """The figures quoted on index.html, formatted for executives in `lang`."""
+    msg, fmt = messages(lang), Formatter(lang, currency)
     o = figures["outlook_4q_cumulative"]
+    lift = figures["top_decile_lift"]
     return {
-        "Expected expansion ARR (next 2 quarters)": fmt_money(figures["expected_expansion_arr"], currency),
-        "CSQL leads within CSM capacity": f"{figures['csql_leads']:,} ({fmt_money(figures['csql_expected_arr'], currency)})",
-        "Top-decile lift (out of time)": f"{figures['top_decile_lift']:.1f}x"
-        if figures["top_decile_lift"] is not None and figures["top_decile_lift"] == figures["top_decile_lift"]
-        else "n/a",
-        "NRR, 4-quarter cumulative outlook": f"{fmt_pct(o['nrr_cumulative'])} "
-        f"({fmt_pct(o['nrr_cumulative_low'])}-{fmt_pct(o['nrr_cumulative_high'])})",
-        "GRR, 4-quarter cumulative outlook": f"{fmt_pct(o['grr_cumulative'])} "
-        f"({fmt_pct(o['grr_cumulative_low'])}-{fmt_pct(o['grr_cumulative_high'])})",
+        msg.t("expansion.headline.expected_arr"): fmt.money(figures["expected_expansion_arr"]),
+        msg.t("expansion.headline.leads"): msg.t(
+            "expansion.headline.leads_value",
+            count=fmt.count(figures["csql_leads"]),
+            arr=fmt.money(figures["csql_expected_arr"]),
+        ),
+        msg.t("expansion.headline.lift"): f"{lift:.1f}x" if lift is not None and lift == lift else fmt.pct(None),
+        msg.t("expansion.headline.nrr"): f"{fmt.pct(o['nrr_cumulative'])} "
+        f"({fmt.pct(o['nrr_cumulative_low'])}-{fmt.pct(o['nrr_cumulative_high'])})",
+        msg.t("expansion.headline.grr"): f"{fmt.pct(o['grr_cumulative'])} "
+        f"({fmt.pct(o['grr_cumulative_low'])}-{fmt.pct(o['grr_cumulative_high'])})",
     }
+
+
+def decision_figures(
+    leads: pd.DataFrame,
+    cut: pd.DataFrame,
+    *,
+    guarded_before: int | None,
+    params: ExpansionParams,
+    currency: str,
+    lang: str = "en",
+) -> list[dict[str, str | None]]:
+    """The decision box: expected ARR of the CSQL leads, their number, the top play, customers held back for churn risk.
+
+    `leads` is `plays.csql_list`, `cut` `plays.rank_targets` (play codes, guarded, within_capacity,
+    expected_arr). `guarded_before` is how many customers the same guard held back at the end of the
+    previous quarter (None without one): the change of the last figure. Each figure: label, value,
+    change, direction (ctx.decision's form).
+    """
+    msg, fmt = messages(lang), Formatter(lang, currency)
+    inside = cut[cut["within_capacity"]]
+    by_play = inside.groupby("play")["expected_arr"].agg(["size", "sum"]).sort_values("sum", ascending=False)
+    if len(by_play):
+        play = by_play.index[0]
+        top = msg.t(
+            "expansion.decision.top_play_value",
+            play=params.play_label(play),
+            count=fmt.count(by_play["size"].iloc[0]),
+            arr=fmt.money(by_play["sum"].iloc[0]),
+        )
+    else:
+        top = msg.t("expansion.decision.no_leads")
+    guarded = int(cut["guarded"].sum())
+    change = guarded - guarded_before if guarded_before is not None else None
+    direction = None if change is None else "neutral" if change == 0 else ("bad" if change > 0 else "good")
+    return [
+        {
+            "label": msg.t("expansion.decision.leads_arr"),
+            "value": fmt.money(float(leads["expected_arr"].sum())),
+            "change": None,
+            "direction": None,
+        },
+        {
+            "label": msg.t("expansion.decision.leads"),
+            "value": msg.t("expansion.decision.leads_value", count=fmt.count(len(leads))),
+            "change": None,
+            "direction": None,
+        },
+        {"label": msg.t("expansion.decision.top_play"), "value": top, "change": None, "direction": None},
+        {
+            "label": msg.t("expansion.decision.guarded"),
+            "value": msg.t("expansion.decision.guarded_value", count=fmt.count(guarded)),
+            "change": fmt.delta(change, kind="count") if change is not None else None,
+            "direction": direction,
+        },
+    ]
+
+
+def lead_actions(
+    leads: pd.DataFrame, *, as_of: pd.Timestamp, top: int = 5, params: ExpansionParams, lang: str = "en"
+) -> pd.DataFrame:
+    """The decision box's named actions: the `top` CSQL leads with their CSM, play, expected ARR, deadline and action.
+
+    `leads` is `plays.csql_list` (best first; play as "<label>: <product>", product). Returns
+    account_name, owner (the pool named as such), expected_arr, probability, deadline, action (text in `lang`).
+    """
+    msg = messages(lang)
+    head = leads.head(top)
+    owner = head["owner"].astype("string").str.strip()
+    pool = owner.isna() | (owner == "") | (owner == UNASSIGNED)
+    play = head["play"].astype(str).str.split(": ", n=1).str[0]
+    return pd.DataFrame(
+        {
+            "account_name": head["account_name"].fillna(head["account_id"]).to_numpy(),
+            "owner": owner.where(~pool, msg.t("expansion.decision.no_owner")).to_numpy(),
+            "expected_arr": head["expected_arr"].astype("float64").to_numpy(),
+            "probability": head["probability"].astype("float64").to_numpy(),
+            "deadline": [pd.Timestamp(as_of).normalize() + pd.Timedelta(days=ACTION_DAYS)] * len(head),
+            "action": [
+                msg.t("expansion.decision.action", play=pl, product=pr)
+                for pl, pr in zip(play, head["product"].astype(str), strict=True)
+            ],
+        }
+    )
+
+
+def signal_label(signal: str, msg: Messages) -> str:
+    """A model signal in words: "champion" -> チャンピオン, "segment=smb" -> セグメント (SMB)."""
+    name, _, value = str(signal).partition("=")
+    return f"{msg.code(name)} ({msg.code(value)})" if value else str(msg.code(name))
+
+
+def _fixed(values: pd.Series, spec: str) -> list[str]:
+    return [MISSING if v is None or v != v else format(float(v), spec) for v in values]
+
+
+def driver_rows(drivers: pd.DataFrame, msg: Messages) -> pd.DataFrame:
+    """`model.driver_table` rows for a page table: signals in words, coefficients and odds ratios as plain numbers.
+
+    Returns signal, coef, ci_lo, ci_hi, odds_ratio, or_lo, or_hi (text, 2 decimals), p_value, expected, agrees.
+    """
+    out = drivers.drop(columns=[c for c in ("in_model", "term") if c in drivers.columns]).copy()
+    out["signal"] = [signal_label(s, msg) for s in out["signal"]]
+    for col in ("coef", "ci_lo", "ci_hi"):
+        out[col] = _fixed(out[col], "+.2f")
+    for col in ("odds_ratio", "or_lo", "or_hi"):
+        out[col] = _fixed(out[col], ".2f")
+    return out.reset_index(drop=True)
+
+
+def backtest_rows(backtest: pd.DataFrame, msg: Messages) -> pd.DataFrame:
+    """`model.backtest_propensity`'s summary for a page table: the pooled row's fold ("all") named in words."""
+    out = backtest.copy()
+    out["fold"] = [msg.t("expansion.propensity.all") if f == "all" else f for f in out["fold"]]
+    return out.reset_index(drop=True)
 
 
 def consistency_checks(

@@ -1,9 +1,10 @@
-"""The health-score notebook's summary: raw figures for summary.json, the headline for index.html, the checks.
+"""The health-score notebook's summary: raw figures for summary.json, the headline for index.html, the decision box,
+the named actions and the checks.
 
-Tier figures are keyed by tier code (good / normal / bad); `headline` is the one place here that
-renders them, with the labels of params. The ARR at risk of this page is that of ALL active
-accounts (`arr_at_risk_all_accounts`), distinct from the renewal page's ARR at risk of the renewals
-in its horizon.
+Tier figures are keyed by tier code (good / normal / bad); `headline` and `decision_figures` render
+them with the labels of params, in the report's language (texts in `cs_playbook/i18n/health.yaml`).
+The ARR at risk of this page is that of ALL active accounts (`arr_at_risk_all_accounts`), distinct
+from the renewal page's ARR at risk of the renewals in its horizon.
 """
 
 from __future__ import annotations
@@ -11,12 +12,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cs_playbook.formatting import fmt_money, fmt_pct
+from cs_playbook.formatting import MISSING, Formatter, fmt_pct
 from cs_playbook.health.review import GONE, PromotionImpact
 from cs_playbook.health.validation import FitWindow, Validation, guard_rails
+from cs_playbook.i18n import Messages, messages
 from cs_playbook.modeling.scorecard import Scorecard, TierLabels
 
-__all__ = ["summary_figures", "headline", "guard_rail_box", "consistency_checks", "WARNING_SIGN"]
+__all__ = [
+    "ACTION_DAYS",
+    "summary_figures",
+    "headline",
+    "verdict",
+    "decision_figures",
+    "bad_actions",
+    "signals_text",
+    "weight_rows",
+    "joined_labels",
+    "guard_rail_box",
+    "consistency_checks",
+    "WARNING_SIGN",
+]
+
+ACTION_DAYS = 30  # a named action is due within this many days of the as-of date (or by the renewal, if sooner)
 
 # Prefix of a headline value that must not be taken at face value (shown in red on the index).
 WARNING_SIGN = "⚠ "
@@ -72,39 +89,228 @@ def summary_figures(
     }
 
 
-def headline(figures: dict, *, currency: str, labels: TierLabels) -> dict[str, str]:
-    """The few formatted figures shown on index.html (tiers named with the labels of params)."""
-    out: dict[str, str] = {"Scorecard in use": figures["scorecard_in_use"]}
+def headline(figures: dict, *, currency: str, labels: TierLabels, lang: str = "en") -> dict[str, str]:
+    """The few formatted figures shown on index.html (tiers named with the labels of params), in `lang`."""
+    msg, fmt = messages(lang), Formatter(lang, currency)
+
+    def h(key: str, **values: object) -> str:
+        return msg.t(f"health.headline.{key}", **values)
+
+    out: dict[str, str] = {h("scorecard_in_use"): figures["scorecard_in_use"]}
     cal = figures["out_of_time"].get("calibrated")
     rules = figures["out_of_time"].get("rules")
     rails = figures.get("guard_rails") or {}
     if cal:
         warn = WARNING_SIGN if rails.get("auc_interval_includes_chance") else ""
-        out["Candidate AUC (out of time)"] = f"{warn}{cal['auc']:.3f} ({cal['auc_lo']:.3f}-{cal['auc_hi']:.3f})"
+        out[h("candidate_auc")] = f"{warn}{cal['auc']:.3f} ({cal['auc_lo']:.3f}-{cal['auc_hi']:.3f})"
     if rules:
-        out["Rules score AUC"] = f"{rules['auc']:.3f}"
+        out[h("rules_auc")] = f"{rules['auc']:.3f}"
     term = figures["out_of_time"].get("term only")
     if term:
-        out["Term-only baseline AUC"] = f"{term['auc']:.3f}"
+        out[h("term_auc")] = f"{term['auc']:.3f}"
     c = figures["comparison"]
     if c.get("diff") is not None and c["diff"] == c["diff"]:
-        verdict = "better" if c["lo"] > 0 else ("worse" if c["hi"] < 0 else "no clear difference")
+        word = h("better") if c["lo"] > 0 else (h("worse") if c["hi"] < 0 else h("no_difference"))
         warn = WARNING_SIGN if rails.get("not_better_than_rules") else ""
-        out["Candidate vs rules"] = f"{warn}{c['diff']:+.3f} AUC, {verdict} ({c['share_a_better']:.0%} of resamples)"
+        out[h("candidate_vs_rules")] = warn + h(
+            "candidate_vs_rules_value",
+            diff=f"{c['diff']:+.3f}",
+            verdict=word,
+            share=fmt_pct(c["share_a_better"], digits=0),
+        )
     if rails.get("do_not_promote"):
-        out["Promote the candidate?"] = f"{WARNING_SIGN}No: " + "; ".join(rails["reasons"])
+        out[h("promote")] = WARNING_SIGN + h("promote_no", reason=verdict(rails, figures, lang=lang)[1])
     rates = figures["tier_churn_rate_out_of_time"].get("calibrated", {})
     if "good" in rates and "bad" in rates:
-        out[f"Churn {labels.bad} vs {labels.good} (candidate)"] = (
+        out[h("tier_churn", bad=labels.bad, good=labels.good)] = (
             f"{fmt_pct(rates['bad'], digits=0)} vs {fmt_pct(rates['good'], digits=0)}"
         )
     impact = figures.get("promotion_impact")
     if impact:
-        out["Promoting the candidate would move"] = (
-            f"{impact['accounts_changing_tier']:,} accounts ({fmt_money(impact['arr_changing_tier'], currency)} ARR)"
+        out[h("would_move")] = h(
+            "would_move_value",
+            count=fmt.count(impact["accounts_changing_tier"]),
+            arr=fmt.money(impact["arr_changing_tier"]),
         )
-    out["ARR at risk, all accounts"] = fmt_money(figures["arr_at_risk_all_accounts"], currency)
+    out[h("arr_at_risk")] = fmt.money(figures["arr_at_risk_all_accounts"])
     return out
+
+
+def verdict(rails: dict, figures: dict, *, lang: str = "en") -> tuple[bool, str]:
+    """Promote the candidate or not, and why in one sentence (`guard_rails` flags, `summary_figures`-like figures).
+
+    `figures` needs "comparison" (`evaluation.compare_auc` of candidate against rules) and "out_of_time"
+    (pooled figures per model). The first reason of `rails["reason_codes"]` is the one given.
+    """
+    msg = messages(lang)
+    c = figures.get("comparison") or {}
+
+    def signed(key: str) -> str:
+        v = c.get(key)
+        return f"{v:+.3f}" if v is not None and v == v else "—"
+
+    codes = rails.get("reason_codes") or []
+    if not rails.get("do_not_promote"):
+        return True, msg.t("health.decision.why.better", diff=signed("diff"), lo=signed("lo"), hi=signed("hi"))
+    code = codes[0] if codes else "not_better"
+    pooled = figures.get("out_of_time") or {}
+    cal, term = pooled.get("calibrated") or {}, pooled.get("term only") or {}
+    values = {
+        "chance": {"lo": f"{cal.get('auc_lo', float('nan')):.3f}", "hi": f"{cal.get('auc_hi', float('nan')):.3f}"},
+        "not_better": {"diff": signed("diff"), "lo": signed("lo"), "hi": signed("hi")},
+        "below_term": {"term": f"{term.get('auc', float('nan')):.3f}"},
+    }.get(code, {})
+    return False, msg.t(f"health.decision.why.{code}", **values)
+
+
+def _direction(change: float | None, *, higher_is_better: bool) -> str | None:
+    if change is None or change != change:
+        return None
+    if abs(change) < 1e-9:
+        return "neutral"
+    return "good" if (change > 0) == higher_is_better else "bad"
+
+
+def _tier_figures(accounts: pd.DataFrame | None) -> dict[str, float] | None:
+    """ARR at risk (all accounts), bad-tier accounts and their ARR of one quarter's accounts; None without them."""
+    if accounts is None:
+        return None
+    bad = accounts[accounts["health_tier"].astype("string") == "bad"]
+    return {
+        "arr_at_risk": float(accounts["arr_at_risk"].sum()),
+        "bad": float(len(bad)),
+        "bad_arr": float(bad["arr"].sum()),
+    }
+
+
+def decision_figures(
+    accounts: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    *,
+    fell: pd.DataFrame,
+    figures: dict,
+    rails: dict,
+    labels: TierLabels,
+    currency: str,
+    lang: str = "en",
+) -> list[dict[str, str | None]]:
+    """The decision box: ARR at risk, bad-tier accounts, accounts fallen to bad, AUC candidate / rules, the verdict.
+
+    `accounts` and `previous` are this and the previous quarter's state accounts (None without one): the
+    changes are against it. `fell` is `review.tier_migration(...).fell` (accounts gone from good to bad this
+    quarter, with arr); `figures` has "comparison" and "out_of_time" (`summary_figures`), `rails` is
+    `validation.guard_rails`. Each figure: label, value, change, direction (ctx.decision's form).
+    """
+    msg, fmt = messages(lang), Formatter(lang, currency)
+    now, before = _tier_figures(accounts), _tier_figures(previous)
+    d = {k: (now[k] - before[k]) if before else None for k in now}
+
+    def fig(label: str, value: str, change: str | None = None, direction: str | None = None) -> dict:
+        return {"label": label, "value": value, "change": change, "direction": direction}
+
+    count_arr = "health.decision.count_arr"
+    out = [
+        fig(
+            msg.t("health.decision.arr_at_risk"),
+            fmt.money(now["arr_at_risk"]),
+            fmt.delta(d["arr_at_risk"], kind="money") if before else None,
+            _direction(d["arr_at_risk"], higher_is_better=False),
+        ),
+        fig(
+            msg.t("health.decision.bad_accounts", bad=labels.bad),
+            msg.t(count_arr, count=fmt.count(now["bad"]), arr=fmt.money(now["bad_arr"])),
+            fmt.delta(d["bad"], kind="count") if before else None,
+            _direction(d["bad"], higher_is_better=False),
+        ),
+        fig(
+            msg.t("health.decision.fell", good=labels.good, bad=labels.bad),
+            msg.t(count_arr, count=fmt.count(len(fell)), arr=fmt.money(float(fell["arr"].sum()) if len(fell) else 0.0)),
+        ),
+    ]
+    cal, rules = (figures.get("out_of_time") or {}).get("calibrated"), (figures.get("out_of_time") or {}).get("rules")
+    if cal and rules:
+        value = msg.t("health.decision.auc_value", candidate=f"{cal['auc']:.3f}", rules=f"{rules['auc']:.3f}")
+        out.append(fig(msg.t("health.decision.auc"), value))
+    promote, why = verdict(rails, figures, lang=lang)
+    word = msg.t("health.decision.promote" if promote else "health.decision.keep")
+    out.append(fig(msg.t("health.decision.verdict"), word, why, "good" if promote else "neutral"))
+    return out
+
+
+def bad_actions(
+    accounts: pd.DataFrame, *, as_of: pd.Timestamp, top: int = 5, currency: str = "JPY", lang: str = "en"
+) -> pd.DataFrame:
+    """The decision box's named actions: the `top` bad-tier accounts with the most ARR, their CSM, deadline and action.
+
+    `accounts` is the quarter state's accounts (driver_1 is the measure that takes most points off the
+    score). The deadline is `ACTION_DAYS` after as_of, or the next renewal if sooner. Returns
+    account_name, csm, arr, churn_probability, deadline, action (texts in `lang`).
+    """
+    msg, fmt = messages(lang), Formatter(lang, currency)
+    bad = accounts[accounts["health_tier"].astype("string") == "bad"]
+    bad = bad.sort_values(["arr", "account_id"], ascending=[False, True]).head(top)
+    due = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=ACTION_DAYS)
+    renew = (
+        pd.to_datetime(bad["next_renewal"], errors="coerce")
+        if "next_renewal" in bad
+        else pd.Series(pd.NaT, index=bad.index)
+    )
+    drivers = bad["driver_1"] if "driver_1" in bad else pd.Series(np.nan, index=bad.index)
+    actions = [
+        msg.t("health.decision.action_none")
+        if not isinstance(drv, str) or not drv
+        else msg.t("health.decision.action_renewal", driver=msg.code(drv), renewal=fmt.date(r))
+        if pd.notna(r) and r < due
+        else msg.t("health.decision.action", driver=msg.code(drv))
+        for drv, r in zip(drivers, renew, strict=True)
+    ]
+    csm = bad["csm"].astype("string").str.strip()
+    return pd.DataFrame(
+        {
+            "account_name": bad["account_name"].fillna(bad["account_id"]).to_numpy(),
+            "csm": csm.where(csm.notna() & (csm != ""), msg.t("health.decision.no_owner")).to_numpy(),
+            "arr": bad["arr"].astype("float64").to_numpy(),
+            "churn_probability": bad["churn_probability"].astype("float64").to_numpy(),
+            "deadline": renew.where(renew.notna() & (renew < due), due).to_numpy(),
+            "action": actions,
+        }
+    )
+
+
+def signals_text(disagreements: pd.DataFrame, msg: Messages) -> pd.DataFrame:
+    """`review.disagreements` with its disagreement and signals (joined by "; ") worded in `msg`'s language."""
+    sep = "、" if msg.lang == "ja" else "; "
+    out = disagreements.copy()
+    out["disagreement"] = [msg.code(v) for v in out["disagreement"]]
+    out["signals"] = [sep.join(str(msg.code(s)) for s in str(v).split("; ") if s) for v in out["signals"]]
+    return out
+
+
+def joined_labels(texts: pd.Series, msg: Messages, *, sep: str = " + ") -> str:
+    """Texts of measure labels joined by `sep` (e.g. measure_groups' members_label), each label in words, "; " between."""
+    return "; ".join(sep.join(str(msg.code(part)) for part in str(text).split(sep)) for text in texts)
+
+
+def weight_rows(weights: pd.DataFrame, msg: Messages) -> pd.DataFrame:
+    """`validation.weights_table` for a page table: measures in words, coefficients, odds ratios and points as numbers.
+
+    Returns measure (the label in words), term, coef, ci_lo, ci_hi, odds_ratio, points_per_sd (text) and p_value.
+    """
+
+    def fixed(values: pd.Series, spec: str) -> list[str]:
+        return [MISSING if v is None or v != v else format(float(v), spec) for v in values]
+
+    out = weights[["label", "term", "coef", "ci_lo", "ci_hi", "odds_ratio", "points_per_sd", "p_value"]].copy()
+    out["label"] = [msg.code(v) for v in out["label"]]
+    for col, spec in (
+        ("coef", "+.3f"),
+        ("ci_lo", "+.3f"),
+        ("ci_hi", "+.3f"),
+        ("odds_ratio", ".2f"),
+        ("points_per_sd", "+.1f"),
+    ):
+        out[col] = fixed(out[col], spec)
+    return out.rename(columns={"label": "measure"}).reset_index(drop=True)
 
 
 def guard_rail_box(rails: dict) -> str | None:

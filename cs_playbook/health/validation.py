@@ -161,7 +161,8 @@ def guard_rails(validation: Validation, candidate: Scorecard | None = None) -> d
     better than the rules score (paired interval includes 0 or is below it), with the reasons in words.
 
     Returns tested, auc_interval_includes_chance, not_better_than_rules, below_term_only (informative),
-    fell_back, do_not_promote and reasons (list of sentences).
+    fell_back, do_not_promote, reasons (list of sentences) and reason_codes (the same reasons as codes:
+    not_tested, chance, not_better, below_term, fell_back; the page words them in its language).
     """
     pooled = validation.pooled().get("calibrated", {}) if validation.tested else {}
     lo, auc = pooled.get("auc_lo"), pooled.get("auc")
@@ -171,19 +172,24 @@ def guard_rails(validation: Validation, candidate: Scorecard | None = None) -> d
     term = validation.term_comparison
     below_term = bool(term and term.get("diff") == term.get("diff") and term["diff"] < 0)
     fell_back = bool(candidate is not None and candidate.fallback is not None)
-    reasons = []
+    reasons, codes = [], []
     if not validation.tested:
         reasons.append("no quarter could be tested out of time")
+        codes.append("not_tested")
     elif chance:
         reasons.append(f"the out-of-time AUC interval ({lo:.3f}-{pooled.get('auc_hi'):.3f}) includes 0.5 (chance)")
+        codes.append("chance")
     if validation.tested and not_better:
         reasons.append(
             "the candidate is not better than the rules score (the paired AUC difference interval includes 0 or is below it)"
         )
+        codes.append("not_better")
     if below_term:
         reasons.append(f"the candidate's AUC ({auc:.3f}) is below the contract-term-only baseline")
+        codes.append("below_term")
     if fell_back:
         reasons.append("the candidate fell back to the base rate")
+        codes.append("fell_back")
     return {
         "tested": validation.tested,
         "auc_interval_includes_chance": chance,
@@ -192,6 +198,7 @@ def guard_rails(validation: Validation, candidate: Scorecard | None = None) -> d
         "fell_back": fell_back,
         "do_not_promote": bool(reasons),
         "reasons": reasons,
+        "reason_codes": codes,
     }
 
 
