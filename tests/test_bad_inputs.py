@@ -1,12 +1,16 @@
-"""A corpus of bad inputs, one defect each, run through `cs-playbook validate`: exit 2, the table and column named.
+"""One corpus of bad inputs, one defect each, run through the CLI: exit 2, the table and column (or file and key) named.
 
-Every case starts from one small valid folder (accounts, subscriptions, a few events) and breaks one
-thing. The must-load controls (encodings, a folder name with an apostrophe, tz-aware timestamps, a
-configured date_format) exit 0.
+Every case starts from one small valid folder (accounts, subscriptions, a few events) and breaks one thing:
+a table value or header (`cs-playbook validate`), a data folder's params/data.yaml (`validate`), a notebook's
+params or the quarter (`cs-playbook report`, refused before any notebook runs). No case prints a traceback or
+writes anything (no report folder, no temporary folder). The must-load controls (encodings, a folder name with an
+apostrophe, tz-aware Parquet timestamps, header case, a configured date_format) exit 0.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +19,7 @@ import pandas as pd
 import pytest
 
 from cs_playbook.cli import main
+from cs_playbook.config import PARAMS_DIR
 from cs_playbook.data.io import load_dataset
 
 ACCOUNTS = {
@@ -92,84 +97,288 @@ def duplicate_line(t: dict[str, pd.DataFrame]) -> None:
     t["subscriptions"] = pd.concat([t["subscriptions"], extra], ignore_index=True)
 
 
-def tz_parquet_accounts(t: dict[str, pd.DataFrame]) -> None:
-    t["accounts"] = t["accounts"].assign(created_at=pd.to_datetime(["9999-12-31"] * 3, format="%Y-%m-%d").astype(str))
+def events_parquet(change: Callable[[pd.DataFrame], None]) -> Callable[[dict], None]:
+    """The events as a Parquet file (typed event_time), changed by `change`."""
+
+    def to_parquet(t: dict[str, pd.DataFrame]) -> None:
+        events = t.pop("events").assign(event_time=lambda d: pd.to_datetime(d["event_time"]))
+        change(events)
+        t["events.parquet"] = events
+
+    return to_parquet
+
+
+def dropped_table(table: str) -> Callable[[dict], None]:
+    def change(t: dict[str, pd.DataFrame]) -> None:
+        del t[table]
+
+    return change
+
+
+def data_yaml(text: str) -> Callable[[Path], None]:
+    """The data folder's own params/data.yaml (read by validate and report over the project's)."""
+
+    def change(folder: Path) -> None:
+        (folder / "params").mkdir(exist_ok=True)
+        (folder / "params" / "data.yaml").write_text(text, encoding="utf-8")
+
+    return change
+
+
+def file_bytes(name: str, data: bytes) -> Callable[[Path], None]:
+    def change(folder: Path) -> None:
+        (folder / name).write_bytes(data)
+
+    return change
 
 
 @dataclass(frozen=True)
 class Case:
+    """One bad input: how to break the valid folder (tables, files, params) and what the message must name."""
+
     id: str
-    change: Callable[[dict], None]
-    table: str
-    column: str
+    kind: str  # "table", "source", "params" or "quarter"
+    names: tuple[str, ...]  # every one appears in the message: "table X" and "column Y", or a file and a key
+    tables: Callable[[dict], None] | None = None  # edits the small tables before they are written
+    folder: Callable[[Path], None] | None = None  # edits the written data folder
+    params: tuple[str, Callable[[str], str]] | None = None  # edits one file of a copy of the project's params/
+    args: tuple[str, ...] = ()  # more command-line arguments
+    command: str = "validate"  # "report" only for cases only a report run checks (notebook params, quarters)
 
 
-CASES = [
-    Case("arr-inf", setter("subscriptions", "arr", "inf"), "subscriptions", "arr"),
-    Case("arr-minus-inf", setter("subscriptions", "arr", "-inf"), "subscriptions", "arr"),
-    Case("arr-1e400", setter("subscriptions", "arr", "1e400"), "subscriptions", "arr"),
-    Case("arr-NaN-text", setter("subscriptions", "arr", "NaN"), "subscriptions", "arr"),
-    Case("arr-decimal-comma", setter("subscriptions", "arr", "1200000,50"), "subscriptions", "arr"),
-    Case("arr-misplaced-thousands", setter("subscriptions", "arr", "1,2,3,4"), "subscriptions", "arr"),
-    Case("arr-thousands-group-of-two", setter("subscriptions", "arr", "12,00,000"), "subscriptions", "arr"),
-    Case("arr-negative", setter("subscriptions", "arr", "-5"), "subscriptions", "arr"),
-    Case("arr-above-max_arr", setter("subscriptions", "arr", "5e13"), "subscriptions", "arr"),
-    Case("arr-text", setter("subscriptions", "arr", "abc"), "subscriptions", "arr"),
-    Case("arr-column-missing", dropped("subscriptions", "arr"), "subscriptions", "arr"),
-    Case("arr-header-ambiguous", renamed("subscriptions", "start_date", "ARR"), "subscriptions", "start_date"),
-    Case("seats-fraction", setter("subscriptions", "seats", "2.5"), "subscriptions", "seats"),
-    Case("seats-inf", setter("subscriptions", "seats", "Infinity"), "subscriptions", "seats"),
-    Case("seats-above-max_seats", setter("subscriptions", "seats", "99,000,000,000"), "subscriptions", "seats"),
-    Case("employees-zero", setter("accounts", "employees", "0"), "accounts", "employees"),
-    Case("employees-decimal-comma", setter("accounts", "employees", "50,5"), "accounts", "employees"),
-    Case("start-date-day-month", setter("subscriptions", "start_date", "01/04/2023"), "subscriptions", "start_date"),
-    Case("start-date-dotted", setter("subscriptions", "start_date", "1.4.23"), "subscriptions", "start_date"),
-    Case("end-date-9999", setter("subscriptions", "end_date", "9999-12-31"), "subscriptions", "end_date"),
-    Case("start-date-1850", setter("subscriptions", "start_date", "1850-01-01"), "subscriptions", "start_date"),
-    Case("start-date-impossible", setter("subscriptions", "start_date", "2024-02-30"), "subscriptions", "start_date"),
-    Case("created-at-year-0001", setter("accounts", "created_at", "0001-01-01"), "accounts", "created_at"),
-    Case("end-before-start", setter("subscriptions", "end_date", "2023-01-01"), "subscriptions", "end_date"),
-    Case("name-nul", setter("accounts", "account_name", "Acme\x00Corp"), "accounts", "account_name"),
-    Case("name-escape", setter("accounts", "account_name", "Acme\x1b[31mCorp"), "accounts", "account_name"),
-    Case("product-bidi-override", setter("subscriptions", "product", "Plat\u202eform"), "subscriptions", "product"),
-    Case("exact-duplicate-line", duplicate_line, "subscriptions", "subscription_id"),
-    Case("duplicate-id", setter("subscriptions", "subscription_id", "S2"), "subscriptions", "subscription_id"),
-    Case("account-id-empty", setter("accounts", "account_id", ""), "accounts", "account_id"),
-    Case("unknown-account", setter("subscriptions", "account_id", "ZZZ"), "subscriptions", "account_id"),
-    Case("auto-renew-maybe", setter("subscriptions", "auto_renew", "maybe"), "subscriptions", "auto_renew"),
-    Case("currency-without-rate", setter("subscriptions", "currency", "USD"), "subscriptions", "currency"),
-    Case("accounts-segment-missing", dropped("accounts", "segment"), "accounts", "segment"),
-    Case("event-time-day-month", setter("events", "event_time", "01/04/2023 10:00"), "events", "event_time"),
-    Case("event-time-year-9999", setter("events", "event_time", "9999-01-01 00:00:00"), "events", "event_time"),
-    Case("event-unknown-account", setter("events", "account_id", "ZZZ"), "events", "account_id"),
-    Case("event-user-missing", dropped("events", "user_id"), "events", "user_id"),
+def table_case(id: str, change: Callable[[dict], None], table: str, column: str) -> Case:
+    return Case(id, "table", (f"table {table}", f"column {column}"), tables=change)
+
+
+def _sub(pattern: str, repl: str) -> Callable[[str], str]:
+    return lambda text: re.sub(pattern, repl, text, count=1, flags=re.M)
+
+
+TABLE_CASES = [
+    table_case("arr-inf", setter("subscriptions", "arr", "inf"), "subscriptions", "arr"),
+    table_case("arr-minus-inf", setter("subscriptions", "arr", "-inf"), "subscriptions", "arr"),
+    table_case("arr-1e400", setter("subscriptions", "arr", "1e400"), "subscriptions", "arr"),
+    table_case("arr-NaN-text", setter("subscriptions", "arr", "NaN"), "subscriptions", "arr"),
+    table_case("arr-decimal-comma", setter("subscriptions", "arr", "1200000,50"), "subscriptions", "arr"),
+    table_case("arr-misplaced-thousands", setter("subscriptions", "arr", "1,2,3,4"), "subscriptions", "arr"),
+    table_case("arr-thousands-group-of-two", setter("subscriptions", "arr", "12,00,000"), "subscriptions", "arr"),
+    table_case("arr-negative", setter("subscriptions", "arr", "-5"), "subscriptions", "arr"),
+    table_case("arr-above-max_arr", setter("subscriptions", "arr", "5e13"), "subscriptions", "arr"),
+    table_case("arr-text", setter("subscriptions", "arr", "abc"), "subscriptions", "arr"),
+    table_case("arr-column-missing", dropped("subscriptions", "arr"), "subscriptions", "arr"),
+    table_case("arr-header-ambiguous", renamed("subscriptions", "start_date", "ARR"), "subscriptions", "start_date"),
+    table_case("seats-fraction", setter("subscriptions", "seats", "2.5"), "subscriptions", "seats"),
+    table_case("seats-inf", setter("subscriptions", "seats", "Infinity"), "subscriptions", "seats"),
+    table_case("seats-above-max_seats", setter("subscriptions", "seats", "99,000,000,000"), "subscriptions", "seats"),
+    table_case("employees-zero", setter("accounts", "employees", "0"), "accounts", "employees"),
+    table_case("employees-decimal-comma", setter("accounts", "employees", "50,5"), "accounts", "employees"),
+    table_case(
+        "start-date-day-month", setter("subscriptions", "start_date", "01/04/2023"), "subscriptions", "start_date"
+    ),
+    table_case("start-date-dotted", setter("subscriptions", "start_date", "1.4.23"), "subscriptions", "start_date"),
+    table_case("end-date-9999", setter("subscriptions", "end_date", "9999-12-31"), "subscriptions", "end_date"),
+    table_case("start-date-1800", setter("subscriptions", "start_date", "1800-01-01"), "subscriptions", "start_date"),
+    table_case(
+        "start-date-impossible", setter("subscriptions", "start_date", "2024-02-30"), "subscriptions", "start_date"
+    ),
+    table_case("created-at-year-0001", setter("accounts", "created_at", "0001-01-01"), "accounts", "created_at"),
+    table_case("end-before-start", setter("subscriptions", "end_date", "2023-01-01"), "subscriptions", "end_date"),
+    table_case("name-nul", setter("accounts", "account_name", "Acme\x00Corp"), "accounts", "account_name"),
+    table_case("name-escape", setter("accounts", "account_name", "Acme\x1b[31mCorp"), "accounts", "account_name"),
+    table_case("csm-bell", setter("accounts", "csm", "佐藤\x07"), "accounts", "csm"),
+    table_case(
+        "product-bidi-override", setter("subscriptions", "product", "Plat\u202eform"), "subscriptions", "product"
+    ),
+    table_case("exact-duplicate-line", duplicate_line, "subscriptions", "subscription_id"),
+    table_case("duplicate-id", setter("subscriptions", "subscription_id", "S2"), "subscriptions", "subscription_id"),
+    table_case("account-id-empty", setter("accounts", "account_id", ""), "accounts", "account_id"),
+    table_case("unknown-account", setter("subscriptions", "account_id", "ZZZ"), "subscriptions", "account_id"),
+    table_case("auto-renew-maybe", setter("subscriptions", "auto_renew", "maybe"), "subscriptions", "auto_renew"),
+    table_case("currency-without-rate", setter("subscriptions", "currency", "USD"), "subscriptions", "currency"),
+    table_case("accounts-segment-missing", dropped("accounts", "segment"), "accounts", "segment"),
+    table_case("event-time-day-month", setter("events", "event_time", "01/04/2023 10:00"), "events", "event_time"),
+    table_case("event-time-year-9999", setter("events", "event_time", "9999-01-01 00:00:00"), "events", "event_time"),
+    table_case("event-unknown-account", setter("events", "account_id", "ZZZ"), "events", "account_id"),
+    table_case("event-user-missing", dropped("events", "user_id"), "events", "user_id"),
+    table_case("event-user-nul", setter("events", "user_id", "u\x002"), "events", "user_id"),
+    table_case("event-type-escape", setter("events", "event_type", "login\x1b[2J"), "events", "event_type"),
+    table_case(
+        "event-parquet-account-bidi",
+        events_parquet(lambda e: e.__setitem__("account_id", ["A1", "A\u202e2", "00123"])),
+        "events",
+        "account_id",
+    ),
 ]
+
+SOURCE_CASES = [
+    Case("accounts-table-missing", "source", ("table accounts", "accounts.csv"), tables=dropped_table("accounts")),
+    Case(
+        "subscriptions-file-empty",
+        "source",
+        ("table subscriptions", "empty"),
+        folder=file_bytes("subscriptions.csv", b""),
+    ),
+    Case(
+        "accounts-utf16",
+        "source",
+        ("table accounts", "neither UTF-8 nor CP932"),
+        folder=file_bytes("accounts.csv", "account_id,account_name\nA1,サクラ\n".encode("utf-16")),
+    ),
+    Case(
+        "data-folder-missing", "source", ("Data source not found", "no-such-export"), args=("--data", "no-such-export")
+    ),
+]
+
+PARAMS_CASES = [
+    Case("data-yaml-broken", "params", ("data.yaml", "not valid YAML"), folder=data_yaml("max_arr: [1, 2\n")),
+    Case("data-yaml-unknown-key", "params", ("data.yaml", "max_ar"), folder=data_yaml("max_ar: 1000\n")),
+    Case("data-yaml-string-bound", "params", ("data.yaml", "max_arr"), folder=data_yaml("max_arr: lots\n")),
+    Case(
+        "data-yaml-unknown-timezone",
+        "params",
+        ("data.yaml", "business_timezone"),
+        folder=data_yaml("business_timezone: Mars/Olympus\n"),
+    ),
+    Case(
+        "data-yaml-end-date-convention",
+        "params",
+        ("data.yaml", "end_date_convention"),
+        folder=data_yaml("end_date_convention: sometimes\n"),
+    ),
+    Case(
+        "health-string-weight",
+        "params",
+        ("health_score.yaml", "weight"),
+        params=("health_score", _sub(r"weight: [0-9.]+", "weight: heavy")),
+        command="report",
+    ),
+    Case(
+        "roi-unknown-key",
+        "params",
+        ("roi.yaml", "no_such_key"),
+        params=("roi", lambda t: t + "\nno_such_key: 1\n"),
+        command="report",
+    ),
+    Case(
+        "poc-unknown-key",
+        "params",
+        ("poc.yaml", "bogus_setting"),
+        params=("poc", lambda t: t + "\nbogus_setting: true\n"),
+        command="report",
+    ),
+    Case(
+        "expansion-broken-yaml",
+        "params",
+        ("expansion.yaml", "not valid YAML"),
+        params=("expansion", lambda t: t + "\n  - : [unclosed\n"),
+        command="report",
+    ),
+    Case(
+        "renewals-broken-yaml",
+        "params",
+        ("renewals.yaml", "not valid YAML"),
+        params=("renewals", lambda t: "key: [1, 2\n" + t),
+        command="report",
+    ),
+    Case(
+        "report-unknown-lang",
+        "params",
+        ("report.yaml", "lang"),
+        params=("report", _sub(r"^lang: \w+", "lang: klingon")),
+        command="report",
+    ),
+    Case("params-folder-missing", "params", ("no-such-params",), args=("--params", "no-such-params"), command="report"),
+    Case("only-unknown-notebook", "params", ("99_nothing",), args=("--only", "99_nothing"), command="report"),
+]
+
+QUARTER_CASES = [
+    Case("quarter-malformed-q5", "quarter", ("2026Q5", "YYYYQn"), args=("--quarter", "2026Q5"), command="report"),
+    Case("quarter-malformed-text", "quarter", ("Q3-2026", "YYYYQn"), args=("--quarter", "Q3-2026"), command="report"),
+    Case("quarter-before-data", "quarter", ("2001Q1", "no data"), args=("--quarter", "2001Q1"), command="report"),
+    Case("quarter-after-data", "quarter", ("2099Q1", "no data"), args=("--quarter", "2099Q1"), command="report"),
+    Case("quarter-not-complete", "quarter", ("2024Q2", "not complete"), args=("--quarter", "2024Q2"), command="report"),
+]
+
+CASES = TABLE_CASES + SOURCE_CASES + PARAMS_CASES + QUARTER_CASES
 
 
 def tree(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_exits_2_naming_table_and_column(case: Case, tmp_path: Path, capsys) -> None:
+def _params_copy(root: Path, name: str, edit: Callable[[str], str]) -> Path:
+    """A copy of the project's params/ with one file edited."""
+    params = root / "params"
+    shutil.copytree(PARAMS_DIR, params)
+    path = params / f"{name}.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert edit(text) != text, f"the edit of {name}.yaml changed nothing"
+    path.write_text(edit(text), encoding="utf-8")
+    return params
+
+
+def _argv(case: Case, root: Path) -> list[str]:
     tables = frames()
-    case.change(tables)
-    folder = write(tmp_path / "data", tables)
+    if case.tables:
+        case.tables(tables)
+    data = write(root / "data", tables)
+    if case.folder:
+        case.folder(data)
+    argv = [case.command, "--data", str(data)]
+    if case.params:
+        argv += ["--params", str(_params_copy(root, *case.params))]
+    if case.command == "report":
+        argv += ["--reports-dir", str(root / "reports"), "--no-progress"]
+    return argv + list(case.args)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_exits_2_naming_what_is_wrong_and_writes_nothing(
+    case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # relative arguments ("no-such-export") resolve here
+    argv = _argv(case, tmp_path)
     before = tree(tmp_path)
-    code = main(["validate", "--data", str(folder)])
+    code = main(argv)
     out, err = capsys.readouterr()
     text = out + err
     assert code == 2, text
-    assert "Traceback" not in text
-    assert f"table {case.table} | column {case.column} |" in text or (
-        f"table {case.table}" in text and f"column {case.column}" in text
-    ), text
-    assert tree(tmp_path) == before  # nothing written
+    assert "Traceback" not in text and err.startswith("error: "), text
+    missing = [n for n in case.names if n not in text]
+    assert not missing, f"message does not name {missing}:\n{text}"
+    assert tree(tmp_path) == before  # nothing written: no report folder, no temporary folder
+    assert not (tmp_path / "reports").exists()
+
+
+# Every defect the issue names, by case id (the corpus holds many more).
+ISSUE_CASES = {
+    "arr-inf",
+    "arr-1e400",
+    "arr-decimal-comma",
+    "arr-misplaced-thousands",
+    "start-date-day-month",
+    "end-date-9999",
+    "start-date-1800",
+    "name-nul",
+    "event-user-nul",
+    "exact-duplicate-line",
+    "arr-column-missing",
+    "arr-header-ambiguous",
+    "data-yaml-broken",
+    "health-string-weight",
+    "roi-unknown-key",
+    "quarter-before-data",
+    "quarter-after-data",
+    "quarter-malformed-q5",
+}
 
 
 def test_the_corpus_is_broad() -> None:
-    assert len(CASES) >= 30
-    assert len({c.id for c in CASES}) == len(CASES)
+    ids = [c.id for c in CASES]
+    assert len(CASES) >= 40 and len(set(ids)) == len(ids)
+    assert {c.kind for c in CASES} == {"table", "source", "params", "quarter"}
+    assert set(ids) >= ISSUE_CASES
+    assert sum(c.command == "report" for c in CASES) <= 15  # the corpus stays fast: validate wherever it can
 
 
 def test_rules_name_the_value_and_the_reason(tmp_path: Path, capsys) -> None:
@@ -219,13 +428,14 @@ def test_header_case_and_spacing_are_matched(tmp_path: Path, capsys) -> None:
     _loads(write(tmp_path / "data", tables), capsys)
 
 
-def test_tz_aware_timestamps_are_dated_in_the_business_time_zone(tmp_path: Path) -> None:
+def test_tz_aware_timestamps_load_dated_in_the_business_time_zone(tmp_path: Path, capsys) -> None:
     tables = frames()
     accounts = tables.pop("accounts")
     jst = pd.to_datetime(["2023-09-11 00:30", "2024-02-01 08:00", "2024-03-15 23:00"]).tz_localize("Asia/Tokyo")
     accounts["created_at"] = jst
     tables["events"]["event_time"] = ["2024-03-01T00:30:00+09:00", "2024-03-02 11:00:00", "2024-04-05T09:30:00Z"]
     folder = write(tmp_path / "data", {**tables, "accounts.parquet": accounts})
+    assert "accounts.parquet" in _loads(folder, capsys)  # a must-load control through the CLI
     ds = load_dataset(str(folder))
     created = dict(zip(ds.accounts["account_id"], ds.accounts["created_at"].dt.strftime("%Y-%m-%d"), strict=True))
     assert created["A1"] == "2023-09-11"  # not 2023-09-10 (UTC)
@@ -270,3 +480,17 @@ def test_co_terminous_add_on_is_not_an_overlap(tmp_path: Path) -> None:
     tables["subscriptions"] = pd.concat([tables["subscriptions"], extra], ignore_index=True)
     ds = load_dataset(str(write(tmp_path / "data", tables)))
     assert not any("overlap" in n for n in ds.notes)
+
+
+def test_control_characters_in_events_name_the_file_column_and_row(tmp_path: Path, capsys) -> None:
+    """Checked inside the engine (one query over every event file), with the file and row of an example."""
+    tables = frames()
+    events = tables.pop("events").assign(event_time=lambda d: pd.to_datetime(d["event_time"]))
+    folder = write(tmp_path / "it's data", tables)
+    (folder / "events").mkdir()
+    events.iloc[:2].to_parquet(folder / "events" / "2024-03.parquet", index=False)
+    events.iloc[2:].assign(user_id="u\x003").to_parquet(folder / "events" / "2024-04.parquet", index=False)
+    assert main(["validate", "--data", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "table events | column user_id | text holds a control character" in err
+    assert "file 2024-04.parquet row 1: account_id='00123', user_id='u\\x003'" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import re
 import shutil
 from html.parser import HTMLParser
 
@@ -54,7 +56,12 @@ def _dom(page: str) -> _Dom:
     return d
 
 
-def _assert_inert(page: str) -> _Dom:
+# An inline style a page sets itself (a column width): plain declarations, no url(), nothing hidden.
+OWN_STYLE = re.compile(r"^(\s*[a-z-]+\s*:\s*[#%.\w -]+;?)*\s*$")
+
+
+def _assert_inert(page: str, *, own_styles: bool = False) -> _Dom:
+    """No active element or attribute; `own_styles`: plain inline styles a hand-built page sets are allowed."""
     d = _dom(page)
     for tag, attrs in d.tags:
         head = attrs.pop("__in_head")
@@ -65,7 +72,8 @@ def _assert_inert(page: str) -> _Dom:
             raise AssertionError("meta refresh")
         for name, value in attrs.items():
             assert not name.startswith("on"), (tag, name)
-            assert not (tag != "meta" and name == "style"), (tag, name)
+            if name == "style" and tag != "meta":
+                assert own_styles and OWN_STYLE.match(value or "") and "none" not in (value or ""), (tag, name, value)
             if name in {"href", "src", "action", "data", "content", "srcset", "poster", "formaction"}:
                 # nbconvert's heading anchors (href="#<heading text>") point into the page itself
                 assert (value or "").startswith("#") or "evil.example" not in (value or ""), (tag, name, value)
@@ -176,35 +184,136 @@ def test_poc_card_escapes_data():
     assert all(a.get("href", "#").startswith("#") for t, a in d.tags if t == "a")
 
 
-def test_report_on_hostile_names_has_no_markup_from_data(demo_dir, tmp_path):
-    """The renewal and PoC pages of a company whose account and CSM names are payloads: nothing active on the page."""
+# Payloads for the report test: those above plus javascript: links, all without ';' (a PoC's scope separator).
+REPORT_PAYLOADS = [
+    *PAYLOADS,
+    '<a href="javascript:alert(1)">pay</a>',
+    "[pay here](javascript:alert(1))",
+    "<iframe src=https://evil.example></iframe>",
+]
+# Free-text columns of the small tables (codes the contract checks or the analyses key on stay as they are).
+TEXT_COLUMNS = {
+    "accounts": ["account_name", "industry", "region", "csm"],
+    "churn_reasons": ["reason"],
+    "feature_releases": ["feature"],
+    "pocs": ["name", "objective"],
+    "poc_criteria": ["description"],
+}
+# Free text that links tables and params: every value mapped the same way everywhere (scope lists departments).
+LINKED_COLUMNS = {"department": ["subscriptions", "users"], "product": ["subscriptions"]}
+# Identifiers (column -> the table that defines them), mapped wherever they appear (account_id in events too).
+ID_COLUMNS = {"account_id": "accounts", "subscription_id": "subscriptions", "poc_id": "pocs"}
+
+
+def _hostile(values: pd.Series, salt: int) -> dict[str, str]:
+    """Each distinct value -> a payload followed by the value (distinct values stay distinct)."""
+    distinct = sorted(v for v in values.dropna().unique() if str(v).strip())
+    return {v: f"{REPORT_PAYLOADS[(i + salt) % len(REPORT_PAYLOADS)]} {v}" for i, v in enumerate(distinct)}
+
+
+def _replace_in_params(node, mapping: dict[str, str]):
+    """Params values and keys equal to a mapped data value (product price list, ROI rules' departments), renamed."""
+    if isinstance(node, dict):
+        return {mapping.get(k, k): _replace_in_params(v, mapping) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace_in_params(v, mapping) for v in node]
+    return mapping.get(node, node) if isinstance(node, str) else node
+
+
+def _hostile_company(demo_dir, dst) -> list[str]:
+    """The small demo with a payload in every free-text value; returns the "table.column" names changed."""
+    import yaml
+
+    from cs_playbook.data.io import read_csv_any_encoding
+
+    shutil.copytree(demo_dir, dst)
+    tables = {p.stem: read_csv_any_encoding(p) for p in dst.glob("*.csv")}
+    covered = []
+    for salt, (table, columns) in enumerate(TEXT_COLUMNS.items()):
+        for column in columns:
+            mapping = _hostile(tables[table][column], salt)
+            tables[table][column] = tables[table][column].map(lambda v, m=mapping: m.get(v, v))
+            covered.append(f"{table}.{column}")
+    linked: dict[str, str] = {}
+    for column, names in LINKED_COLUMNS.items():
+        values = pd.concat([tables[t][column] for t in names])
+        if column == "department":
+            values = pd.concat([values, tables["pocs"]["scope"].str.split(";").explode()])
+        mapping = _hostile(values, len(linked))
+        linked |= mapping
+        for t in names:
+            tables[t][column] = tables[t][column].map(lambda v, m=mapping: m.get(v, v))
+            covered.append(f"{t}.{column}")
+    tables["pocs"]["scope"] = tables["pocs"]["scope"].map(lambda v: ";".join(linked.get(d, d) for d in v.split(";")))
+    covered.append("pocs.scope")
+    # Ids are text too (a CRM's ids are whatever it exports): each mapped in every table that holds it.
+    id_maps = {column: _hostile(tables[home][column], salt) for salt, (column, home) in enumerate(ID_COLUMNS.items())}
+    for column, mapping in id_maps.items():
+        for name, df in tables.items():
+            if column in df.columns:
+                df[column] = df[column].map(lambda v, m=mapping: m.get(v, v))
+                covered.append(f"{name}.{column}")
+    ids = id_maps["account_id"]
+    for part in sorted((dst / "events").glob("*.parquet")):
+        events = pd.read_parquet(part)
+        events["account_id"] = events["account_id"].map(lambda v: ids.get(v, v))
+        events.to_parquet(part, index=False)
+    covered.append("events.account_id")
+    for name, df in tables.items():
+        df.to_csv(dst / f"{name}.csv", index=False, encoding="utf-8")
+    for path in (dst / "params").glob("*.yaml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        path.write_text(yaml.safe_dump(_replace_in_params(data, linked), allow_unicode=True), encoding="utf-8")
+    return covered
+
+
+def _assert_no_link_from_data(page: str) -> None:
+    for tag, attrs in _dom(page).tags:
+        for name in ("href", "src", "action", "formaction", "srcset", "poster"):
+            value = (attrs.get(name) or "").strip().lower()
+            assert not value.startswith(("javascript:", "vbscript:", "data:text")), (tag, name, value)
+            assert "evil.example" not in value or value.startswith("#"), (tag, name, value)
+
+
+def _assert_no_formula_from_data(xlsx) -> int:
+    """No cell of an export is a formula: text starting with '=' stays text (data_type 's'); the cells checked."""
+    import openpyxl
+
+    n = 0
+    for sheet in openpyxl.load_workbook(xlsx).worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                n += 1
+                assert cell.data_type != "f", (xlsx.name, cell.coordinate, cell.value)
+                if isinstance(cell.value, str) and cell.value.startswith("="):
+                    assert cell.data_type == "s", (xlsx.name, cell.coordinate, cell.value)
+    return n
+
+
+def test_report_with_payloads_in_every_text_column_has_no_markup_from_data(demo_dir, tmp_path):
+    """Every notebook on a company whose every free-text value is a payload: nothing active on any page or export."""
     from cs_playbook.runner.run import run_report
 
-    data = tmp_path / "data"
-    shutil.copytree(demo_dir, data)
-    raw = (data / "accounts.csv").read_bytes()
-    encoding = "cp932"  # the demo may write a Japanese CRM export's encoding
-    try:
-        raw.decode("utf-8")
-        encoding = "utf-8-sig"
-    except UnicodeDecodeError:
-        pass
-    accounts = pd.read_csv(data / "accounts.csv", dtype=str, keep_default_na=False, encoding=encoding)
-    accounts["account_name"] = [f"{PAYLOADS[i % len(PAYLOADS)]} {i}" for i in range(len(accounts))]
-    if "csm" in accounts:
-        accounts["csm"] = [PAYLOADS[(i + 1) % len(PAYLOADS)] if v else v for i, v in enumerate(accounts["csm"])]
-    accounts.to_csv(data / "accounts.csv", index=False, encoding="utf-8" if encoding == "utf-8-sig" else encoding)
+    covered = _hostile_company(demo_dir, tmp_path / "data")
+    assert len(covered) >= 20, covered
     reports = tmp_path / "reports"
-    run_report(
-        data_source=str(data), reports_dir=reports, only=["03_poc_tracking", "05_renewal_management"], progress=False
-    )
-    pages = [p for p in reports.rglob("*.html")]
-    assert pages
+    run = run_report(data_source=str(tmp_path / "data"), reports_dir=reports, progress=False)
+    assert run.ok, [(n.name, n.error) for n in run.failed]
+    pages = sorted(run.path.rglob("*.html"))
+    expected = {run.path / "index.html", *(run.path / n.name / f"{n.name}.html" for n in run.notebooks)}
+    assert expected <= set(pages)  # every notebook's page and the index (and any page a notebook adds)
+    visible = ""
     for page in pages:
         text = page.read_text(encoding="utf-8")
         low = text.lower()
-        assert not any(r in low for r in ("cdnjs", "unpkg", "jsdelivr", "mathjax", "require.js")), page
-        _assert_inert(text)
-    renewal = next(p for p in pages if "05_renewal" in p.name)
-    visible = "".join(_dom(renewal.read_text(encoding="utf-8")).text)
-    assert any(p in visible for p in PAYLOADS), "the payload names show as text"
+        assert not any(r in low for r in ("cdnjs", "unpkg", "jsdelivr", "mathjax", "require.js")), page.name
+        _assert_inert(text, own_styles=True)
+        _assert_no_link_from_data(text)
+        visible += "".join(_dom(text).text)
+    shown = [p for p in REPORT_PAYLOADS if p in visible]
+    assert len(shown) >= 5, "the payloads show as plain text"
+    exports = sorted(run.path.rglob("*.xlsx"))
+    assert exports and sum(_assert_no_formula_from_data(x) for x in exports) > 0
+    for path in run.path.rglob("*.csv"):  # a CSV opened in Excel runs a cell starting with '=' as a formula
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            assert not [c for row in csv.reader(fh) for c in row if c.startswith("=")], path.name

@@ -1,13 +1,14 @@
-"""Run integrity: a lock per quarter, partial runs, stale temp folders, params refused up front, no machine paths.
+"""Run integrity: stale temp folders, file-system failures as messages, start-up retries, no machine paths.
 
-Stand-in notebooks (fast, as in tests/test_report.py) plus one real notebook for the path leak check.
+Stand-in notebooks (fast, as in tests/test_report.py) plus one real notebook for the path leak check. The lock,
+partial-run, kill and disk faults are in tests/test_faults.py; bad params and quarters in the bad-input corpus
+(tests/test_bad_inputs.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -16,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from cs_playbook.cli import main
-from cs_playbook.config import PARAMS_DIR, PROJ_ROOT
-from cs_playbook.errors import CsPlaybookError
+from cs_playbook.config import PROJ_ROOT
 from cs_playbook.runner import run_report
-from cs_playbook.runner.publish import quarter_lock, remove_stale_temps
+from cs_playbook.runner.publish import remove_stale_temps
 from tests.test_report import WRITE_SUMMARY, _notebook
 
 TOKEN = "tok3n-Zq81xWv"
@@ -42,48 +42,6 @@ def _base(reports: Path, notebooks: Path) -> list[str]:
 
 def _published(reports: Path) -> list[str]:
     return sorted(p.name for p in reports.iterdir() if not p.name.endswith(".lock")) if reports.exists() else []
-
-
-# -- lock --------------------------------------------------------------------------------------------------------------
-
-
-def test_a_second_run_of_a_locked_quarter_exits_2_naming_the_holder(
-    tmp_path: Path, notebooks: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    reports = tmp_path / "reports"
-    with quarter_lock(reports, "2026Q2"):
-        with pytest.raises(CsPlaybookError, match=rf"another run \(pid {os.getpid()}, started"):
-            run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, progress=False)
-        assert main([*_base(reports, notebooks), "--quarter", "2026Q2"]) == 2
-        err = capsys.readouterr().err
-        assert f"pid {os.getpid()}" in err and "Traceback" not in err
-    assert _published(reports) == []
-    # Released: the next run goes ahead.
-    assert run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, progress=False).ok
-
-
-# -- partial runs ------------------------------------------------------------------------------------------------------
-
-
-def test_only_never_replaces_a_complete_quarter_and_is_marked_partial(tmp_path: Path, notebooks: Path) -> None:
-    reports = tmp_path / "reports"
-    full = run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, progress=False)
-    assert full.ok and not full.partial and full.path == reports / "2026Q2"
-    before = sorted(p.name for p in full.path.iterdir())
-    for force in (False, True):
-        part = run_report(
-            "2026Q2", reports_dir=reports, notebooks_dir=notebooks, only=["01_other"], force=force, progress=False
-        )
-        assert part.partial and part.path == reports / "2026Q2.partial"
-    assert sorted(p.name for p in full.path.iterdir()) == before  # the complete quarter is untouched
-    assert json.loads((full.path / "manifest.json").read_text())["status"] == "ok"
-    manifest = json.loads((part.path / "manifest.json").read_text())
-    assert manifest["status"] == "partial" and [n["name"] for n in manifest["notebooks"]] == ["01_other"]
-    assert "partial run: only 01_other" in (part.path / "index.html").read_text()
-    assert json.loads((part.path / "summary.json").read_text())["partial"] is True
-    # A second partial run without --force is refused (exit 2), never silently replaced.
-    with pytest.raises(CsPlaybookError, match="2026Q2.partial already exists"):
-        run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, only=["01_other"], progress=False)
 
 
 # -- stale folders -----------------------------------------------------------------------------------------------------
@@ -112,54 +70,6 @@ def test_stale_temp_folders_of_dead_runs_are_removed_and_a_success_removes_faile
     assert not (reports / "2026Q2.failed").exists()
     assert _published(reports) == [live.name, "2026Q2"]
     assert remove_stale_temps(reports) == []
-
-
-# -- params and quarters refused up front ------------------------------------------------------------------------------
-
-
-def _params(tmp_path: Path, name: str, edit) -> Path:
-    params = tmp_path / "params"
-    shutil.copytree(PARAMS_DIR, params)
-    path = params / f"{name}.yaml"
-    text = path.read_text(encoding="utf-8")
-    bad = edit(text)
-    assert bad != text
-    path.write_text(bad, encoding="utf-8")
-    return params
-
-
-BAD_PARAMS = {
-    "string weight": ("health_score", lambda t: re.sub(r"weight: [0-9.]+", "weight: heavy", t, count=1), "weight"),
-    "unknown key": ("roi", lambda t: t + "\nno_such_key: 1\n", "no_such_key"),
-    "unknown key (poc)": ("poc", lambda t: t + "\nbogus_setting: true\n", "bogus_setting"),
-    "broken yaml": ("expansion", lambda t: t + "\n  - : [unclosed\n", "not valid YAML"),
-    "broken yaml (renewals)": ("renewals", lambda t: "key: [1, 2\n" + t, "not valid YAML"),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_PARAMS))
-def test_bad_params_of_any_notebook_exit_2_before_any_notebook_runs(
-    case: str, tmp_path: Path, notebooks: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    name, edit, needle = BAD_PARAMS[case]
-    params = _params(tmp_path, name, edit)
-    ran = tmp_path / "a-notebook-ran"
-    _notebook(notebooks / "02_marker.ipynb", f"import pathlib; pathlib.Path({str(ran)!r}).touch()")
-    reports = tmp_path / "reports"
-    assert main([*_base(reports, notebooks), "--quarter", "2026Q2", "--params", str(params)]) == 2
-    err = capsys.readouterr().err
-    assert f"{name}.yaml" in err and needle in err and "Traceback" not in err
-    assert not ran.exists() and not reports.exists()
-
-
-def test_a_quarter_without_data_is_refused_up_front(
-    tmp_path: Path, notebooks: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    reports = tmp_path / "reports"
-    assert main([*_base(reports, notebooks), "--quarter", "2001Q1"]) == 2
-    assert "2001Q1" in capsys.readouterr().err and not reports.exists()
-    assert main([*_base(reports, notebooks), "--quarter", "2099Q1"]) == 2
-    assert "2099Q1" in capsys.readouterr().err and not reports.exists()
 
 
 # -- file-system failures are messages -------------------------------------------------------------------------------
@@ -280,15 +190,6 @@ def test_only_kernel_start_up_failures_are_retried_and_both_are_recorded(
     monkeypatch.setattr(pm, "execute_notebook", dies)
     res = execute_notebook(notebooks / "01_other.ipynb", tmp_path / "out.ipynb", {}, 60, "python3")
     assert res.status == "failed" and res.kernel_died and res.retries == 0 and len(calls) == 1
-
-
-def test_a_kernel_killed_mid_run_is_recorded_in_the_manifest(tmp_path: Path, notebooks: Path) -> None:
-    _notebook(notebooks / "02_killed.ipynb", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
-    reports = tmp_path / "reports"
-    run = run_report("2026Q2", reports_dir=reports, notebooks_dir=notebooks, progress=False)
-    assert run.path == reports / "2026Q2.failed"
-    entry = {n["name"]: n for n in json.loads((run.path / "manifest.json").read_text())["notebooks"]}["02_killed"]
-    assert entry["status"] == "failed" and entry["kernel_died"] is True and entry["retries"] == 0
 
 
 def test_too_little_disk_space_refuses_to_publish_with_a_message(

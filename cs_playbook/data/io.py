@@ -17,7 +17,7 @@ import duckdb
 import ibis
 import pandas as pd
 
-from cs_playbook.config import DATA_ENV_VAR, DEMO_DIR, PROJ_ROOT
+from cs_playbook.config import DATA_ENV_VAR, DEMO_DIR, PROJ_ROOT, resolve_path
 from cs_playbook.data.contract import (
     EVENT_COLUMNS,
     REQUIRED_TABLES,
@@ -26,6 +26,7 @@ from cs_playbook.data.contract import (
     validate_table,
 )
 from cs_playbook.data.encoding import detect_encoding, utf8_copy
+from cs_playbook.data.engine import duckdb_connection, engine_spec, open_events
 from cs_playbook.data.meaning import (
     bound_problems,
     choose_as_of,
@@ -224,10 +225,12 @@ def _events_relation(con: duckdb.DuckDBPyConnection, path: Path | None, db_table
         parquet = sorted(path.glob("**/*.parquet")) if path.is_dir() else [path] * (path.suffix == ".parquet")
         csvs = sorted(path.glob("**/*.csv")) if path.is_dir() else [path] * (path.suffix != ".parquet")
         if parquet:
-            rel = con.read_parquet([p.as_posix() for p in parquet], union_by_name=True)
+            rel = con.read_parquet(
+                [p.as_posix() for p in parquet], union_by_name=True, filename=True, file_row_number=True
+            )
         elif csvs:
             files = [utf8_copy(p).as_posix() for p in csvs]
-            rel = con.read_csv(files, all_varchar=True, header=True, union_by_name=True)
+            rel = con.read_csv(files, all_varchar=True, header=True, union_by_name=True, filename=True)
         else:
             return "", []
         rel.create_view("_events_raw", replace=True)
@@ -270,7 +273,14 @@ def _check_events(
     missing = [c for c in EVENT_COLUMNS if c not in cols]
     if missing:
         return None, [
-            Problem("events", c, "required column is missing", 0, (f"columns found: {', '.join(cols)}",), file)
+            Problem(
+                "events",
+                c,
+                "required column is missing",
+                0,
+                (f"columns found: {', '.join(c for c in cols if c not in ENGINE_COLUMNS)}",),
+                file,
+            )
             for c in missing
         ]
     con.register("_contract_account_ids", pd.DataFrame({"account_id": account_ids.astype(str)}))
@@ -278,42 +288,75 @@ def _check_events(
         "SELECT trim(CAST(account_id AS VARCHAR)) AS account_id, trim(CAST(user_id AS VARCHAR)) AS user_id, "
         f"{_event_time_sql(con, sql, timezone)} AS event_time, "
         "trim(CAST(event_type AS VARCHAR)) AS event_type, "
-        f"CAST(event_time AS VARCHAR) AS _raw_time FROM ({sql})"
+        f"CAST(event_time AS VARCHAR) AS _raw_time, {_row_place_sql(cols)} AS _place FROM ({sql})"
     )
     con.execute(f"CREATE OR REPLACE TEMP VIEW _events_typed AS {typed}")
-    rules = {
-        "account_id": ("value is empty", "account_id IS NULL OR account_id = ''"),
-        "user_id": ("value is empty", "user_id IS NULL OR user_id = ''"),
-        "event_type": ("value is empty", "event_type IS NULL OR event_type = ''"),
-        "event_time": (
-            "value is not a date-time",
-            "event_time IS NULL AND _raw_time IS NOT NULL AND trim(_raw_time) <> ''",
-        ),
-        "event_time ": ("value is empty", "_raw_time IS NULL OR trim(_raw_time) = ''"),
-        "event_time  ": (
-            "value is not a date-time: dates must lie between 1900-01-01 and 2200-12-31",
-            "event_time < TIMESTAMP '1900-01-01' OR event_time >= TIMESTAMP '2201-01-01'",
-        ),
-        "account_id ": (
-            "unknown account_id (not in accounts)",
-            "account_id NOT IN (SELECT account_id FROM _contract_account_ids) AND account_id <> ''",
-        ),
-    }
-    selects = ", ".join(f"count(*) FILTER (WHERE {cond}) AS c{i}" for i, (_, cond) in enumerate(rules.values()))
-    counts = con.execute(f"SELECT count(*) AS n, {selects} FROM _events_typed").fetchall()[0]
+    counts = con.execute(
+        "SELECT count(*) AS n, "
+        + ", ".join(f"count(*) FILTER (WHERE {cond}) AS c{i}" for i, (_, _, cond) in enumerate(EVENT_RULES))
+        + " FROM _events_typed"
+    ).fetchall()[0]
     problems = []
     if counts[0] == 0:
         problems.append(Problem("events", "*", "table is empty (no data rows)", 0, (), file))
-    for i, (column, (rule, cond)) in enumerate(rules.items()):
-        n_bad = counts[i + 1]
+    for n_bad, (column, rule, cond) in zip(counts[1:], EVENT_RULES, strict=True):
         if n_bad:
             rows = con.execute(
-                f"SELECT account_id, user_id, _raw_time, event_type FROM _events_typed WHERE {cond} LIMIT 3"
+                f"SELECT _place, account_id, user_id, _raw_time, event_type FROM _events_typed WHERE {cond} LIMIT 3"
             ).fetchall()
-            ex = tuple(f"account_id={a!r}, user_id={u!r}, event_time={t!r}, event_type={e!r}" for a, u, t, e in rows)
-            problems.append(Problem("events", column.strip(), rule, int(n_bad), ex, file))
+            ex = tuple(
+                f"{_place_text(p)}account_id={a!r}, user_id={u!r}, event_time={t!r}, event_type={e!r}"
+                for p, a, u, t, e in rows
+            )
+            problems.append(Problem("events", column, rule, int(n_bad), ex, file))
     view = "SELECT account_id, user_id, event_time, event_type FROM _events_typed"
     return view, problems
+
+
+# C0/C1 control characters (tab, newline, carriage return excepted) and bidirectional overrides, in RE2 syntax
+# (the same set as data.meaning.CONTROL_CHARS).
+CONTROL_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\x{202a}-\x{202e}\x{2066}-\x{2069}]"
+_CONTROL_RULE = "text holds a control character (e.g. NUL, ESC or a bidirectional override)"
+# Columns the engine adds to a file's rows (where each row came from), not the export's own.
+ENGINE_COLUMNS = ("filename", "file_row_number")
+# (column, rule, SQL condition on _events_typed): every rule is counted in one query inside the engine.
+EVENT_RULES = [
+    ("account_id", "value is empty", "account_id IS NULL OR account_id = ''"),
+    ("user_id", "value is empty", "user_id IS NULL OR user_id = ''"),
+    ("event_type", "value is empty", "event_type IS NULL OR event_type = ''"),
+    *((c, _CONTROL_RULE, f"regexp_matches({c}, '{CONTROL_RE2}')") for c in ("account_id", "user_id", "event_type")),
+    (
+        "event_time",
+        "value is not a date-time",
+        "event_time IS NULL AND _raw_time IS NOT NULL AND trim(_raw_time) <> ''",
+    ),
+    ("event_time", "value is empty", "_raw_time IS NULL OR trim(_raw_time) = ''"),
+    (
+        "event_time",
+        "value is not a date-time: dates must lie between 1900-01-01 and 2200-12-31",
+        "event_time < TIMESTAMP '1900-01-01' OR event_time >= TIMESTAMP '2201-01-01'",
+    ),
+    (
+        "account_id",
+        "unknown account_id (not in accounts)",
+        "account_id NOT IN (SELECT account_id FROM _contract_account_ids) AND account_id <> ''",
+    ),
+]
+
+
+def _row_place_sql(cols: list[str]) -> str:
+    """SQL for where a raw event row is: its file and row number (Parquet) or file (CSV), NULL in a DuckDB table."""
+    if "filename" in cols and "file_row_number" in cols:
+        return "filename || ':' || CAST(file_row_number + 1 AS VARCHAR)"
+    return "CAST(filename AS VARCHAR)" if "filename" in cols else "CAST(NULL AS VARCHAR)"
+
+
+def _place_text(place: str | None) -> str:
+    """'file 2024-03.parquet row 12: ' from the engine's place of a row ('' when unknown)."""
+    if not place:
+        return ""
+    name, _, row = place.rpartition(":") if place.rsplit(":", 1)[-1].isdigit() else (place, "", "")
+    return f"file {Path(name).name}" + (f" row {row}" if row else "") + ": "
 
 
 def _open_source(source: str | None, params: DataParams) -> tuple[Path, bool, duckdb.DuckDBPyConnection, set[str]]:
@@ -324,7 +367,7 @@ def _open_source(source: str | None, params: DataParams) -> tuple[Path, bool, du
     if not path.exists():
         raise CsPlaybookError(f"Data source not found: {path} (set `source` in params/data.yaml or pass --data)")
     is_db = path.is_file() and path.suffix in (".duckdb", ".db", ".ddb")
-    raw_con = duckdb.connect(str(path), read_only=True) if is_db else duckdb.connect()
+    raw_con = duckdb.connect(str(path), read_only=True) if is_db else duckdb_connection(engine_spec(params.engine))
     db_tables = (
         {r[0] for r in raw_con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if is_db
@@ -483,6 +526,9 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
         raw_con.execute(f"CREATE OR REPLACE TEMP VIEW events_clean AS {events_sql}")
         events = con.table("events_clean")
         events_max = raw_con.execute("SELECT max(event_time) FROM events_clean").fetchall()[0][0]
+        spec = engine_spec(params.engine)
+        if spec.kind == "spark":  # checked in DuckDB above; the analyses' queries run on Spark
+            con, events = open_events(spec, resolve_path(files["events"]), timezone=params.business_timezone)
     missing = [n for n in TABLES if not (n in tables or (n == "events" and events is not None))]
     as_of, contracts_to, reason = choose_as_of(tables["subscriptions"], events_max, params.as_of)
     return Dataset(

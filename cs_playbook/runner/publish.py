@@ -18,7 +18,16 @@ from pathlib import Path
 
 from cs_playbook.errors import CsPlaybookError
 
-__all__ = ["temp_run_dir", "publish", "quarter_lock", "remove_stale_temps", "check_free_space", "tree_size"]
+__all__ = [
+    "temp_run_dir",
+    "publish",
+    "quarter_lock",
+    "remove_stale_temps",
+    "check_free_space",
+    "check_room_to_build",
+    "disk_full_error",
+    "tree_size",
+]
 
 DISK_MARGIN = 16 << 20  # bytes kept free beyond the build's size
 
@@ -94,13 +103,34 @@ def tree_size(root: Path) -> int:
 
 def check_free_space(build: Path, reports_dir: Path) -> None:
     """Refuse to publish when the reports file system cannot hold another copy of the build (plus a margin)."""
+    from cs_playbook.params import display_path
+
     need = tree_size(build) + DISK_MARGIN
     free = shutil.disk_usage(reports_dir).free
     if free < need:
         raise CsPlaybookError(
-            f"Not enough free disk space in the reports folder {reports_dir.name}/: "
+            f"Not enough free disk space in the reports folder {display_path(reports_dir)}/: "
             f"{free / 1e6:.1f} MB free, the report needs {need / 1e6:.1f} MB. Nothing was published."
         )
+
+
+def check_room_to_build(reports_dir: Path) -> None:
+    """Refuse to start a build on a reports file system with less than DISK_MARGIN free: nothing is written."""
+    from cs_playbook.params import display_path
+
+    free = shutil.disk_usage(reports_dir).free
+    if free < DISK_MARGIN:
+        raise CsPlaybookError(
+            f"Not enough free disk space in the reports folder {display_path(reports_dir)}/: {free / 1e6:.1f} MB "
+            f"free, a report needs at least {DISK_MARGIN / 1e6:.0f} MB to be built. Nothing was written."
+        )
+
+
+def disk_full_error(err: OSError, reports_dir: Path) -> OSError:
+    """A disk-full error that names the reports folder (pyarrow's and the kernels' errors name no file)."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT) and not err.filename:
+        return OSError(err.errno, os.strerror(err.errno), str(reports_dir))
+    return err
 
 
 def publish(tmp: Path, final: Path) -> None:

@@ -38,7 +38,15 @@ from cs_playbook.runner.execute import (
 from cs_playbook.runner.html import to_html
 from cs_playbook.runner.index import render_index
 from cs_playbook.runner.manifest import hash_files, manifest, write_json
-from cs_playbook.runner.publish import check_free_space, publish, quarter_lock, remove_stale_temps, temp_run_dir
+from cs_playbook.runner.publish import (
+    check_free_space,
+    check_room_to_build,
+    disk_full_error,
+    publish,
+    quarter_lock,
+    remove_stale_temps,
+    temp_run_dir,
+)
 from cs_playbook.state import STATE_DIR, QuarterState, build_state, state_key, write_state
 
 __all__ = ["RunResult", "run_report", "source_name", "validate_params"]
@@ -382,6 +390,7 @@ def _locked_run(plan: _Plan, reports_dir: Path, kernel: str, timeout: int, progr
         bar.set_postfix_str(steps[0])
         state, state_seconds = _quarter_state(plan)
         bar.update()
+        check_room_to_build(reports_dir)
         run_dir = temp_run_dir(reports_dir, state.quarter)
         try:
             state_files = write_state(state, run_dir / STATE_DIR)
@@ -394,5 +403,10 @@ def _locked_run(plan: _Plan, reports_dir: Path, kernel: str, timeout: int, progr
                 run.path = plan.final.with_name(f"{plan.final.name}.failed")
             _publish(run_dir, run, plan, reports_dir)
             return run
+        except OSError as err:  # the disk filled up during the run: nothing is published, the build is removed
+            named = disk_full_error(err, reports_dir)
+            if named is err:
+                raise
+            raise named from err
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
