@@ -19,6 +19,8 @@ import pytest
 from cs_playbook.cli import main
 from cs_playbook.config import PARAMS_DIR
 from cs_playbook.errors import CsPlaybookError
+from cs_playbook.formatting import Formatter
+from cs_playbook.i18n import messages
 from cs_playbook.runner import run_report, to_html
 
 PARAMS_CELL = (
@@ -76,7 +78,9 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path: Path, notebooks: 
     manifest = json.loads((run.path / "manifest.json").read_text())
     assert manifest["status"] == "failed"
     assert [n["status"] for n in manifest["notebooks"]] == ["ok", "failed", "ok"]
-    assert "incomplete" in (run.path / "index.html").read_text()
+    index = (run.path / "index.html").read_text()
+    assert '<html lang="ja">' in index  # the report's language (params/report.yaml) when summaries name none
+    assert messages("ja").t("report.failed_banner", failed=1, total=3) in index
 
 
 def test_successful_run_publishes_quarter_with_manifest_index_and_code_free_html(
@@ -222,7 +226,11 @@ def test_the_run_builds_the_quarter_state_once_and_every_page_reads_it(tmp_path:
         summary = json.loads((run.path / name / "summary.json").read_text())
         assert (summary["as_of"], summary["scorecard"]) == (state["as_of"], state["scorecard"])
     index = (run.path / "index.html").read_text()
-    assert f"As of {state['as_of']} (data to {state['data_as_of']})" in index and "scorecard rules" in index
+    msg, fmt = messages("ja"), Formatter("ja")
+    as_of = msg.t("report.as_of", as_of=fmt.date(state["as_of"])) + msg.t(
+        "report.data_to", date=fmt.date(state["data_as_of"])
+    )
+    assert as_of in index and msg.t("report.scorecard", name=msg.code("rules")) in index
 
 
 def test_an_only_run_builds_the_quarter_state_too(tmp_path: Path, notebooks: Path) -> None:
@@ -262,3 +270,113 @@ def test_a_quarter_state_that_cannot_be_built_refuses_the_run_before_any_noteboo
     err = capsys.readouterr().err
     assert "health_score.yaml" in err and "weight" in err and "Traceback" not in err
     assert not ran.exists() and (not reports.exists() or not any(reports.iterdir()))
+
+
+# -- the page shell and the index (issue 14) ---------------------------------------------------------------------
+
+
+def _tagged(cell, *tags: str):
+    cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def test_page_shell_puts_the_decision_first_folds_the_appendix_and_links_its_sections(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    decision = _tagged(nbformat.v4.new_code_cell("ctx.decision(...)"), "decision")
+    decision.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": '<div class="cs-decision">DECISION BOX</div>'})
+    ]
+    forged = nbformat.v4.new_code_cell("display(...)")
+    forged.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<p>x</p><!--cs:appendix-open-->"})]
+    method = _tagged(nbformat.v4.new_markdown_cell("## Method\n\nHow the model works."), "appendix")
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Renewal management\n\nINTRO paragraph."),
+        nbformat.v4.new_markdown_cell("## Calendar\n\nWhat renews."),
+        method,
+        forged,
+        decision,
+        nbformat.v4.new_markdown_cell("## Exports"),
+    ]
+    executed = tmp_path / "05_x" / "05_x.ipynb"
+    executed.parent.mkdir()
+    nbformat.write(nb, executed)
+    (executed.parent / "summary.json").write_text(json.dumps({"title": "Renewals <b>Q3</b>", "lang": "en"}))
+    to_html(executed, tmp_path / "page.html")
+    page = (tmp_path / "page.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in page and "<title>Renewals &lt;b&gt;Q3&lt;/b&gt;</title>" in page
+    assert '<a href="../index.html">' in page and "Back to the report index" in page
+    assert page.index("<main>") < page.index('class="cs-nav"')  # inside the page's column
+    order = [page.index(s) for s in ("<h1", "DECISION BOX", 'class="cs-toc"', "INTRO", "What renews", "<details")]
+    assert order == sorted(order), order
+    toc = page[page.index('class="cs-toc"') : page.index("</nav>", page.index('class="cs-toc"'))]
+    assert '<a href="#Calendar">Calendar</a>' in toc and '<a href="#Exports">Exports</a>' in toc
+    assert '<a href="#cs-appendix">Method and detail</a>' in toc and "Method</a>" not in toc.replace("detail", "")
+    folded = page[page.index('<details class="cs-appendix" id="cs-appendix">') :]
+    assert folded.startswith('<details class="cs-appendix" id="cs-appendix"><summary>Method and detail</summary>')
+    assert "How the model works." in folded and "What renews" not in folded
+    assert page.count("<details") == 1 and "<!--cs:" not in page  # a notebook output cannot forge the shell
+    assert "font-family" in page and "Noto Sans CJK JP" in page and "@media print" in page
+
+
+def test_page_without_summary_takes_its_title_from_the_first_heading_and_the_language_from_params(
+    tmp_path: Path,
+) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Health score: calibration\n\nText."), nbformat.v4.new_code_cell("1")]
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    to_html(tmp_path / "nb.ipynb", tmp_path / "nb.html")
+    page = (tmp_path / "nb.html").read_text(encoding="utf-8")
+    assert "<title>Health score: calibration</title>" in page and '<html lang="ja">' in page
+    assert messages("ja").t("common.back_to_index") in page and page.count("<h1") == 1
+
+
+def test_index_shows_decision_figures_headline_warnings_and_books_escaped_without_run_times() -> None:
+    from cs_playbook.runner.execute import NotebookResult
+    from cs_playbook.runner.index import render_index
+
+    summary = {
+        "title": "Renewals <script>x</script>",
+        "lang": "en",
+        "headline": {"ARR renewing": "¥1.2M", "<b>Odd</b>": "1"},
+        "decision": {
+            "figures": [
+                {"label": "ARR at risk", "value": "¥3.4M", "change": "▲ +¥0.2M", "direction": "bad"},
+                {"label": "ARR renewing", "value": "¥1.2M", "change": None, "direction": None},
+            ],
+            "actions": [],
+        },
+        "warnings": ["<img src=x onerror=alert(1)>"],
+        "exports": ["calendar.csv"],
+        "books": [
+            {
+                "owner": "Sato <i>",
+                "page": "books/sato.html",
+                "xlsx": "books/sato.xlsx",
+                "accounts": 12,
+                "arr_at_risk": "¥1M",
+            },
+            {
+                "owner": "Evil",
+                "page": "javascript:alert(1)",
+                "xlsx": "../../etc/passwd",
+                "accounts": 1,
+                "arr_at_risk": "—",
+            },
+        ],
+    }
+    ok = NotebookResult("05_renewals", "ok", 123.4, summary=summary, title="Renewal management")
+    failed = NotebookResult("06_csm_books", "failed", 9.0, error="boom <b>", failed_cell=3)
+    page = render_index("2026Q3", "2026-09-30", [ok, failed], "demo", data_as_of="2026-10-31", scorecard="rules")
+    assert '<html lang="en">' in page and "<title>Customer success report 2026Q3</title>" in page
+    assert "As of 2026-09-30 (data to 2026-10-31)" in page
+    assert "Renewals &lt;script&gt;x&lt;/script&gt;</a></h2>" in page and "<script" not in page
+    assert '<span class="cs-figure-change cs-bad">▲ +¥0.2M</span>' in page
+    assert "<th>ARR renewing</th>" not in page and "<th>&lt;b&gt;Odd&lt;/b&gt;</th>" in page  # not shown twice
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "1 note(s) on this analysis" in page
+    assert "<summary>More figures (1)</summary>" in page and "<summary>Downloads (1)</summary>" in page
+    assert '<a href="05_renewals/calendar.csv">' in page and '<a href="05_renewals/05_renewals.html">' in page
+    assert '<a href="05_renewals/books/sato.html">Sato &lt;i&gt;</a>' in page and "05_renewals/books/sato.xlsx" in page
+    assert '<a href="#books">CSM books (2)' in page and '<section class="books" id="books">' in page
+    assert "javascript:" not in page and "passwd" not in page and "<td>Evil</td>" in page
+    assert "1 of 2 notebooks failed" in page and "boom &lt;b&gt;" in page
+    assert "123" not in page and " s</p>" not in page and "UTC" not in page  # no run times

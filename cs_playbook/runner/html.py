@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
-__all__ = ["CONTENT_SECURITY_POLICY", "REPORT_TAGS", "clean_report_html", "to_html"]
+from cs_playbook.i18n import DEFAULT_LANG, LANGS, messages
+
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "DECISION_CSS",
+    "FONT_STACK",
+    "REPORT_TAGS",
+    "clean_report_html",
+    "arrange_cells",
+    "fallback_lang",
+    "to_html",
+]
 
 
 # What a report page may contain: headings, paragraphs, lists, tables and inline PNG images. nbconvert's own
@@ -175,8 +189,91 @@ def clean_report_html(fragment: str) -> str:
     return clean
 
 
+# -- the page shell: title, back link, decision first, contents, folded appendix, CSS ----------------------------
+
+# Installed Japanese fonts first (Noto CJK on Linux, Hiragino on macOS, Yu Gothic / Meiryo on Windows), so Japanese
+# text is never drawn as boxes; their Latin glyphs serve English pages too.
+FONT_STACK = (
+    '"Noto Sans CJK JP", "Noto Sans JP", "Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic", YuGothic, '
+    '"Meiryo", system-ui, sans-serif'
+)
+_MONO_STACK = '"Noto Sans Mono CJK JP", ui-monospace, "DejaVu Sans Mono", monospace'
+# The decision box (ctx.decision) and the index cards share these classes.
+DECISION_CSS = """
+.cs-decision { border: 2px solid #1a5fb4; border-radius: 10px; padding: 12px 18px; margin: 12px 0 20px;
+  background: #f5f8fd; }
+.cs-decision h2, .cs-decision h3 { margin-top: 0; }
+.cs-figures { display: flex; flex-wrap: wrap; gap: 10px; margin: 0 0 10px; padding: 0; list-style: none; }
+.cs-figure { flex: 1 1 170px; max-width: 340px; background: #fff; border: 1px solid #d6deea; border-radius: 8px;
+  padding: 8px 12px; box-sizing: border-box; }
+.cs-figure-label { display: block; font-size: .85rem; color: #4b5563; }
+.cs-figure-value { display: block; font-size: 1.4rem; font-weight: 700; font-variant-numeric: tabular-nums;
+  color: #111827; overflow-wrap: anywhere; }
+.cs-figure-change { display: block; font-size: .9rem; color: #4b5563; font-variant-numeric: tabular-nums; }
+.cs-good .cs-figure-change, .cs-figure-change.cs-good, .cs-good:not(.cs-figure) { color: #1a7f37; }
+.cs-bad .cs-figure-change, .cs-figure-change.cs-bad, .cs-bad:not(.cs-figure) { color: #b00020; }
+.cs-neutral .cs-figure-change, .cs-figure-change.cs-neutral { color: #4b5563; }
+.cs-good { border-left: 4px solid #1a7f37; } .cs-bad { border-left: 4px solid #b00020; }
+.cs-figure-change.cs-good, .cs-figure-change.cs-bad, .cs-good:not(.cs-figure), .cs-bad:not(.cs-figure) {
+  border-left: none; }
+table.cs-actions, .cs-actions table { width: 100%; border-collapse: collapse; margin: 6px 0; }
+.cs-actions th, .cs-actions td { text-align: left !important; padding: 4px 8px; border-bottom: 1px solid #e5e7eb; }
+.cs-checks { margin: 6px 0; font-size: .95rem; }
+.cs-checks-ok { color: #1a7f37; }
+.cs-checks-failed { color: #b00020; font-weight: 700; }
+"""
+_PAGE_CSS = (
+    (
+        ":root { --jp-content-font-family: FONTS; --jp-ui-font-family: FONTS; --jp-code-font-family: MONO; }\n"
+        "body { font-family: FONTS; color: #1f2328; margin: 0; }\n"
+        + """
+main { max-width: 1180px; margin: 0 auto; padding: 4px 24px 48px; box-sizing: border-box; }
+.cs-nav { font-size: .9rem; padding: 10px 0 2px; }
+.cs-nav a, .cs-toc a { color: #1a5fb4; text-decoration: none; }
+.cs-nav a:hover, .cs-toc a:hover { text-decoration: underline; }
+.cs-toc { font-size: .9rem; border-top: 1px solid #e3e6ea; border-bottom: 1px solid #e3e6ea; padding: 6px 0;
+  margin: 8px 0 16px; display: flex; gap: 12px; align-items: baseline; }
+.cs-toc-title { font-weight: 700; white-space: nowrap; }
+.cs-toc ol { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 4px 18px; }
+img { max-width: 100%; height: auto; }
+.jp-OutputArea-output { overflow-x: auto; max-width: 100%; }
+.jp-RenderedHTMLCommon table { table-layout: auto; max-width: none; }
+.jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { min-width: 3em; max-width: 36em; overflow-wrap: break-word; }
+.cs-table td { min-width: 8em; white-space: normal; }
+.jp-RenderedHTMLCommon .cs-table td.cs-text, .jp-RenderedHTMLCommon .cs-table th { text-align: left; }
+.jp-RenderedHTMLCommon .cs-table td.cs-num { min-width: 0; white-space: nowrap; text-align: right;
+  font-variant-numeric: tabular-nums; }
+.cs-table-note, .cs-no-previous { font-size: .85rem; color: #555; }
+.jp-RenderedHTMLCommon .cs-actions td { min-width: 0; }
+.jp-RenderedHTMLCommon .cs-actions td:last-child { min-width: 14em; }
+.jp-RenderedMarkdown table td, .jp-RenderedMarkdown table th { text-align: left; }
+details.cs-appendix { margin-top: 32px; border-top: 2px solid #d0d7de; padding-top: 6px; }
+details.cs-appendix > summary { font-size: 1.3rem; font-weight: 700; cursor: pointer; padding: 6px 0; }
+@page { size: A4; margin: 12mm 10mm; }
+@media print {
+  body { font-size: 10pt; }
+  main { max-width: none; padding: 0; }
+  .cs-nav, .cs-toc { display: none; }
+  .jp-OutputArea-output { overflow: visible !important; }
+  table { width: 100% !important; max-width: 100% !important; font-size: 8pt !important; }
+  .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th, .cs-table td { min-width: 0 !important; max-width: none;
+    padding: 2px 4px !important; white-space: normal !important; overflow-wrap: anywhere; }
+  img { max-width: 100% !important; break-inside: avoid; }
+  .cs-decision, .cs-figure, tr, img { break-inside: avoid; }
+  h1, h2, h3 { break-after: avoid; }
+  details.cs-appendix::details-content { content-visibility: visible; display: block; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+        + DECISION_CSS
+    )
+    .replace("FONTS", FONT_STACK)
+    .replace("MONO", _MONO_STACK)
+)
+
 # nbconvert's lab page without its CDN scripts (require.js, MathJax, Mermaid, widgets) and with a policy that
-# forbids every remote load: the page embeds its CSS and images and runs no script.
+# forbids every remote load: the page embeds its CSS and images and runs no script. The shell's marker cells
+# become HTML comments that no notebook content can forge (the sanitizer strips comments from every output).
 _REPORT_TEMPLATE = (
     "{%- extends 'index.html.j2' -%}\n"
     "{%- block html_head -%}\n"
@@ -187,12 +284,159 @@ _REPORT_TEMPLATE = (
     "{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}\n"
     "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}\n"
     "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}\n"
+    "{%- block any_cell -%}\n"
+    "{%- if cell.metadata.get('cs_shell') -%}<!--cs:{{ cell.metadata.cs_shell }}-->"
+    "{%- else -%}{{ super() }}{%- endif -%}\n"
+    "{%- endblock any_cell -%}\n"
 )
 _SCRIPT_MIMES = ("application/javascript", "application/vnd.jupyter.widget-view+json", "text/latex")
+_H1_LINE = re.compile(r"^#[ \t]+\S", re.MULTILINE)
+_H2 = re.compile(r"<h2(\s[^>]*)?>(.*?)</h2\s*>", re.IGNORECASE | re.DOTALL)
+_ID = re.compile(r'\bid="([^"]*)"')
 
 
-def to_html(executed: Path, target: Path) -> None:
-    """A code-free HTML page of an executed notebook for business readers, sanitized by `clean_report_html`."""
+def _tags(cell: Any) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags") or [])
+
+
+def _shows_h1(cell: Any) -> bool:
+    """True when the cell shows the page's title: a '# ' heading in Markdown, or an h1 in its output."""
+    if cell.cell_type == "markdown":
+        return bool(_H1_LINE.search(cell.source))
+    for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+        data = out.get("data", {})
+        if _H1_LINE.search(str(data.get("text/markdown", ""))) or "<h1" in str(data.get("text/html", "")).lower():
+            return True
+    return False
+
+
+def _split_title(cell: Any) -> tuple[Any, list[Any]]:
+    """A Markdown title cell cut after its '# ' line: the title stays on top, the rest goes below the decision."""
+    if cell.cell_type != "markdown":
+        return cell, []
+    lines = cell.source.splitlines(keepends=True)
+    cut = next(i for i, ln in enumerate(lines) if _H1_LINE.match(ln)) + 1
+    rest = "".join(lines[cut:])
+    title = nbformat.from_dict({**cell, "source": "".join(lines[:cut])})
+    return title, [nbformat.v4.new_markdown_cell(rest)] if rest.strip() else []
+
+
+def _marker(name: str) -> Any:
+    cell = nbformat.v4.new_raw_cell("")
+    cell.metadata["cs_shell"] = name
+    return cell
+
+
+def arrange_cells(cells: list[Any]) -> list[Any]:
+    """The page's order: title, cells tagged `decision`, the rest, then cells tagged `appendix` (with markers)."""
+    decision = [c for c in cells if "decision" in _tags(c)]
+    appendix = [c for c in cells if "appendix" in _tags(c) and "decision" not in _tags(c)]
+    rest = [c for c in cells if not _tags(c) & {"decision", "appendix"}]
+    at = next((i for i, c in enumerate(rest) if _shows_h1(c)), None)
+    head, body = [], rest
+    if at is not None:
+        title, more = _split_title(rest[at])
+        head, body = [*rest[:at], title], [*more, *rest[at + 1 :]]
+    out = [*head, _marker("decision"), *decision, _marker("toc"), *body]
+    if appendix:
+        out += [_marker("appendix-open"), *appendix, _marker("appendix-close")]
+    return out
+
+
+def _plain(fragment: str) -> str:
+    """The visible text of an HTML fragment (tags and nbconvert's ¶ anchors dropped), unescaped."""
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", "", fragment)).replace("¶", "").split())
+
+
+def _section_ids(body: str) -> tuple[str, list[tuple[str, str]]]:
+    """The body with an id on every h2, and the (id, text) of each for the table of contents."""
+    entries: list[tuple[str, str]] = []
+
+    def visit(m: re.Match[str]) -> str:
+        attrs, inner = m.group(1) or "", m.group(2)
+        found = _ID.search(attrs)
+        if found is None:
+            attrs = f' id="cs-section-{len(entries) + 1}"{attrs}'
+            found = _ID.search(attrs)
+        text = _plain(inner)
+        if text:
+            entries.append((html.unescape(found.group(1)), text))
+        return f"<h2{attrs}>{inner}</h2>"
+
+    return _H2.sub(visit, body), entries
+
+
+def _toc(entries: list[tuple[str, str]], lang: str) -> str:
+    """The page's short table of contents: one link per h2 of the body (and the appendix)."""
+    if not entries:
+        return ""
+    items = "".join(
+        f'<li><a href="#{html.escape(anchor, quote=True)}">{html.escape(text)}</a></li>' for anchor, text in entries
+    )
+    label = html.escape(messages(lang).t("common.contents"))
+    return f'<nav class="cs-toc" aria-label="{label}"><span class="cs-toc-title">{label}</span><ol>{items}</ol></nav>'
+
+
+def _shell(page: str, title: str, lang: str) -> str:
+    """nbconvert's page with the shell: back link (and title when the notebook shows none), contents, appendix."""
+    msg = messages(lang)
+    head, found, rest = page.partition("<!--cs:decision-->")
+    if not found:
+        return page
+    body_start = re.search(r"<main>", head) or re.search(r"<body[^>]*>", head)
+    at = body_start.end() if body_start else len(head)
+    top = f'<nav class="cs-nav"><a href="../index.html">← {html.escape(msg.t("common.back_to_index"))}</a></nav>'
+    if "<h1" not in head[at:]:
+        top += f'<h1 class="cs-title">{html.escape(title)}</h1>'
+    decision, _, rest = rest.partition("<!--cs:toc-->")
+    body, folded, appendix = rest.partition("<!--cs:appendix-open-->")
+    body, entries = _section_ids(body)
+    if folded:
+        label = html.escape(msg.t("common.appendix"))
+        entries.append(("cs-appendix", msg.t("common.appendix")))
+        appendix = f'<details class="cs-appendix" id="cs-appendix"><summary>{label}</summary>' + appendix.replace(
+            "<!--cs:appendix-close-->", "</details>", 1
+        )
+    page = head[:at] + top + head[at:] + decision + _toc(entries, lang) + body + appendix
+    return page.replace("</head>", f'<style type="text/css">{_PAGE_CSS}</style>\n</head>', 1)
+
+
+def fallback_lang(params_dir: str | Path | None = None) -> str:
+    """The report language of params/report.yaml (the run's params folder if known), else the default (ja)."""
+    from cs_playbook.params import ReportParams, load_params
+
+    try:
+        return load_params("report", ReportParams, directory=params_dir or None).lang
+    except Exception:  # a page is still written in the default language
+        return DEFAULT_LANG
+
+
+def _page_facts(nb: Any, executed: Path, summary: dict[str, Any] | None) -> tuple[str, str]:
+    """The page's title and language: summary.json's, else the notebook's first heading and the params' language."""
+    if summary is None:
+        try:
+            summary = json.loads((executed.parent / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            summary = {}
+    summary = summary if isinstance(summary, dict) else {}
+    lang = summary.get("lang")
+    if lang not in LANGS:
+        lang = fallback_lang(nb.metadata.get("papermill", {}).get("parameters", {}).get("params_dir"))
+    title = summary.get("title")
+    if not isinstance(title, str) or not title.strip() or re.fullmatch(r"\d+_[a-z0-9_]+", title):
+        first = next((c for c in nb.cells if c.cell_type == "markdown" and _H1_LINE.search(c.source)), None)
+        line = next((ln for ln in first.source.splitlines() if _H1_LINE.match(ln)), "") if first else ""
+        title = line.lstrip("#").strip().strip("*_`") or executed.stem.split("_", 1)[-1].replace("_", " ").capitalize()
+    return title.strip(), lang
+
+
+def to_html(executed: Path, target: Path, *, summary: dict[str, Any] | None = None) -> None:
+    """A code-free HTML page of an executed notebook for business readers, sanitized by `clean_report_html`.
+
+    The page shell: `<html lang>` and `<title>` from summary.json (beside the notebook unless given), a link back
+    to the index, the cells tagged `decision` right under the title, a table of contents, and the cells tagged
+    `appendix` folded into one `<details>` at the end.
+    """
     import jinja2
     from nbconvert import HTMLExporter
 
@@ -206,6 +450,9 @@ def to_html(executed: Path, target: Path) -> None:
                 for mime in _SCRIPT_MIMES:
                     o.get("data", {}).pop(mime, None)
     nb.metadata.pop("widgets", None)
+    title, lang = _page_facts(nb, executed, summary)
+    nb.metadata["title"] = title
+    nb.cells = arrange_cells(nb.cells)
     exporter = HTMLExporter(
         exclude_input=True,
         exclude_input_prompt=True,
@@ -214,8 +461,9 @@ def to_html(executed: Path, target: Path) -> None:
         template_file="cs_report.html.j2",
         mathjax_url="",
         require_js_url="",
+        language_code=lang,
     )
     exporter.sanitize_html = True
     exporter.register_filter("clean_html", clean_report_html)
     body, _ = exporter.from_notebook_node(nb)
-    target.write_text(body, encoding="utf-8")
+    target.write_text(_shell(body, title, lang), encoding="utf-8")
