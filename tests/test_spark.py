@@ -2,13 +2,16 @@
 
 Skipped with a message when pyspark or Java is missing. One Spark session for the module (local[2], no
 web UI, 2 shuffle partitions). The slice: 50 accounts of the small demo (every PoC account among them)
-and one event in ten of theirs, in one Parquet file.
+and one event in ten of theirs, in one Parquet file. Then the whole quarterly report on a tiny company
+(80 accounts, 40k events), once on DuckDB and once with its data folder naming a local[1] Spark session:
+every notebook runs on both, and every summary.json figure is equal.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import os
 import shutil
 from pathlib import Path
@@ -16,17 +19,20 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from conftest import cached_demo
 
+from cs_playbook.config import NOTEBOOKS_DIR
 from cs_playbook.data import engine
 from cs_playbook.data.adoption import feature_adoption
 from cs_playbook.data.io import load_dataset, read_csv_any_encoding
 from cs_playbook.data.measures import account_measures, observation_grid, renewal_observations
-from cs_playbook.data.usage import aggregate_usage, dataset_usage
+from cs_playbook.data.usage import aggregate_usage, dataset_usage, event_days
 from cs_playbook.errors import CsPlaybookError
 from cs_playbook.expansion.whitespace import usage_trend
 from cs_playbook.params import DataParams, UsageParams, load_params
 from cs_playbook.poc.report import unused_event_types
 from cs_playbook.poc.usage import criterion_series
+from cs_playbook.runner.run import run_report
 
 
 def _why_no_spark() -> str | None:
@@ -131,6 +137,13 @@ def test_usage_aggregates_are_equal(duck, spark, grain) -> None:
 
 
 @needs_spark
+def test_event_days_are_equal(duck, spark) -> None:
+    on_duck = event_days(duck.events)
+    assert len(on_duck) > N_ACCOUNTS and on_duck["account_id"].nunique() <= N_ACCOUNTS
+    pd.testing.assert_frame_equal(on_duck, event_days(spark.events))
+
+
+@needs_spark
 def test_health_measures_are_equal(duck, spark, tmp_path) -> None:
     start = duck.as_of - pd.DateOffset(months=18)
     obs = pd.concat(
@@ -179,3 +192,52 @@ def test_account_usage_is_equal(duck, spark, tmp_path) -> None:
     end = duck.as_of - pd.Timedelta(days=10)  # a range that splits a month: aggregated on its own
     on_spark = dataset_usage(spark, params, end=end, cache_dir=tmp_path / "spark")
     pd.testing.assert_frame_equal(dataset_usage(duck, params, end=end, cache_dir=tmp_path / "duck"), on_spark)
+
+
+# --- every notebook on Spark: the whole quarterly report on a tiny company, figures equal DuckDB's ---------------
+
+TINY_DEMO = {"n_accounts": 80, "n_events": 40_000, "seed": 3}
+
+
+def _differences(duck: object, spark: object, where: str) -> list[str]:
+    """Where two summary.json figures differ: numbers beyond 1e-9 relative, anything else unequal."""
+    if isinstance(duck, dict) and isinstance(spark, dict):
+        keys = sorted(set(duck) | set(spark), key=str)
+        return [d for k in keys for d in _differences(duck.get(k), spark.get(k), f"{where}.{k}")]
+    if isinstance(duck, list) and isinstance(spark, list) and len(duck) == len(spark):
+        return [
+            d for i, (a, b) in enumerate(zip(duck, spark, strict=True)) for d in _differences(a, b, f"{where}[{i}]")
+        ]
+    numbers = (int, float)
+    if isinstance(duck, numbers) and isinstance(spark, numbers) and not isinstance(duck, bool):
+        same = math.isclose(duck, spark, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(duck) and math.isnan(spark))
+        return [] if same else [f"{where}: {duck!r} on DuckDB, {spark!r} on Spark"]
+    return [] if duck == spark else [f"{where}: {duck!r} on DuckDB, {spark!r} on Spark"]
+
+
+def test_figure_differences_are_found() -> None:
+    assert _differences({"a": [1, 2.0, {"b": "x"}]}, {"a": [1, 2.0 + 1e-12, {"b": "x"}]}, "f") == []
+    assert _differences({"a": float("nan")}, {"a": float("nan")}, "f") == []
+    assert _differences({"a": [1, 2.0]}, {"a": [1, 2.001]}, "f") == ["f.a[1]: 2.0 on DuckDB, 2.001 on Spark"]
+    assert _differences({"a": 1}, {"b": 1}, "f") == [
+        "f.a: 1 on DuckDB, None on Spark",
+        "f.b: None on DuckDB, 1 on Spark",
+    ]
+
+
+@needs_spark
+def test_every_notebook_runs_on_spark_with_duckdbs_figures(tmp_path: Path) -> None:
+    source = cached_demo("spark-tiny", TINY_DEMO)
+    runs = {}
+    for name, setting in (("duckdb", ""), ("spark", 'engine: {spark: "local[1]"}\n')):
+        data = tmp_path / name
+        shutil.copytree(source, data)
+        with open(data / "params" / "data.yaml", "a", encoding="utf-8") as f:
+            f.write(f"\n{setting}")
+        runs[name] = run_report(data_source=str(data), reports_dir=tmp_path / f"reports-{name}", jobs=2, progress=False)
+        assert runs[name].ok, [(nb.name, nb.error) for nb in runs[name].failed]
+    notebooks = sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb"))
+    assert [nb.name for nb in runs["duckdb"].notebooks] == [nb.name for nb in runs["spark"].notebooks] == notebooks
+    for duck, spark in zip(runs["duckdb"].notebooks, runs["spark"].notebooks, strict=True):
+        assert duck.summary["figures"], duck.name
+        assert _differences(duck.summary["figures"], spark.summary["figures"], duck.name) == []

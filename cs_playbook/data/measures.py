@@ -4,13 +4,15 @@ An observation is an account and a date (`obs_date`). Every measure is computed 
 dated strictly before `obs_date` (the day before is the last day it sees), so a model fitted on
 past observations never learns from its own outcome. The same table feeds the churn health score
 (`health`, `scorecard`) and any other outcome (expansion propensity): nothing here is
-churn-specific. Usage comes from `usage.dataset_usage`, computed in the database engine once and cached
-on disk; raw events never enter pandas. An optional table that is absent leaves its measures empty (NaN).
+churn-specific. Usage comes from `usage.dataset_usage` and the days with events from
+`usage.dataset_event_days`, each computed in the database engine once and cached on disk; raw events
+never enter pandas. An optional table that is absent leaves its measures empty (NaN).
 """
 
 from __future__ import annotations
 
-import ibis
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -18,7 +20,7 @@ from cs_playbook.data.activities import MEETING_TYPES
 from cs_playbook.data.contract import BANTC_DIMENSIONS, RENEWAL_STEPS
 from cs_playbook.data.io import Dataset
 from cs_playbook.data.measure_catalog import MEASURE_LABELS, MEASURES, TABLE_OF, usage_measure_names
-from cs_playbook.data.usage import dataset_usage
+from cs_playbook.data.usage import dataset_event_days, dataset_usage
 from cs_playbook.params import UsageParams, load_params
 
 __all__ = [
@@ -104,12 +106,15 @@ def renewal_observations(
     )
 
 
-def data_start(ds: Dataset) -> pd.Timestamp:
-    """The first day of activity data (events, tickets, surveys, activities): where measures have history."""
+def data_start(ds: Dataset, *, params_dir: str | Path | None = None) -> pd.Timestamp:
+    """The first day of activity data (events, tickets, surveys, activities): where measures have history.
+
+    The events' first day comes from the cached account-days (`usage.dataset_event_days`), not a scan.
+    """
     candidates = []
     if ds.events is not None:
-        first = ds.events.event_time.min().to_pandas()
-        if first is not None and not pd.isna(first):
+        first = dataset_event_days(ds, params_dir=params_dir)["day"].min()
+        if not pd.isna(first):
             candidates.append(pd.Timestamp(first))
     for table, col in (("tickets", "opened_at"), ("surveys", "responded_at"), ("activities", "occurred_at")):
         df = ds.get(table)
@@ -246,12 +251,13 @@ def _usage_measures(
     state: pd.DataFrame,
     usage: pd.DataFrame | None,
     usage_params: UsageParams,
+    params_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Usage measures of the last complete month before each obs_date, and days since the last activity."""
     out = pd.DataFrame(index=obs["_row"])
     roles = _usage_columns(usage_params)
     if usage is None:
-        usage = dataset_usage(ds, usage_params)
+        usage = dataset_usage(ds, usage_params, params_dir=params_dir)
     month = (obs["obs_date"].dt.to_period("M") - 1).dt.to_timestamp().astype("datetime64[ns]")
     key = pd.DataFrame({"_row": obs["_row"], "account_id": obs["account_id"], "period_start": month})
     if len(usage):
@@ -285,7 +291,7 @@ def _usage_measures(
         ("active_users_trend_3m", f"{roles['active_users']}_chg_3"),
     ):
         out[name] = row[col].astype("float64").to_numpy() if col in row.columns else np.nan
-    out["days_since_last_activity"] = _days_since_last_event(obs, ds, state)
+    out["days_since_last_activity"] = _days_since_last_event(obs, dataset_event_days(ds, params_dir=params_dir), state)
     extra = _usage_metric_measures(row, covered, specs, seats, out["active_users"].to_numpy(dtype="float64"))
     return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
 
@@ -326,44 +332,38 @@ def _usage_metric_measures(
     return out
 
 
-def _last_event_day(obs: pd.DataFrame, events: ibis.Table) -> pd.Series:
+def _last_event_day(obs: pd.DataFrame, days: pd.DataFrame) -> pd.Series:
     """The last day with an event of each observation's account strictly before obs_date (NaT if none), by _row.
 
-    An as-of join written as a window (portable Ibis, for DuckDB and Spark alike): the observations and the
-    account's event days in one table, ordered by day with an observation before an event day on the same
-    date, and the latest event day up to each observation row.
+    `days` is `usage.event_days` (account_id, day): an as-of join in pandas on the cached account-days,
+    so no date asks the engine again.
     """
-    days = events.select(account_id=events.account_id, day=events.event_time.date()).distinct()
-    days = days.mutate(_row=ibis.null("int64"), _obs=ibis.literal(0, "int8"))
-    left = ibis.memtable(
-        pd.DataFrame(
-            {
-                "account_id": obs["account_id"].astype(str).to_numpy(),
-                "day": obs["obs_date"].dt.date.to_numpy(),
-                "_row": obs["_row"].to_numpy(dtype="int64"),
-                "_obs": np.ones(len(obs), dtype="int8"),
-            }
-        )
+    right = days[["account_id", "day"]].copy()
+    right["account_id"] = right["account_id"].astype("string")
+    right["day"] = right["day"].astype("datetime64[ns]")
+    right = right.sort_values("day", kind="stable")
+    left = obs[["_row", "account_id", "obs_date"]].sort_values("obs_date", kind="stable")
+    merged = pd.merge_asof(
+        left,
+        right,
+        left_on="obs_date",
+        right_on="day",
+        by="account_id",
+        allow_exact_matches=False,
+        direction="backward",
     )
-    both = days.union(
-        left.select(account_id=left.account_id, day=left.day.cast("date"), _row=left._row, _obs=left._obs)
-    )
-    w = ibis.window(group_by=both.account_id, order_by=[both.day, both._obs.desc()], preceding=None, following=0)
-    last = ibis.cases((both._obs == 0, both.day), else_=ibis.null("date")).max().over(w)
-    found = both.mutate(last_day=last).filter(both._obs == 1).select("_row", "last_day").to_pandas()
-    last_day = pd.to_datetime(found.set_index("_row")["last_day"]).astype("datetime64[ns]")
-    return last_day.reindex(obs["_row"].to_numpy())
+    return merged.set_index("_row")["day"].reindex(obs["_row"].to_numpy())
 
 
-def _days_since_last_event(obs: pd.DataFrame, ds: Dataset, state: pd.DataFrame) -> np.ndarray:
-    """Days from the last day with an event (strictly before obs_date) to obs_date, found in the engine.
+def _days_since_last_event(obs: pd.DataFrame, days: pd.DataFrame, state: pd.DataFrame) -> np.ndarray:
+    """Days from the last day with an event (strictly before obs_date) to obs_date, from the account-days `days`.
 
     Without an event before obs_date: the days since the account was first seen (its first contract, or
     the first day of the events when that is later).
     """
-    last_day = _last_event_day(obs, ds.events)
+    last_day = _last_event_day(obs, days)
     since = (obs["obs_date"].to_numpy() - last_day.to_numpy()) / np.timedelta64(1, "D")
-    first_event = pd.Timestamp(ds.events.event_time.min().to_pandas()).normalize()
+    first_event = pd.Timestamp(days["day"].min()).normalize()
     seen_from = state["first_start"].where(state["first_start"] > first_event, first_event)
     fallback = (obs["obs_date"] - seen_from).dt.days.clip(lower=0).to_numpy(dtype="float64")
     return np.where(np.isnan(since), fallback, since)
@@ -476,7 +476,7 @@ def account_measures(
 
     if ds.has("events") and len(obs):
         params = usage_params or load_params("usage_metrics", UsageParams, directory=params_dir, source=ds.source)
-        u = _usage_measures(obs, ds, state, usage, params)
+        u = _usage_measures(obs, ds, state, usage, params, params_dir)
         measured |= {col: u[col].to_numpy() for col in TABLE_OF["events"]}
         usage_cols = {col: u[col].to_numpy(dtype="float64") for col in u.columns if col not in MEASURES}
     tables = {name: ds.get(name) for name in ("tickets", "surveys", "activities", "stakeholders", "bantc")}

@@ -32,6 +32,8 @@ __all__ = [
     "account_usage",
     "dataset_usage",
     "usage_cache_key",
+    "event_days",
+    "dataset_event_days",
     "CACHE_DIR",
 ]
 
@@ -231,6 +233,15 @@ def _events_files(ds: Dataset) -> list[Path]:
     return [path] if path.is_file() else []
 
 
+def _events_key(ds: Dataset, what: str, params_dir: str | Path | None) -> str:
+    """Key of what is read from the events: package version, source, business time zone, `what`, the files' stamps."""
+    timezone = load_params("data", DataParams, directory=params_dir, source=ds.source).business_timezone
+    h = hashlib.sha256(f"{__version__}|{CACHE_FORMAT}|{ds.source}|{timezone}|{what}".encode())
+    for f in _events_files(ds):
+        h.update(_file_stamp(f).encode())
+    return h.hexdigest()[:20]
+
+
 def usage_cache_key(
     ds: Dataset,
     params: UsageParams,
@@ -241,12 +252,8 @@ def usage_cache_key(
     params_dir: str | Path | None = None,
 ) -> str:
     """Key of the cached aggregates: the event files (name, size, mtime), how they are read, the metrics, grain, range."""
-    timezone = load_params("data", DataParams, directory=params_dir, source=ds.source).business_timezone
     metrics = params.model_dump_json(include={"metrics", "per_event_type_counts"})
-    h = hashlib.sha256(f"{__version__}|{CACHE_FORMAT}|{ds.source}|{timezone}|{metrics}|{grain}|{start}|{end}".encode())
-    for f in _events_files(ds):
-        h.update(_file_stamp(f).encode())
-    return h.hexdigest()[:20]
+    return _events_key(ds, f"{metrics}|{grain}|{start}|{end}", params_dir)
 
 
 def _aligned(start: pd.Timestamp | None, end: pd.Timestamp | None, grain: str) -> bool:
@@ -349,6 +356,37 @@ def dataset_usage(
     counts = _cached_counts(ds, params, grain=grain, start=start, end=end, params_dir=params_dir, cache_dir=folder)
     counts["period_start"] = counts["period_start"].astype("datetime64[ns]")
     return usage_from_counts(counts, ds.subscriptions, params, grain=grain)
+
+
+def event_days(events: ibis.Table) -> pd.DataFrame:
+    """The days each account had an event, run in the engine: account_id (text), day (midnight), sorted.
+
+    What "days since the last event" and "the first day of the events" need, at a fraction of the events'
+    size (one row per account and active day), so it can be cached and asked for any date in pandas.
+    """
+    days = events.select(account_id=events.account_id, day=events.event_time.date()).distinct()
+    df = days.to_pandas()
+    df["account_id"] = df["account_id"].astype("string")
+    df["day"] = pd.to_datetime(df["day"]).astype("datetime64[ns]")
+    return df.sort_values(["account_id", "day"]).reset_index(drop=True)
+
+
+def dataset_event_days(
+    ds: Dataset, *, params_dir: str | Path | None = None, cache_dir: str | Path | None = None
+) -> pd.DataFrame:
+    """`event_days` of the dataset's events, cached on disk like `dataset_usage` (one scan serves every date).
+
+    Stored in .cache/usage/days-<key>.parquet, keyed by the event files' names, sizes and modification
+    times and the business time zone.
+    """
+    if not _events_files(ds):  # events not read from files (built in memory): nothing to key a cache on
+        return event_days(ds.events)
+    folder = Path(cache_dir) if cache_dir is not None else CACHE_DIR
+    key = _events_key(ds, "event_days", params_dir)
+    out = _cached(folder / f"days-{key}.parquet", lambda: event_days(ds.events))
+    out["account_id"] = out["account_id"].astype("string")
+    out["day"] = out["day"].astype("datetime64[ns]")
+    return out
 
 
 def describe_metric(metric: UsageMetric) -> str:
