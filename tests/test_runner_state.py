@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cs_playbook.formatting import Formatter
+from cs_playbook.i18n import messages
 from cs_playbook.runner import RunResult, run_report
 from cs_playbook.state import STATE_DIR, read_state
 
@@ -52,7 +54,9 @@ def test_every_page_carries_the_states_as_of_and_scorecard(real_run: RunResult) 
         assert summary["as_of"][:10] == state["as_of"], name
         assert summary["scorecard"] == state["scorecard"], name
     index = (real_run.path / "index.html").read_text(encoding="utf-8")
-    assert f"As of {state['as_of']}" in index and f"scorecard {state['scorecard']}" in index
+    msg = messages("ja")  # the project's report language
+    assert msg.t("report.as_of", as_of=Formatter("ja").date(state["as_of"])) in index
+    assert msg.t("report.scorecard", name=msg.code(state["scorecard"])) in index
 
 
 def test_the_runs_state_is_the_state_build_state_computes(real_run: RunResult, quarter_state) -> None:

@@ -66,7 +66,10 @@ table.cs-table, table.cs-actions { border-collapse: collapse; font-size: .9rem; 
   .cs-nav { display: none; }
   main { max-width: none; padding: 0; }
   .cs-scroll { overflow: visible; }
-  table { width: 100% !important; font-size: 7.5pt !important; }
+  table { width: 100% !important; font-size: 7pt !important; table-layout: fixed; }
+  .cs-table td.cs-num { white-space: normal; }
+  .cs-table td.cs-text { min-width: 0; max-width: none; }
+  .cs-table th, .cs-table td { padding: 2px 3px; overflow-wrap: anywhere; }
   .cs-decision, .cs-figure, tr { break-inside: avoid; }
 }
 """

@@ -430,6 +430,14 @@ def _page_facts(nb: Any, executed: Path, summary: dict[str, Any] | None) -> tupl
     return title.strip(), lang
 
 
+def _retitle(nb: Any, title: str) -> None:
+    """The notebook's Markdown title (written for analysts, e.g. "更新管理 / Renewal management") becomes the page's
+    title in the report language."""
+    first = next((c for c in nb.cells if c.cell_type == "markdown" and _H1_LINE.search(c.source)), None)
+    if first is not None:
+        first.source = re.sub(r"^#[ \t]+.*$", lambda _: "# " + title, first.source, count=1, flags=re.MULTILINE)
+
+
 def to_html(executed: Path, target: Path, *, summary: dict[str, Any] | None = None) -> None:
     """A code-free HTML page of an executed notebook for business readers, sanitized by `clean_report_html`.
 
@@ -443,8 +451,13 @@ def to_html(executed: Path, target: Path, *, summary: dict[str, Any] | None = No
     nb = nbformat.read(executed, as_version=4)
     for c in nb.cells:
         if c.cell_type == "code":
+            # stderr is for analysts; the consistency-check cell's printed values are for nbval (the page shows
+            # its one checks line, displayed as HTML).
+            checks = "nbval-check-output" in _tags(c)
             c.outputs = [
-                o for o in c.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+                o
+                for o in c.get("outputs", [])
+                if not (o.get("output_type") == "stream" and (o.get("name") == "stderr" or checks))
             ]
             for o in c.outputs:
                 for mime in _SCRIPT_MIMES:
@@ -452,6 +465,7 @@ def to_html(executed: Path, target: Path, *, summary: dict[str, Any] | None = No
     nb.metadata.pop("widgets", None)
     title, lang = _page_facts(nb, executed, summary)
     nb.metadata["title"] = title
+    _retitle(nb, title)
     nb.cells = arrange_cells(nb.cells)
     exporter = HTMLExporter(
         exclude_input=True,
