@@ -32,6 +32,7 @@ __all__ = [
     "renewals_at_risk",
     "new_renewals_at_risk",
     "state_deltas",
+    "deltas_record",
     "leads_converted",
     "conversion_figures",
     "delta_figures",
@@ -223,6 +224,11 @@ def state_deltas(
         name: (value, before[name], value - before[name] if value is not None and before[name] is not None else None)
         for name, value in now.items()
     }
+
+
+def deltas_record(deltas: dict[str, tuple[float | None, float | None, float | None]]) -> dict[str, dict]:
+    """`state_deltas` as summary.json's "changes": figure -> {now, before, delta} (the index reads it)."""
+    return {name: {"now": now, "before": before, "delta": delta} for name, (now, before, delta) in deltas.items()}
 
 
 def leads_converted(

@@ -20,7 +20,7 @@ PACKAGE_DIR = PROJ_ROOT / "cs_playbook"
 MAX_FUNCTION_LINES = 80
 MAX_MODULE_LINES = 550
 
-GROUND = ("errors", "config", "params", "formatting", "i18n", "quarters", "outputs")
+GROUND = ("errors", "config", "params", "formatting", "i18n", "page_style", "quarters", "outputs")
 ANALYSES = ("health", "roi", "poc", "expansion", "renewals", "kpi")
 STATE_LAYER = ("state", "changes", "books")  # the quarter state, what changed, the books per CSM
 TOP = ("plots", "runner", "cli", "notebook", *STATE_LAYER)  # what no lower layer may reach up to

@@ -151,3 +151,11 @@ def test_a_lead_converted_when_its_contracts_grew_after_the_previous_quarter() -
     # Growth after `until` is not a conversion of the quarter.
     late = changes.leads_converted(leads, subs, since=pd.Timestamp("2026-06-30"), until=pd.Timestamp("2026-07-31"))
     assert not late["converted"].any()
+
+
+def test_deltas_record_is_what_the_index_reads() -> None:
+    record = changes.deltas_record({"arr_at_risk": (120.0, 100.0, 20.0), "grr_forecast": (0.97, None, None)})
+    assert record == {
+        "arr_at_risk": {"now": 120.0, "before": 100.0, "delta": 20.0},
+        "grr_forecast": {"now": 0.97, "before": None, "delta": None},
+    }

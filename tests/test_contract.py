@@ -182,3 +182,11 @@ def test_placeholder_owners_become_missing() -> None:
     )
     out, n = normalise_owners(acc)
     assert n == 6 and out["csm"].isna().sum() == 7 and out["csm"].dropna().tolist() == ["佐藤"]
+
+
+def test_an_action_is_due_in_30_days_or_at_an_earlier_renewal() -> None:
+    from cs_playbook.data.meaning import action_deadline
+
+    renewals = pd.Series(pd.to_datetime(["2026-10-10", "2026-12-01", None]))
+    due = action_deadline(pd.Timestamp("2026-09-30"), renewals)
+    assert list(due) == [pd.Timestamp("2026-10-10"), pd.Timestamp("2026-10-30"), pd.Timestamp("2026-10-30")]

@@ -20,6 +20,7 @@ from cs_playbook.formatting import Formatter, column_kinds, html_table
 from cs_playbook.i18n import messages
 from cs_playbook.modeling.scorecard import TierLabels
 from cs_playbook.outputs import excel_safe, write_xlsx
+from cs_playbook.page_style import CONTENT_SECURITY_POLICY, DECISION_CSS, FONT_STACK
 
 __all__ = [
     "BookStyle",
@@ -32,29 +33,12 @@ __all__ = [
     "books_list_html",
 ]
 
-FONT_STACK = (
-    '"Noto Sans CJK JP", "Noto Sans JP", "Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic", YuGothic, '
-    '"Meiryo", system-ui, sans-serif'
-)
-CSP = (
-    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; script-src 'none'; "
-    "connect-src 'none'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
-)
 CSS = (
     """
 body { font-family: FONTS; color: #1f2328; margin: 0; }
 main { max-width: 1180px; margin: 0 auto; padding: 4px 24px 48px; box-sizing: border-box; }
 .cs-nav { font-size: .9rem; padding: 10px 0 2px; display: flex; gap: 18px; }
 .cs-nav a { color: #1a5fb4; text-decoration: none; }
-.cs-decision { border: 2px solid #1a5fb4; border-radius: 10px; padding: 12px 18px; margin: 12px 0 20px;
-  background: #f5f8fd; }
-.cs-figures { display: flex; flex-wrap: wrap; gap: 10px; margin: 0 0 10px; padding: 0; list-style: none; }
-.cs-figure { flex: 1 1 170px; max-width: 340px; background: #fff; border: 1px solid #d6deea; border-radius: 8px;
-  padding: 8px 12px; box-sizing: border-box; }
-.cs-figure-label { display: block; font-size: .85rem; color: #4b5563; }
-.cs-figure-value { display: block; font-size: 1.4rem; font-weight: 700; font-variant-numeric: tabular-nums; }
-.cs-figure-change { display: block; font-size: .9rem; color: #4b5563; }
-.cs-bad { border-left: 4px solid #b00020; }
 .cs-scroll { overflow-x: auto; max-width: 100%; }
 table.cs-table, table.cs-actions { border-collapse: collapse; font-size: .9rem; margin: 6px 0 16px; }
 .cs-table th, .cs-table td, .cs-actions th, .cs-actions td { padding: 4px 8px; border-bottom: 1px solid #e5e7eb;
@@ -73,7 +57,7 @@ table.cs-table, table.cs-actions { border-collapse: collapse; font-size: .9rem; 
   .cs-decision, .cs-figure, tr { break-inside: avoid; }
 }
 """
-).replace("FONTS", FONT_STACK)
+).replace("FONTS", FONT_STACK) + DECISION_CSS
 
 
 @dataclass(frozen=True)
@@ -185,7 +169,7 @@ def render_book(
     )
     return (
         f'<!DOCTYPE html>\n<html lang="{e(style.lang, quote=True)}">\n<head>\n<meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body><main>{body}</main></body>\n</html>\n"
     )

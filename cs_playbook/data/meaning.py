@@ -34,6 +34,8 @@ __all__ = [
     "contracts_coverage",
     "choose_as_of",
     "normalise_owners",
+    "ACTION_DAYS",
+    "action_deadline",
 ]
 
 # Owner values that mean "nobody": compared trimmed and case-insensitively.
@@ -437,3 +439,16 @@ def match_headers(raw: pd.DataFrame, mapping: dict[str, str], expected: list[str
         if k == _header_key(name)
     }
     return raw.rename(columns=fix) if fix else raw
+
+
+ACTION_DAYS = 30  # a named action on a page is due within this many days of the as-of date
+
+
+def action_deadline(as_of: pd.Timestamp, next_renewal: pd.Series) -> pd.Series:
+    """When a named action is due: `ACTION_DAYS` after the as-of date, or the account's next renewal if sooner.
+
+    One rule for every page's "what to do now" table (health, KPI, ROI, expansion); `next_renewal` may be all NaT.
+    """
+    due = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=ACTION_DAYS)
+    renew = pd.to_datetime(next_renewal, errors="coerce")
+    return renew.where(renew.notna() & (renew < due), due)

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from cs_playbook.data.coverage import UNASSIGNED
+from cs_playbook.data.meaning import action_deadline
 from cs_playbook.expansion.outcomes import PLAYS, ExpansionParams
 from cs_playbook.expansion.outlook import NEXT_QUARTER_SOURCE
 from cs_playbook.expansion.plays import CSQL_COLUMNS
@@ -20,7 +21,6 @@ from cs_playbook.formatting import MISSING, Formatter
 from cs_playbook.i18n import Messages, messages
 
 __all__ = [
-    "ACTION_DAYS",
     "in_language",
     "summary_figures",
     "headline",
@@ -31,8 +31,6 @@ __all__ = [
     "backtest_rows",
     "consistency_checks",
 ]
-
-ACTION_DAYS = 30  # a lead's first step is due within this many days of the as-of date
 
 
 def in_language(params: ExpansionParams, lang: str) -> ExpansionParams:
@@ -215,7 +213,7 @@ def lead_actions(
             "owner": owner.where(~pool, msg.t("expansion.decision.no_owner")).to_numpy(),
             "expected_arr": head["expected_arr"].astype("float64").to_numpy(),
             "probability": head["probability"].astype("float64").to_numpy(),
-            "deadline": [pd.Timestamp(as_of).normalize() + pd.Timedelta(days=ACTION_DAYS)] * len(head),
+            "deadline": action_deadline(as_of, pd.Series(pd.NaT, index=head.index)).to_numpy(),
             "action": [
                 msg.t("expansion.decision.action", play=pl, product=pr)
                 for pl, pr in zip(play, head["product"].astype(str), strict=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cs_playbook.data.meaning import action_deadline
 from cs_playbook.formatting import MISSING, Formatter, fmt_pct
 from cs_playbook.health.review import GONE, PromotionImpact
 from cs_playbook.health.validation import FitWindow, Validation, guard_rails
@@ -19,7 +20,6 @@ from cs_playbook.i18n import Messages, messages
 from cs_playbook.modeling.scorecard import Scorecard, TierLabels
 
 __all__ = [
-    "ACTION_DAYS",
     "summary_figures",
     "headline",
     "verdict",
@@ -33,7 +33,6 @@ __all__ = [
     "WARNING_SIGN",
 ]
 
-ACTION_DAYS = 30  # a named action is due within this many days of the as-of date (or by the renewal, if sooner)
 
 # Prefix of a headline value that must not be taken at face value (shown in red on the index).
 WARNING_SIGN = "⚠ "
@@ -243,26 +242,26 @@ def bad_actions(
     """The decision box's named actions: the `top` bad-tier accounts with the most ARR, their CSM, deadline and action.
 
     `accounts` is the quarter state's accounts (driver_1 is the measure that takes most points off the
-    score). The deadline is `ACTION_DAYS` after as_of, or the next renewal if sooner. Returns
+    score). The deadline is `data.meaning.action_deadline` (30 days, or the next renewal if sooner). Returns
     account_name, csm, arr, churn_probability, deadline, action (texts in `lang`).
     """
     msg, fmt = messages(lang), Formatter(lang, currency)
     bad = accounts[accounts["health_tier"].astype("string") == "bad"]
     bad = bad.sort_values(["arr", "account_id"], ascending=[False, True]).head(top)
-    due = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=ACTION_DAYS)
     renew = (
         pd.to_datetime(bad["next_renewal"], errors="coerce")
         if "next_renewal" in bad
         else pd.Series(pd.NaT, index=bad.index)
     )
+    deadline = action_deadline(as_of, renew)
     drivers = bad["driver_1"] if "driver_1" in bad else pd.Series(np.nan, index=bad.index)
     actions = [
         msg.t("health.decision.action_none")
         if not isinstance(drv, str) or not drv
         else msg.t("health.decision.action_renewal", driver=msg.code(drv), renewal=fmt.date(r))
-        if pd.notna(r) and r < due
+        if pd.notna(r) and r == d
         else msg.t("health.decision.action", driver=msg.code(drv))
-        for drv, r in zip(drivers, renew, strict=True)
+        for drv, r, d in zip(drivers, renew, deadline, strict=True)
     ]
     csm = bad["csm"].astype("string").str.strip()
     return pd.DataFrame(
@@ -271,7 +270,7 @@ def bad_actions(
             "csm": csm.where(csm.notna() & (csm != ""), msg.t("health.decision.no_owner")).to_numpy(),
             "arr": bad["arr"].astype("float64").to_numpy(),
             "churn_probability": bad["churn_probability"].astype("float64").to_numpy(),
-            "deadline": renew.where(renew.notna() & (renew < due), due).to_numpy(),
+            "deadline": deadline.to_numpy(),
             "action": actions,
         }
     )

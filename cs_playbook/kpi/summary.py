@@ -12,26 +12,23 @@ from typing import Any
 import pandas as pd
 
 from cs_playbook.data.activities import MeetingNotes
+from cs_playbook.data.meaning import action_deadline
 from cs_playbook.formatting import Formatter
 from cs_playbook.i18n import messages
 from cs_playbook.quarters import quarter_bounds
 
 __all__ = [
-    "ACTION_DAYS",
     "quarter_figures",
     "previous_figures",
     "summary_figures",
     "headline",
     "decision_figures",
     "quarter_losses",
-    "action_deadline",
     "loss_actions",
     "recent_cohorts",
     "consistency_checks",
     "retention_sentence",
 ]
-
-ACTION_DAYS = 30  # a named action is due within this many days of the as-of date (or by the renewal, if sooner)
 
 
 def quarter_figures(retention: pd.DataFrame, movement_row: pd.Series) -> dict[str, float]:
@@ -173,13 +170,6 @@ def quarter_losses(movements: pd.DataFrame, accounts: pd.DataFrame, *, quarter: 
     out["movement"] = ["churn" if now <= 0 else "contraction" for now in out["arr_now"]]
     out = out.merge(accounts[["account_id", "account_name", "csm"]], on="account_id", how="left")
     return out.sort_values(["arr_change", "account_id"]).head(n)[cols].reset_index(drop=True)
-
-
-def action_deadline(as_of: pd.Timestamp, next_renewal: pd.Series) -> pd.Series:
-    """When a named action is due: `ACTION_DAYS` after the as-of date, or the account's next renewal if sooner."""
-    due = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=ACTION_DAYS)
-    renew = pd.to_datetime(next_renewal, errors="coerce")
-    return renew.where(renew.notna() & (renew < due), due)
 
 
 def loss_actions(

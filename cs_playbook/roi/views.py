@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from cs_playbook.data.meaning import action_deadline
 from cs_playbook.formatting import Formatter, fmt_money, md_text
 from cs_playbook.i18n import messages
 from cs_playbook.roi import scenarios
@@ -26,7 +27,6 @@ __all__ = [
     "MISSING_COLUMNS",
     "MONEY",
     "SHARES",
-    "ACTION_DAYS",
     "column_formats",
     "no_model_message",
     "modeled",
@@ -72,7 +72,6 @@ REALIZED_COLUMNS = [
 MISSING_COLUMNS = ["account_name", "segment", "csm", "arr", "status", "reason"]
 _MONEY = ("arr", "benefit_annual", "renewal_risk_arr")
 MONEY = (*_MONEY, "cost_reduction_annual", "revenue_increase_annual", "npv_base")  # money columns of the page's tables
-ACTION_DAYS = 30  # a named action is due within this many days of the as-of date (or by the renewal, if sooner)
 _SHARES = (
     "roi_conservative",
     "roi_base",
@@ -313,7 +312,7 @@ def actions(
     """The decision box's named actions: the largest renewal risks, the largest unsure case, the focus account.
 
     `next_renewal` (indexed by account_id) makes an action due by the renewal when it comes before
-    `ACTION_DAYS` after as_of. Returns account_name, csm, arr, deadline, action (text in `lang`).
+    `data.meaning.action_deadline`. Returns account_name, csm, arr, deadline, action (text in `lang`).
     """
     msg, fmt = messages(lang), Formatter(lang)
     pct = partial(fmt.pct, digits=0)
@@ -330,8 +329,6 @@ def actions(
         row = table[table["account_id"] == focus.account_id]
         parts.append(row.assign(action=msg.t("roi.decision.action_focus", input=top)))
     out = pd.concat(parts, ignore_index=True)
-    due = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=ACTION_DAYS)
     renew = out["account_id"].map(next_renewal) if next_renewal is not None else pd.Series(pd.NaT, index=out.index)
-    renew = pd.to_datetime(renew, errors="coerce")
-    out["deadline"] = renew.where(renew.notna() & (renew < due), due)
+    out["deadline"] = action_deadline(as_of, renew)
     return out[["account_name", "csm", "arr", "deadline", "action"]]

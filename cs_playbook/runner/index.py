@@ -14,8 +14,9 @@ from urllib.parse import quote
 
 from cs_playbook.formatting import Formatter
 from cs_playbook.i18n import LANGS, Messages, messages
+from cs_playbook.page_style import CONTENT_SECURITY_POLICY, DECISION_CSS, FONT_STACK
 from cs_playbook.runner.execute import NotebookResult
-from cs_playbook.runner.html import CONTENT_SECURITY_POLICY, DECISION_CSS, FONT_STACK, fallback_lang
+from cs_playbook.runner.html import fallback_lang
 
 __all__ = ["index_lang", "render_index"]
 
