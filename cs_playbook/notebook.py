@@ -25,14 +25,14 @@ import pandas as pd
 from pydantic import BaseModel
 
 from cs_playbook.config import REPORTS_DIR, resolve_path
-from cs_playbook.data.io import Dataset, load_dataset
+from cs_playbook.data.io import Dataset, load_dataset, read_dataset
 from cs_playbook.formatting import ColumnKinds, Formatter, column_kinds, html_table, md_text
 from cs_playbook.health.calibration import HealthParams
 from cs_playbook.i18n import Messages, messages
 from cs_playbook.modeling.scorecard import TierLabels
 from cs_playbook.outputs import Outputs
 from cs_playbook.params import ReportParams, load_params, params_dir
-from cs_playbook.state import QuarterState, load_state
+from cs_playbook.state import DATASET_DIR, QuarterState, load_state
 
 __all__ = ["Context", "setup", "check_params", "params_models", "PARAMETERS_CELL", "TIER_COLUMNS"]
 
@@ -458,7 +458,10 @@ def setup(
 ) -> Context:
     """Resolve a notebook's parameters: load the data and the quarter state, prepare the output folder."""
     pdir = params_dir(params_dir_ or None)
-    ds = load_dataset(data_source or None, params_dir=pdir)
+    ds = None
+    if state_dir:  # the run's validated tables, read back instead of validated again in every notebook
+        ds = read_dataset(resolve_path(state_dir) / DATASET_DIR, source=data_source or None, params_dir=pdir)
+    ds = ds or load_dataset(data_source or None, params_dir=pdir)
     state = load_state(ds, quarter=quarter, params_dir=pdir, state_dir=resolve_path(state_dir) if state_dir else None)
     out_dir = resolve_path(output_dir) if output_dir else REPORTS_DIR / "_lab" / notebook
     ctx = Context(

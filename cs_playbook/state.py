@@ -57,6 +57,7 @@ __all__ = [
 
 STATE_DIR = "quarter_state"  # folder of the state inside a run (reports/<quarter>/quarter_state/)
 PREVIOUS_DIR = "previous"  # the previous quarter's state, inside the state's folder
+DATASET_DIR = "dataset"  # the run's validated tables, inside the state's folder while the notebooks run
 STATE_FORMAT = 2  # part of the cache key: a cached state of an older layout (without previous/) is rebuilt
 CACHE_DIR = PROJ_ROOT / ".cache" / "quarter_state"
 ACCOUNT_COLUMNS = [

@@ -351,3 +351,67 @@ def test_the_usplg_demo_loads_with_its_own_params(usplg_ds, usplg_dir: Path) -> 
     (problem,) = end_date_problems(raw, "inclusive", "subscriptions.csv")
     assert "end dates look exclusive" in problem.rule and "end_date_convention" in problem.rule
     assert usplg_ds.as_of <= usplg_ds.contracts_to
+
+
+def _same_dataset(a, b) -> None:
+    assert (a.source, a.as_of, a.currency, a.files, a.contracts_to) == (
+        b.source,
+        b.as_of,
+        b.currency,
+        b.files,
+        b.contracts_to,
+    )
+    assert (a.missing_optional, a.as_of_reason, a.notes) == (b.missing_optional, b.as_of_reason, b.notes)
+    assert sorted(a.tables) == sorted(b.tables)
+    for name in a.tables:
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name], check_exact=True, obj=name)
+    assert (a.events is None) == (b.events is None)
+    if a.events is not None:
+        cols = ["account_id", "user_id", "event_time", "event_type"]
+        ev_a = a.events.to_pandas().sort_values(cols).reset_index(drop=True)
+        pd.testing.assert_frame_equal(ev_a, b.events.to_pandas().sort_values(cols).reset_index(drop=True))
+
+
+def _sources(tmp_path: Path) -> dict[str, Path]:
+    """A CSV folder with CP932 events, a Parquet folder with time-zone-aware events, a DuckDB file."""
+    csv = folder(tmp_path)
+    (csv / "events").mkdir()
+    EVENTS.assign(event_type=["ログイン", "ログイン", "AI要約"]).to_csv(
+        csv / "events" / "a.csv", index=False, encoding="cp932"
+    )
+    pq = tmp_path / "pq"
+    (pq / "events").mkdir(parents=True)
+    ACCOUNTS.to_parquet(pq / "accounts.parquet")
+    SUBS.to_parquet(pq / "subscriptions.parquet")
+    aware = pd.to_datetime(EVENTS["event_time"]).dt.tz_localize("UTC")
+    EVENTS.assign(event_time=aware).to_parquet(pq / "events" / "2024-03.parquet")
+    db = tmp_path / "crm.duckdb"
+    con = duckdb.connect(str(db))
+    for name, df in (("accounts", ACCOUNTS), ("subscriptions", SUBS), ("events", EVENTS)):
+        con.register("df", df)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM df")
+        con.unregister("df")
+    con.close()
+    return {"csv": csv, "parquet": pq, "duckdb": db}
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "duckdb"])
+def test_the_runs_dataset_reads_back_as_it_was_validated(tmp_path: Path, kind: str) -> None:
+    from cs_playbook.data.io import read_dataset, write_dataset
+
+    source = _sources(tmp_path)[kind]
+    ds = load_dataset(str(source))
+    write_dataset(ds, tmp_path / "handoff")
+    back = read_dataset(tmp_path / "handoff", source=str(source))
+    _same_dataset(ds, back)
+    if kind == "parquet":  # an instant in UTC, read in business time (Asia/Tokyo) both times
+        assert back.events.event_time.max().to_pandas() == pd.Timestamp("2024-04-05 18:30:00")
+    assert read_dataset(tmp_path / "handoff", source=str(tmp_path)) is None  # written for another source
+    assert read_dataset(tmp_path / "nothing-here") is None
+
+
+def test_the_demo_dataset_reads_back_as_it_was_validated(demo_ds, demo_dir: Path, tmp_path: Path) -> None:
+    from cs_playbook.data.io import read_dataset, write_dataset
+
+    write_dataset(demo_ds, tmp_path / "handoff")
+    _same_dataset(demo_ds, read_dataset(tmp_path / "handoff", source=str(demo_dir)))

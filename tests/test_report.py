@@ -380,3 +380,33 @@ def test_index_shows_decision_figures_headline_warnings_and_books_escaped_withou
     assert "javascript:" not in page and "passwd" not in page and "<td>Evil</td>" in page
     assert "1 of 2 notebooks failed" in page and "boom &lt;b&gt;" in page
     assert "123" not in page and " s</p>" not in page and "UTC" not in page  # no run times
+
+
+READ_HANDOFF = (
+    "import json, pathlib\n"
+    "from cs_playbook.data.io import read_dataset\n"
+    "from cs_playbook.notebook import setup\n"
+    "handoff = read_dataset(pathlib.Path(state_dir) / 'dataset', source=data_source, params_dir=params_dir)\n"
+    "ctx = setup('00_handoff', quarter=quarter, data_source=data_source, params_dir_=params_dir,\n"
+    "            output_dir=output_dir, state_dir=state_dir)\n"
+    "same = handoff is not None and all(ctx.ds.tables[n].equals(t) for n, t in handoff.tables.items())\n"
+    "ctx.out.directory.mkdir(parents=True, exist_ok=True)\n"
+    "(ctx.out.directory / 'summary.json').write_text(json.dumps({'headline': {}, 'figures': {'handoff': same,\n"
+    "    'accounts': len(ctx.ds.accounts), 'events': int(ctx.ds.events.count().to_pyarrow().as_py())},\n"
+    "    'as_of': f'{ctx.as_of:%Y-%m-%d}', 'scorecard': ctx.state.scorecard}))\n"
+)
+
+
+def test_the_notebooks_read_the_runs_validated_tables_which_are_not_published(tmp_path: Path, demo_ds) -> None:
+    d = tmp_path / "notebooks"
+    d.mkdir()
+    _notebook(d / "00_handoff.ipynb", READ_HANDOFF)
+    run = run_report("2026Q2", reports_dir=tmp_path / "reports", notebooks_dir=d, progress=False)
+    assert run.ok, [(n.name, n.error) for n in run.notebooks]
+    figures = json.loads((run.path / "00_handoff" / "summary.json").read_text())["figures"]
+    assert figures == {
+        "handoff": True,
+        "accounts": len(demo_ds.accounts),
+        "events": int(demo_ds.events.count().to_pandas()),
+    }
+    assert not (run.path / "quarter_state" / "dataset").exists()  # the run's copy of the data is not published

@@ -9,6 +9,7 @@ one pass and raised together as a `DataContractError`.
 from __future__ import annotations
 
 import io as _io
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ __all__ = [
     "read_csv_any_encoding",
     "detect_encoding",
     "load_dataset",
+    "read_dataset",
+    "write_dataset",
     "resolve_source",
     "reporting_currency",
 ]
@@ -284,13 +287,7 @@ def _check_events(
             for c in missing
         ]
     con.register("_contract_account_ids", pd.DataFrame({"account_id": account_ids.astype(str)}))
-    typed = (
-        "SELECT trim(CAST(account_id AS VARCHAR)) AS account_id, trim(CAST(user_id AS VARCHAR)) AS user_id, "
-        f"{_event_time_sql(con, sql, timezone)} AS event_time, "
-        "trim(CAST(event_type AS VARCHAR)) AS event_type, "
-        f"CAST(event_time AS VARCHAR) AS _raw_time, {_row_place_sql(cols)} AS _place FROM ({sql})"
-    )
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _events_typed AS {typed}")
+    view = _typed_events_view(con, sql, cols, timezone)
     counts = con.execute(
         "SELECT count(*) AS n, "
         + ", ".join(f"count(*) FILTER (WHERE {cond}) AS c{i}" for i, (_, _, cond) in enumerate(EVENT_RULES))
@@ -309,8 +306,20 @@ def _check_events(
                 for p, a, u, t, e in rows
             )
             problems.append(Problem("events", column, rule, int(n_bad), ex, file))
-    view = "SELECT account_id, user_id, event_time, event_type FROM _events_typed"
     return view, problems
+
+
+def _typed_events_view(con: duckdb.DuckDBPyConnection, sql: str, cols: list[str], timezone: str) -> str:
+    """Create the view _events_typed over the raw events (trimmed text, event_time in business time, each row's place);
+    return the SQL of the events as the analyses see them."""
+    typed = (
+        "SELECT trim(CAST(account_id AS VARCHAR)) AS account_id, trim(CAST(user_id AS VARCHAR)) AS user_id, "
+        f"{_event_time_sql(con, sql, timezone)} AS event_time, "
+        "trim(CAST(event_type AS VARCHAR)) AS event_type, "
+        f"CAST(event_time AS VARCHAR) AS _raw_time, {_row_place_sql(cols)} AS _place FROM ({sql})"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _events_typed AS {typed}")
+    return "SELECT account_id, user_id, event_time, event_type FROM _events_typed"
 
 
 # C0/C1 control characters (tab, newline, carriage return excepted) and bidirectional overrides, in RE2 syntax
@@ -498,6 +507,21 @@ def _load_events(
     return events_sql, events_file, ev_problems
 
 
+def _engine_events(
+    raw_con: duckdb.DuckDBPyConnection, events_sql: str | None, files: dict[str, str], params: DataParams
+) -> tuple[ibis.BaseBackend, ibis.Table | None]:
+    """The engine the analyses query and the checked events on it (the view events_clean; on Spark, its own read)."""
+    con = ibis.duckdb.from_connection(raw_con)
+    if not events_sql:
+        return con, None
+    raw_con.execute(f"CREATE OR REPLACE TEMP VIEW events_clean AS {events_sql}")
+    events = con.table("events_clean")
+    spec = engine_spec(params.engine)
+    if spec.kind == "spark":  # checked in DuckDB; the analyses' queries run on Spark
+        return open_events(spec, resolve_path(files["events"]), timezone=params.business_timezone)
+    return con, events
+
+
 def load_dataset(source: str | None = None, *, params_dir: str | Path | None = None) -> Dataset:
     """Load and validate every table of the source; raise DataContractError listing all problems."""
     params = load_params("data", DataParams, directory=params_dir, source=source)
@@ -520,15 +544,8 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
         raw_con.close()
         raise DataContractError(problems, source=_rel(path))
 
-    con = ibis.duckdb.from_connection(raw_con)
-    events, events_max = None, None
-    if events_sql:
-        raw_con.execute(f"CREATE OR REPLACE TEMP VIEW events_clean AS {events_sql}")
-        events = con.table("events_clean")
-        events_max = raw_con.execute("SELECT max(event_time) FROM events_clean").fetchall()[0][0]
-        spec = engine_spec(params.engine)
-        if spec.kind == "spark":  # checked in DuckDB above; the analyses' queries run on Spark
-            con, events = open_events(spec, resolve_path(files["events"]), timezone=params.business_timezone)
+    con, events = _engine_events(raw_con, events_sql, files, params)
+    events_max = raw_con.execute("SELECT max(event_time) FROM events_clean").fetchall()[0][0] if events_sql else None
     missing = [n for n in TABLES if not (n in tables or (n == "events" and events is not None))]
     as_of, contracts_to, reason = choose_as_of(tables["subscriptions"], events_max, params.as_of)
     return Dataset(
@@ -543,4 +560,83 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
         as_of_reason=reason,
         contracts_to=contracts_to,
         notes=notes,
+    )
+
+
+# --- The run's validated dataset, for its notebooks -------------------------------------------------------------
+
+DATASET_META = "dataset.json"
+DATASET_FORMAT = 1
+
+
+def write_dataset(ds: Dataset, directory: str | Path) -> list[Path]:
+    """Write the validated small tables (Parquet) and what the load decided (dataset.json) into `directory`.
+
+    The runner writes it beside the quarter state so that each notebook of the run reads the tables its
+    state was built from instead of parsing and validating every export again (`read_dataset`).
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, table in ds.tables.items():
+        written.append(directory / f"{name}.parquet")
+        table.to_parquet(written[-1], index=False)
+    meta = {
+        "format": DATASET_FORMAT,
+        "source": ds.source,
+        "as_of": f"{ds.as_of:%Y-%m-%d}",
+        "currency": ds.currency,
+        "tables": sorted(ds.tables),
+        "files": ds.files,
+        "events": ds.events is not None,
+        "missing_optional": ds.missing_optional,
+        "as_of_reason": ds.as_of_reason,
+        "contracts_to": None if ds.contracts_to is None else f"{ds.contracts_to:%Y-%m-%d}",
+        "notes": ds.notes,
+    }
+    written.append(directory / DATASET_META)
+    written[-1].write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    return written
+
+
+def read_dataset(
+    directory: str | Path, *, source: str | None = None, params_dir: str | Path | None = None
+) -> Dataset | None:
+    """The dataset `write_dataset` wrote, with its events reopened on the engine; None when there is none to read
+    or it was written for another source than `source` (when given).
+
+    The tables were validated when they were written (in this run); the events are opened again from the
+    same files, typed the same way, without repeating the checks they passed.
+    """
+    meta_path = Path(directory) / DATASET_META
+    if not meta_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("format") != DATASET_FORMAT:
+        return None
+    path = resolve_path(meta["source"])
+    if source and resolve_source(source).resolve() != path.resolve():
+        return None
+    params = load_params("data", DataParams, directory=params_dir, source=path)
+    is_db = path.is_file() and path.suffix in (".duckdb", ".db", ".ddb")
+    raw_con = duckdb.connect(str(path), read_only=True) if is_db else duckdb_connection(engine_spec(params.engine))
+    tables = {name: pd.read_parquet(Path(directory) / f"{name}.parquet") for name in meta["tables"]}
+    events_sql = None
+    if meta["events"]:
+        found = None if is_db else _find_table_path(path, "events")
+        sql, cols = _events_relation(raw_con, found, db_table=is_db)
+        events_sql = _typed_events_view(raw_con, sql, cols, params.business_timezone)
+    con, events = _engine_events(raw_con, events_sql, meta["files"], params)
+    return Dataset(
+        source=meta["source"],
+        as_of=pd.Timestamp(meta["as_of"]),
+        currency=meta["currency"],
+        tables=tables,
+        files=meta["files"],
+        con=con,
+        events=events,
+        missing_optional=list(meta["missing_optional"]),
+        as_of_reason=meta["as_of_reason"],
+        contracts_to=None if meta["contracts_to"] is None else pd.Timestamp(meta["contracts_to"]),
+        notes=list(meta["notes"]),
     )

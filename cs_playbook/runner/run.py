@@ -21,7 +21,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from cs_playbook.config import NOTEBOOKS_DIR, PROJ_ROOT, REPORTS_DIR
-from cs_playbook.data.io import Dataset, load_dataset
+from cs_playbook.data.io import Dataset, load_dataset, write_dataset
 from cs_playbook.errors import CsPlaybookError
 from cs_playbook.quarters import last_complete_quarter, quarter_bounds
 from cs_playbook.runner.execute import (
@@ -47,7 +47,7 @@ from cs_playbook.runner.publish import (
     remove_stale_temps,
     temp_run_dir,
 )
-from cs_playbook.state import STATE_DIR, QuarterState, build_state, state_key, write_state
+from cs_playbook.state import DATASET_DIR, STATE_DIR, QuarterState, build_state, state_key, write_state
 
 __all__ = ["RunResult", "run_report", "source_name", "validate_params"]
 
@@ -394,8 +394,10 @@ def _locked_run(plan: _Plan, reports_dir: Path, kernel: str, timeout: int, progr
         run_dir = temp_run_dir(reports_dir, state.quarter)
         try:
             state_files = write_state(state, run_dir / STATE_DIR)
+            write_dataset(plan.ds, run_dir / STATE_DIR / DATASET_DIR)  # read by every notebook, not published
             params = _notebook_params(plan, state.quarter, run_dir)
             results = _run_notebooks(plan, run_dir, params, timeout, kernel, jobs, bar)
+            shutil.rmtree(run_dir / STATE_DIR / DATASET_DIR)
             _write_run_files(run_dir, plan, state, state_files, state_seconds, results, started)
             run = RunResult(state.quarter, plan.final, results, state.record()["as_of"], state.scorecard, state_seconds)
             run.partial = plan.partial
