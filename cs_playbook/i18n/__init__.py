@@ -20,6 +20,7 @@ __all__ = ["LANGS", "DEFAULT_LANG", "Messages", "catalog", "messages", "check_la
 LANGS = ("ja", "en")
 DEFAULT_LANG = "ja"
 _HERE = Path(__file__).parent
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader: 8x faster, same result
 
 
 def check_lang(lang: str) -> str:
@@ -50,7 +51,7 @@ def catalog() -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for path in sorted(_HERE.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
         except yaml.YAMLError as err:  # name the file: a catalog author needs to know which one
             raise ValueError(f"cs_playbook/i18n/{path.name} is not valid YAML: {err}") from None
         if not isinstance(data, dict):
