@@ -7,7 +7,8 @@ days, features used) with:
 - a hand-written DuckDB SQL query over the same files;
 - polars (lazy scan; skipped with a note when polars is not installed: `pip install polars`);
 - pandas (everything in memory, under an address-space cap of --pandas-memory-gb, default 8: a laptop's budget;
-  beyond it the line says "out of memory at N").
+  beyond it the line says "out of memory at N");
+- with --spark, the package again on the Spark engine (local[2]; the JVM's start is included in its time).
 Results are checked equal. Prints seconds, rows/s, peak memory (max RSS) and ratios. Asserts nothing.
 """
 
@@ -74,12 +75,17 @@ def run_engine(folder: Path) -> pd.DataFrame:
     import ibis
 
     from cs_playbook.data.usage import aggregate_usage
-    from cs_playbook.params import UsageMetric, UsageParams
 
     con = duckdb.connect()
     con.read_parquet(sorted(str(p) for p in folder.glob("*.parquet"))).create_view("events")
     events = ibis.duckdb.from_connection(con).table("events")
-    params = UsageParams(
+    return aggregate_usage(events, _usage_params())
+
+
+def _usage_params():  # the four metrics every implementation computes
+    from cs_playbook.params import UsageMetric, UsageParams
+
+    return UsageParams(
         metrics=[
             UsageMetric(name="events_total", kind="count"),
             UsageMetric(name="active_users", kind="distinct_users"),
@@ -87,7 +93,15 @@ def run_engine(folder: Path) -> pd.DataFrame:
             UsageMetric(name="features_used", kind="distinct_event_types"),
         ]
     )
-    return aggregate_usage(events, params)
+
+
+def run_spark(folder: Path) -> pd.DataFrame:
+    """The package's own aggregate_usage on the Spark engine (local[2], Ibis's pyspark backend), JVM start included."""
+    from cs_playbook.data.engine import EngineSpec, connect, read_events
+    from cs_playbook.data.usage import aggregate_usage
+
+    con = connect(EngineSpec("spark", "local[2]"))
+    return aggregate_usage(read_events(con, folder, timezone="UTC"), _usage_params())
 
 
 def run_pandas(folder: Path) -> pd.DataFrame:
@@ -145,12 +159,13 @@ def run_polars(folder: Path) -> pd.DataFrame:
     return out.collect().to_pandas()
 
 
-RUNNERS = {"engine": run_engine, "sql": run_sql, "polars": run_polars, "pandas": run_pandas}
+RUNNERS = {"engine": run_engine, "sql": run_sql, "polars": run_polars, "pandas": run_pandas, "spark": run_spark}
 LABELS = {
     "engine": "package (Ibis on DuckDB)",
     "sql": "hand-written DuckDB SQL",
     "polars": "polars (lazy)",
     "pandas": "pandas groupby",
+    "spark": "package on Spark local[2]",
 }
 
 
@@ -170,13 +185,15 @@ def _child(kind: str, folder: str, result_path: str, memory_gb: float = 0) -> No
     print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb, "rows_out": len(df)}))
 
 
-def _measure(kind: str, folder: Path, res: Path, memory_gb: float) -> dict:
+def _measure(kind: str, folder: Path, res: Path, memory_gb: float, spark_ready: bool = False) -> dict:
     """Run one implementation in its own process; its figures, or a note why it did not run."""
     if kind == "polars":
         try:
             import polars  # noqa: F401
         except ImportError:
             return {"note": "not installed (pip install polars)"}
+    if kind == "spark" and not spark_ready:
+        return {"note": "skipped (--spark, with pyspark and Java installed)"}
     proc = subprocess.run(
         [sys.executable, __file__, "--child", kind, str(folder), str(res), str(memory_gb if kind == "pandas" else 0)],
         capture_output=True,
@@ -197,7 +214,7 @@ def _same(tmp: Path, kind: str) -> bool:
     return len(a) == len(b) and a[cols].astype("int64").equals(b[cols].astype("int64"))
 
 
-def bench_size(n_events: int, memory_gb: float) -> None:
+def bench_size(n_events: int, memory_gb: float, spark: bool = False) -> None:
     """Generate n_events, run the four implementations, print one table."""
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -207,7 +224,7 @@ def bench_size(n_events: int, memory_gb: float) -> None:
         n = sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet"))
         size_mb = sum(p.stat().st_size for p in folder.glob("*.parquet")) / 1024**2
         print(f"\n== {n:,} events ({size_mb:,.0f} MB of Parquet, generated in {time.perf_counter() - t0:.0f} s)")
-        figures = {kind: _measure(kind, folder, tmp / f"{kind}.parquet", memory_gb) for kind in RUNNERS}
+        figures = {kind: _measure(kind, folder, tmp / f"{kind}.parquet", memory_gb, spark) for kind in RUNNERS}
         base = figures["engine"]
         print(f"{'implementation':<28}{'seconds':>9}{'rows/s':>14}{'peak MB':>9}{'time / package':>16}  same result")
         for kind, f in figures.items():
@@ -231,6 +248,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", default="10000000", help="comma-separated sizes, e.g. 10000000,100000000")
     parser.add_argument("--pandas-memory-gb", type=float, default=8.0, help="address-space cap of the pandas run")
+    parser.add_argument("--spark", action="store_true", help="also the package on Spark local[2] (pyspark, Java)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -238,7 +256,7 @@ def main() -> None:
         _child(kind, folder, result, float(memory))
         return
     for size in args.events.split(","):
-        bench_size(int(size.replace("_", "")), args.pandas_memory_gb)
+        bench_size(int(size.replace("_", "")), args.pandas_memory_gb, args.spark)
 
 
 if __name__ == "__main__":
