@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 
 from cs_playbook.config import resolve_path
-from cs_playbook.data.usage import account_usage, dataset_usage, seats_by_period, usage_cache_key
+from cs_playbook.data.usage import (
+    _aligned,
+    _split_periods,
+    account_usage,
+    dataset_usage,
+    seats_by_period,
+    usage_cache_key,
+)
 from cs_playbook.errors import ParamsError
 from cs_playbook.params import UsageParams, load_params
 
@@ -151,8 +158,13 @@ def test_seats_are_the_largest_product_total_not_add_ons_counted_again() -> None
     [
         ("month", None, None),
         ("month", None, "2026-06-30"),  # a quarter's end: cut from the whole history's aggregates
-        ("month", "2025-01-01", "2026-06-15"),  # splits a month: aggregated on its own
+        ("month", "2025-01-01", "2026-06-15"),  # splits a month: only that month read from the events
+        ("month", None, "2026-03-30"),  # six months before a quarter's end
+        ("month", "2025-01-17", "2026-06-30"),  # a split first month
+        ("month", "2025-01-17", "2025-04-12"),  # split at both ends
+        ("month", "2025-03-03", "2025-03-20"),  # inside one month
         ("week", None, "2026-06-28"),  # a Sunday
+        ("week", "2025-06-04", "2026-06-25"),  # a Wednesday to a Thursday
     ],
 )
 def test_cached_usage_equals_the_engine_scan(demo_ds, tmp_path, grain, start, end) -> None:
@@ -162,7 +174,11 @@ def test_cached_usage_equals_the_engine_scan(demo_ds, tmp_path, grain, start, en
     for _ in range(2):  # computed and stored, then read back
         cached = dataset_usage(demo_ds, params(), grain=grain, start=start, end=end, cache_dir=tmp_path)
         pd.testing.assert_frame_equal(cached, direct)
-    assert len(list(tmp_path.glob("*.parquet"))) == 1
+    # One scan of the whole history; a split period at either end is read on its own, one period per file.
+    split = [(s, e) for s, e in _split_periods(start, end, grain) if not _aligned(s, e, grain)]
+    files = sorted(tmp_path.glob("*.parquet"), key=lambda f: len(pd.read_parquet(f)))
+    assert len(files) == 1 + len(split)
+    assert all(pd.read_parquet(f)["period_start"].nunique() == 1 for f in files[: len(split)])
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
 
 

@@ -318,13 +318,65 @@ def _cached_counts(
         metrics = {m.name for m in params.metrics}
         unseen = [c for c in counts.columns[2:] if c not in metrics and not counts[c].any()]
         return counts.drop(columns=unseen)  # an event type that does not occur in the range has no column
-    key = usage_cache_key(ds, params, grain=grain, start=start, end=end, params_dir=params_dir)
-    events = ds.events
-    if start is not None:
-        events = events.filter(events.event_time >= start)
-    if end is not None:
-        events = events.filter(events.event_time < end + pd.Timedelta(days=1))
-    return _cached(cache_dir / f"{key}.parquet", lambda: aggregate_usage(events, params, grain=grain))
+    whole = _cached_counts(ds, params, grain=grain, start=None, end=None, params_dir=params_dir, cache_dir=cache_dir)
+    parts = []
+    for part_start, part_end in _split_periods(start, end, grain):
+        if _aligned(part_start, part_end, grain):  # whole periods: cut from the whole history's aggregates
+            keep = pd.Series(True, index=whole.index)
+            keep &= whole["period_start"] >= part_start if part_start is not None else True
+            keep &= whole["period_start"] <= part_end if part_end is not None else True
+            parts.append(whole[keep])
+            continue
+        key = usage_cache_key(ds, params, grain=grain, start=part_start, end=part_end, params_dir=params_dir)
+        events = ds.events
+        if part_start is not None:
+            events = events.filter(events.event_time >= part_start)
+        if part_end is not None:
+            events = events.filter(events.event_time < part_end + pd.Timedelta(days=1))
+        parts.append(_cached(cache_dir / f"{key}.parquet", lambda e=events: aggregate_usage(e, params, grain=grain)))
+    counts = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    columns = [c for c in whole.columns if c in counts.columns]  # the whole history's order: metrics, then types
+    counts = counts[columns].sort_values(["account_id", "period_start"]).reset_index(drop=True)
+    metrics = {m.name for m in params.metrics}
+    value_cols = list(columns[2:])
+    counts[value_cols] = counts[value_cols].fillna(0).astype("int64")
+    unseen = [c for c in value_cols if c not in metrics and not counts[c].any()]
+    return counts.drop(columns=unseen)
+
+
+def _period_bounds(day: pd.Timestamp, grain: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last day of the period (month, or week from Monday) holding `day`."""
+    if grain == "month":
+        first = day.normalize().replace(day=1)
+        return first, first + pd.offsets.MonthEnd(0)
+    first = day.normalize() - pd.Timedelta(days=day.weekday())
+    return first, first + pd.Timedelta(days=6)
+
+
+def _split_periods(
+    start: pd.Timestamp | None, end: pd.Timestamp | None, grain: str
+) -> list[tuple[pd.Timestamp | None, pd.Timestamp | None]]:
+    """[start, end] cut into a split first period, the whole periods between, and a split last period.
+
+    Whole periods come from the cached whole history; only a split period at either end is read from the
+    events (one period's files, not the history), so a date inside a month costs a month's scan.
+    """
+    if start is not None and end is not None and _period_bounds(start, grain)[0] == _period_bounds(end, grain)[0]:
+        return [(start, end)]
+    ranges: list[tuple[pd.Timestamp | None, pd.Timestamp | None]] = []
+    whole_start, whole_end = start, end
+    if start is not None and not _aligned(start, None, grain):
+        head_end = _period_bounds(start, grain)[1]
+        ranges.append((start, head_end))
+        whole_start = head_end + pd.Timedelta(days=1)
+    tail = None
+    if end is not None and not _aligned(None, end, grain):
+        tail_start = _period_bounds(end, grain)[0]
+        tail = (tail_start, end)
+        whole_end = tail_start - pd.Timedelta(days=1)
+    if whole_start is None or whole_end is None or whole_start <= whole_end:
+        ranges.append((whole_start, whole_end))
+    return ranges + ([tail] if tail else [])
 
 
 def dataset_usage(
