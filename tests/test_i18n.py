@@ -73,7 +73,7 @@ def test_area_files_may_name_their_own_columns_codes_and_checks(monkeypatch: pyt
         "zz.checks.zz_check": {"ja": "テスト検査", "en": "Test check"},
     }
     monkeypatch.setattr(i18n, "catalog", lambda: {**catalog(), **extra})
-    i18n._named.cache_clear()
+    i18n.clear_caches()
     try:
         ja = messages("ja")
         assert ja.column("zz_only_column") == "テスト列"
@@ -81,7 +81,7 @@ def test_area_files_may_name_their_own_columns_codes_and_checks(monkeypatch: pyt
         assert ja.named("checks", "zz_check") == "テスト検査"
         assert messages("en").named("checks", "arr_closes_zz") == "Arr closes zz"
     finally:
-        i18n._named.cache_clear()
+        i18n.clear_caches()
 
 
 def test_unknown_key_and_language_are_named() -> None:
@@ -125,7 +125,7 @@ def test_the_pages_area_comes_before_other_areas_and_code_lists_translate(monkey
         "bb.codes.zz_need": {"ja": "必要性", "en": "Need"},
     }
     monkeypatch.setattr(i18n, "catalog", lambda: {**catalog(), **extra})
-    i18n._named.cache_clear()
+    i18n.clear_caches()
     try:
         ja = messages("ja")
         assert ja.column("zz_deadline") == "期限A" and ja.column("zz_deadline", "bb") == "期限B"
@@ -134,4 +134,4 @@ def test_the_pages_area_comes_before_other_areas_and_code_lists_translate(monkey
         assert ja.code("zz_budget, 予算外") == "zz_budget, 予算外"  # not all codes: the text as it is
         assert ja.column("account_id", "bb") == "アカウントID"  # the shared name wins
     finally:
-        i18n._named.cache_clear()
+        i18n.clear_caches()

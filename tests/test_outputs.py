@@ -277,7 +277,7 @@ def test_event_times_are_kept_and_a_code_named_none_is_a_code(
 
     merged = {**i18n.catalog(), "zz.codes.none": {"ja": "なし", "en": "None"}}
     monkeypatch.setattr(i18n, "catalog", lambda: merged)
-    i18n._named.cache_clear()
+    i18n.clear_caches()
     try:
         df = pd.DataFrame(
             {
@@ -290,7 +290,7 @@ def test_event_times_are_kept_and_a_code_named_none_is_a_code(
         assert ctx.table_frame(df)["Zz flag"].tolist() == ["なし", "—"]
         ctx.export(df, "events")
     finally:
-        i18n._named.cache_clear()
+        i18n.clear_caches()
     lines = (tmp_path / "events.csv").read_text(encoding="utf-8-sig").splitlines()
     assert lines[1:] == ["2026-09-27 13:14:44,none", "2026-09-28 00:00:00,"]
     ws = _book(tmp_path / "events.xlsx")

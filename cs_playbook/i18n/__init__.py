@@ -68,8 +68,24 @@ def _named(kind: str, name: str, area: str = "") -> dict[str, str] | None:
     for key in (f"{kind}.{name}", f"{area}.{kind}.{name}" if area else ""):
         if key in cat:
             return cat[key]
-    suffix = f".{kind}.{name}"
-    return next((entry for key, entry in cat.items() if key.endswith(suffix) and key.count(".") == 2), None)
+    return _by_kind_and_name().get((kind, name))
+
+
+def clear_caches() -> None:
+    """Forget the lookups derived from the catalog (for tests that patch `catalog`)."""
+    _named.cache_clear()
+    _by_kind_and_name.cache_clear()
+
+
+@functools.cache
+def _by_kind_and_name() -> dict[tuple[str, str], dict[str, str]]:
+    """Every area's own "<area>.<kind>.<name>" entry by (kind, name), the first area's in catalog order."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for key, entry in catalog().items():
+        if key.count(".") == 2:
+            _, kind, name = key.split(".")
+            out.setdefault((kind, name), entry)
+    return out
 
 
 def _humanize(name: str) -> str:
