@@ -415,3 +415,18 @@ def test_the_demo_dataset_reads_back_as_it_was_validated(demo_ds, demo_dir: Path
 
     write_dataset(demo_ds, tmp_path / "handoff")
     _same_dataset(demo_ds, read_dataset(tmp_path / "handoff", source=str(demo_dir)))
+
+
+def test_event_text_is_trimmed_only_where_a_value_has_blanks_around_it(tmp_path: Path) -> None:
+    d = tmp_path / "pq"
+    (d / "events").mkdir(parents=True)
+    ACCOUNTS.to_parquet(d / "accounts.parquet")
+    SUBS.to_parquet(d / "subscriptions.parquet")
+    padded = EVENTS.assign(account_id=[" 00123", "A2 ", "A2"], event_time=pd.to_datetime(EVENTS["event_time"]))
+    padded.to_parquet(d / "events" / "2024-03.parquet")
+    ds = load_dataset(str(d))
+    got = ds.events.to_pandas().sort_values("user_id")
+    assert got["account_id"].tolist() == ["00123", "A2", "A2"] and got["user_id"].tolist() == ["u1", "u2", "u3"]
+    # Only the padded column is trimmed row by row; clean columns are read as they are.
+    assert "trim(CAST(account_id AS VARCHAR))" in ds.events_sql
+    assert "trim(CAST(user_id AS VARCHAR))" not in ds.events_sql and "trim(CAST(event_type" not in ds.events_sql

@@ -77,6 +77,7 @@ class Dataset:
     as_of_reason: str = ""
     contracts_to: pd.Timestamp | None = None
     notes: list[str] = field(default_factory=list)
+    events_sql: str = ""  # the checked, typed events over the raw relation _events_raw (for `write_dataset`)
 
     def get(self, name: str) -> pd.DataFrame | None:
         """A small table, or None when the optional table is absent."""
@@ -287,8 +288,10 @@ def _check_events(
             for c in missing
         ]
     con.register("_contract_account_ids", pd.DataFrame({"account_id": account_ids.astype(str)}))
-    view = _typed_events_view(con, sql, cols, timezone)
-    n_rows, bad = _rule_counts(con, sql)
+    counts, plain = _text_rule_counts(con, sql)
+    typed = _typed_events_sql(con, sql, cols, timezone, plain=plain)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _events_typed AS {typed}")
+    n_rows, bad = _time_rule_counts(con, counts)
     problems = []
     if n_rows == 0:
         problems.append(Problem("events", "*", "table is empty (no data rows)", 0, (), file))
@@ -302,34 +305,45 @@ def _check_events(
                 for p, a, u, t, e in rows
             )
             problems.append(Problem("events", column, rule, int(n_bad), ex, file))
-    return view, problems
+    return typed, problems
 
 
-def _rule_counts(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, list[int]]:
-    """The number of event rows and, per rule of EVENT_RULES, the rows breaking it.
+def _text_rule_counts(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[dict[int, int], set[str]]:
+    """Rows breaking each text column's rules (by index in EVENT_RULES), and the text columns that need no trim.
 
     A text column's rules are evaluated once per distinct raw value, weighted by its rows (an export of
     100M events holds a few thousand accounts and event types): the same counts as row by row, at the
-    cost of one grouping instead of a regular expression per row. The time rules run on the rows.
+    cost of one grouping instead of a regular expression per row. A text column none of whose values has
+    surrounding blanks is read as it is, without trimming every row of every later query.
     """
+    types = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE ({sql})").fetchall()}
     counts: dict[int, int] = {}
+    plain: set[str] = set()
     for column in TEXT_COLUMNS:
         rules = [(i, cond) for i, (c, _, cond) in enumerate(EVENT_RULES) if c == column]
         values = (
-            f"SELECT trim(CAST(v AS VARCHAR)) AS {column}, n "
+            f"SELECT trim(CAST(v AS VARCHAR)) AS {column}, CAST(v AS VARCHAR) AS _v, n "
             f"FROM (SELECT {column} AS v, count(*) AS n FROM ({sql}) GROUP BY 1)"
         )
         row = con.execute(
             "SELECT "
             + ", ".join(f"coalesce(sum(n) FILTER (WHERE {cond}), 0)" for _, cond in rules)
-            + f" FROM ({values})"
+            + f", count(*) FILTER (WHERE _v <> {column}) FROM ({values})"
         ).fetchall()[0]
-        counts.update({i: int(n) for (i, _), n in zip(rules, row, strict=True)})
+        counts.update({i: int(n) for (i, _), n in zip(rules, row[:-1], strict=True)})
+        if types.get(column) == "VARCHAR" and row[-1] == 0:
+            plain.add(column)
+    return counts, plain
+
+
+def _time_rule_counts(con: duckdb.DuckDBPyConnection, counts: dict[int, int]) -> tuple[int, list[int]]:
+    """The number of event rows and, per rule of EVENT_RULES, the rows breaking it: the time rules counted on the
+    rows of _events_typed, the text rules' `counts` as given."""
     rules = [(i, cond) for i, (c, _, cond) in enumerate(EVENT_RULES) if c not in TEXT_COLUMNS]
     row = con.execute(
         "SELECT count(*), " + ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond in rules) + " FROM _events_typed"
     ).fetchall()[0]
-    counts.update({i: int(n) for (i, _), n in zip(rules, row[1:], strict=True)})
+    counts = {**counts, **{i: int(n) for (i, _), n in zip(rules, row[1:], strict=True)}}
     return int(row[0]), [counts[i] for i in range(len(EVENT_RULES))]
 
 
@@ -341,18 +355,22 @@ def _time_given_sql(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     return "coalesce(trim(CAST(event_time AS VARCHAR)) <> '', false)"
 
 
-def _typed_events_view(con: duckdb.DuckDBPyConnection, sql: str, cols: list[str], timezone: str) -> str:
-    """Create the view _events_typed over the raw events (trimmed text, event_time in business time, each row's place);
-    return the SQL of the events as the analyses see them."""
-    typed = (
-        "SELECT trim(CAST(account_id AS VARCHAR)) AS account_id, trim(CAST(user_id AS VARCHAR)) AS user_id, "
+def _typed_events_sql(
+    con: duckdb.DuckDBPyConnection, sql: str, cols: list[str], timezone: str, *, plain: set[str] | None = None
+) -> str:
+    """SQL of the typed events over the raw relation: trimmed text (as it is for the `plain` columns, which hold
+    no surrounding blanks), event_time in business time, the raw time and each row's place for messages."""
+
+    def text(column: str) -> str:
+        return column if column in (plain or set()) else f"trim(CAST({column} AS VARCHAR))"
+
+    return (
+        f"SELECT {text('account_id')} AS account_id, {text('user_id')} AS user_id, "
         f"{_event_time_sql(con, sql, timezone)} AS event_time, "
-        "trim(CAST(event_type AS VARCHAR)) AS event_type, "
+        f"{text('event_type')} AS event_type, "
         f"CAST(event_time AS VARCHAR) AS _raw_time, {_time_given_sql(con, sql)} AS _time_given, "
         f"{_row_place_sql(cols)} AS _place FROM ({sql})"
     )
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _events_typed AS {typed}")
-    return "SELECT account_id, user_id, event_time, event_type FROM _events_typed"
 
 
 # C0/C1 control characters (tab, newline, carriage return excepted) and bidirectional overrides, in RE2 syntax
@@ -539,13 +557,17 @@ def _load_events(
 
 
 def _engine_events(
-    raw_con: duckdb.DuckDBPyConnection, events_sql: str | None, files: dict[str, str], params: DataParams
+    raw_con: duckdb.DuckDBPyConnection, typed_sql: str | None, files: dict[str, str], params: DataParams
 ) -> tuple[ibis.BaseBackend, ibis.Table | None]:
-    """The engine the analyses query and the checked events on it (the view events_clean; on Spark, its own read)."""
+    """The engine the analyses query and the checked events on it (the view events_clean over `typed_sql`; on
+    Spark, its own read)."""
     con = ibis.duckdb.from_connection(raw_con)
-    if not events_sql:
+    if not typed_sql:
         return con, None
-    raw_con.execute(f"CREATE OR REPLACE TEMP VIEW events_clean AS {events_sql}")
+    raw_con.execute(f"CREATE OR REPLACE TEMP VIEW _events_typed AS {typed_sql}")
+    raw_con.execute(
+        "CREATE OR REPLACE TEMP VIEW events_clean AS SELECT account_id, user_id, event_time, event_type FROM _events_typed"
+    )
     events = con.table("events_clean")
     spec = engine_spec(params.engine)
     if spec.kind == "spark":  # checked in DuckDB; the analyses' queries run on Spark
@@ -591,13 +613,14 @@ def load_dataset(source: str | None = None, *, params_dir: str | Path | None = N
         as_of_reason=reason,
         contracts_to=contracts_to,
         notes=notes,
+        events_sql=events_sql or "",
     )
 
 
 # --- The run's validated dataset, for its notebooks -------------------------------------------------------------
 
 DATASET_META = "dataset.json"
-DATASET_FORMAT = 1
+DATASET_FORMAT = 2
 
 
 def write_dataset(ds: Dataset, directory: str | Path) -> list[Path]:
@@ -619,7 +642,7 @@ def write_dataset(ds: Dataset, directory: str | Path) -> list[Path]:
         "currency": ds.currency,
         "tables": sorted(ds.tables),
         "files": ds.files,
-        "events": ds.events is not None,
+        "events_sql": ds.events_sql if ds.events is not None else "",
         "missing_optional": ds.missing_optional,
         "as_of_reason": ds.as_of_reason,
         "contracts_to": None if ds.contracts_to is None else f"{ds.contracts_to:%Y-%m-%d}",
@@ -652,12 +675,9 @@ def read_dataset(
     is_db = path.is_file() and path.suffix in (".duckdb", ".db", ".ddb")
     raw_con = duckdb.connect(str(path), read_only=True) if is_db else duckdb_connection(engine_spec(params.engine))
     tables = {name: pd.read_parquet(Path(directory) / f"{name}.parquet") for name in meta["tables"]}
-    events_sql = None
-    if meta["events"]:
-        found = None if is_db else _find_table_path(path, "events")
-        sql, cols = _events_relation(raw_con, found, db_table=is_db)
-        events_sql = _typed_events_view(raw_con, sql, cols, params.business_timezone)
-    con, events = _engine_events(raw_con, events_sql, meta["files"], params)
+    if meta["events_sql"]:  # the raw relation opened again from the same files, typed by the checked SQL
+        _events_relation(raw_con, None if is_db else _find_table_path(path, "events"), db_table=is_db)
+    con, events = _engine_events(raw_con, meta["events_sql"], meta["files"], params)
     return Dataset(
         source=meta["source"],
         as_of=pd.Timestamp(meta["as_of"]),
@@ -670,4 +690,5 @@ def read_dataset(
         as_of_reason=meta["as_of_reason"],
         contracts_to=None if meta["contracts_to"] is None else pd.Timestamp(meta["contracts_to"]),
         notes=list(meta["notes"]),
+        events_sql=meta["events_sql"],
     )
