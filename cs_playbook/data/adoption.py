@@ -40,18 +40,22 @@ def feature_adoption(
     end_cap = as_of + pd.Timedelta(days=1)
     rel["window_end"] = (rel["released_at"] + pd.Timedelta(days=window_days)).clip(upper=end_cap)
     rel["days_observed"] = (rel["window_end"] - rel["released_at"]).dt.days
-    r = ibis.memtable(
-        rel[["feature", "event_type", "released_at", "window_end"]].rename(columns={"event_type": "feature_event_type"})
-    )
-    joined = events.join(r, (events.event_time >= r.released_at) & (events.event_time < r.window_end))
-    uses = joined.event_type == joined.feature_event_type
-    agg = joined.group_by("feature").aggregate(
-        active_accounts=joined.account_id.nunique(),
-        adopting_accounts=joined.account_id.nunique(where=uses),
-        active_users=joined.user_id.nunique(),
-        adopting_users=joined.user_id.nunique(where=uses),
-    )
-    counts = agg.to_pandas()
+    # One filtered part per feature (the engine reads only its window's files), each grouped once by account and
+    # user before counting: no join of every event with every release window.
+    parts = []
+    for row in rel.itertuples(index=False):
+        w = events.filter((events.event_time >= row.released_at) & (events.event_time < row.window_end))
+        u = w.group_by([w.account_id, w.user_id]).aggregate(uses=(w.event_type == row.event_type).any())
+        parts.append(
+            u.aggregate(
+                feature=ibis.literal(row.feature, type="string"),
+                active_accounts=u.account_id.nunique(),
+                adopting_accounts=u.account_id.nunique(where=u.uses),
+                active_users=u.user_id.nunique(),
+                adopting_users=u.user_id.nunique(where=u.uses),
+            )
+        )
+    counts = ibis.union(*parts).to_pandas()
     out = rel.merge(counts, on="feature", how="left")
     for c in ("active_accounts", "adopting_accounts", "active_users", "adopting_users"):
         out[c] = out[c].fillna(0).astype("int64")
