@@ -177,3 +177,37 @@ def test_a_book_page_and_workbook_are_in_the_report_language(state, found, style
     assert "¥" in sheet.cell(row=2, column=arr).number_format
     listing = page.books_list_html(figures, replace(style, lang="en"))
     assert listing.count('href="books/') == 2 * len(figures) and "Unassigned" in listing
+
+
+def test_a_workbook_sheet_keeps_every_value_format_font_and_alignment_of_its_source(tmp_path: Path) -> None:
+    from copy import copy
+
+    from openpyxl import Workbook
+
+    from cs_playbook.outputs import write_xlsx
+
+    df = pd.DataFrame(
+        {
+            "account_id": ["A1", "A2", "A3"],
+            "arr": [1200000.0, None, 35.5],
+            "share": [0.25, 0.5, None],
+            "renewal_date": pd.to_datetime(["2026-10-01", None, "2027-01-31"]),
+            "why": ["x" * 80, "short", None],  # wider than a column may be: wrapped
+        }
+    )
+    source = tmp_path / "one.xlsx"
+    write_xlsx(df, source, money=("arr",), pct=("share",), dates=("renewal_date",), sheet="アカウント")
+    target = Workbook()
+    page._copy_sheet(source, target)
+    src, dst = load_workbook(source).active, target["アカウント"]
+    assert dst.max_row == src.max_row == 4 and dst.max_column == src.max_column == 5
+    for row in src.iter_rows():
+        for cell in row:
+            new = dst.cell(row=cell.row, column=cell.column)
+            assert (new.value, new.number_format) == (cell.value, cell.number_format)
+            assert (copy(new.font), copy(new.alignment)) == (copy(cell.font), copy(cell.alignment))
+    assert dst["A1"].font.b and dst["E2"].alignment.wrap_text and "¥" in dst["B2"].number_format
+    assert {k: d.width for k, d in dst.column_dimensions.items()} == {
+        k: d.width for k, d in src.column_dimensions.items()
+    }
+    assert (dst.freeze_panes, dst.auto_filter.ref) == (src.freeze_panes, src.auto_filter.ref)

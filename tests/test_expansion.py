@@ -123,6 +123,19 @@ def test_line_states_sum_per_department_and_product_on_each_day() -> None:
     assert set(st.loc[st["product"] == "API", "department"]) == {""}  # company-wide key
 
 
+def test_line_states_seats_unknown_only_when_no_line_of_the_key_has_seats() -> None:
+    s = subs(
+        line("A", "2024-01-01", "2024-12-31", 1000, 10),
+        line("A", "2024-01-01", "2024-12-31", 200, None),  # same key, no seats: the known seats still count
+        line("A", "2024-01-01", "2024-12-31", 600000, None, product="API"),
+    )
+    st = line_states(s, [pd.Timestamp("2024-03-01")]).set_index("product")
+    assert st.loc["Platform", "seats"] == 10 and st.loc["Platform", "arr"] == 1200
+    assert np.isnan(st.loc["API", "seats"])
+    none = line_states(s, [pd.Timestamp("2023-01-01")])  # before every line
+    assert none.empty and list(none.columns) == ["snapshot", "account_id", "department", "product", "seats", "arr"]
+
+
 def test_seat_upsell_at_renewal_within_horizon() -> None:
     # Start (2024-12-31): 10 seats, ARR 1000. Renewal 2025-03-01 with 14 seats, ARR 1400: +400 in month 3 of 6.
     s = subs(line("A", "2024-03-01", "2025-02-28", 1000, 10), line("A", "2025-03-01", "2026-02-28", 1400, 14))
@@ -393,6 +406,7 @@ def test_reasons_and_csql_list() -> None:
     assert r["C"].startswith("人事部へ横展開（未契約の部署 2）")
     assert r["C"].index("決裁者に直接アクセスあり") < r["C"].index("チャンピオンあり")  # ordered by contribution
     assert r["C"].endswith("更新まで45日（提案の好機）")  # utilization 50% is not near the limit: not said
+    assert "：" not in r["B"] and "（" in r["B"]  # no signals for B: the play alone
     r2 = play_reasons(cut, signals, params, contributions=contrib, max_signals=2).loc[cut["account_id"] == "C"].item()
     assert "更新まで" not in r2
     en = play_reasons(cut, signals, make_params(reason_language="en"))

@@ -125,6 +125,14 @@ def expansion_inputs(
     ds: Dataset, state: QuarterState, given: ExpansionParams, *, tier_labels: TierLabels | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The expansion targets (best play per account) and the CSQL leads as notebook 04 computes them at state.as_of."""
+    cut, xp, _ = _expansion_targets(ds, state, given, tier_labels=tier_labels)
+    return cut, expansion_plays.csql_list(cut, xp)
+
+
+def _expansion_targets(
+    ds: Dataset, state: QuarterState, given: ExpansionParams, *, tier_labels: TierLabels | None = None
+) -> tuple[pd.DataFrame, ExpansionParams, Dataset]:
+    """The ranked targets at state.as_of, with the price list fitted then and the dataset by product family."""
     xp, _ = expansion_prices.fit_price_list(given, ds.subscriptions, as_of=state.as_of)
     fam = expansion_prices.family_dataset(ds, xp)
     ws = whitespace.analyse_whitespace(
@@ -147,7 +155,7 @@ def expansion_inputs(
         contributions=contributions,
         labels=tier_labels,
     )
-    return cut, expansion_plays.csql_list(cut, xp)
+    return cut, xp, fam
 
 
 def poc_inputs(ds: Dataset, state: QuarterState, pp: PocParams) -> pd.DataFrame | None:
@@ -199,10 +207,8 @@ def previous_leads(
     previous = state.previous
     if previous is None:
         return leads_converted(pd.DataFrame(), ds.subscriptions, since=state.as_of, until=state.as_of)
-    cut, _ = expansion_inputs(ds, previous, given, tier_labels=tier_labels)
+    cut, xp, fam = _expansion_targets(ds, previous, given, tier_labels=tier_labels)
     leads = cut[cut["within_capacity"].astype(bool)]  # the CSQL list, with the play as its code
-    xp, _ = expansion_prices.fit_price_list(given, ds.subscriptions, as_of=previous.as_of)
-    fam = expansion_prices.family_dataset(ds, xp)
     return leads_converted(
         leads, fam.subscriptions, since=previous.as_of, until=state.as_of, usage_products=xp.usage_products()
     )

@@ -204,14 +204,32 @@ def _copy_sheet(source: Path, target: object) -> None:
     from copy import copy
 
     from openpyxl import load_workbook
+    from openpyxl.styles import Alignment
+    from openpyxl.styles.fonts import DEFAULT_FONT
 
     src = load_workbook(source).active
     dst = target.create_sheet(src.title)  # type: ignore[attr-defined]
+    # Each distinct style of `source` once: its number format, and its font and alignment unless the defaults
+    # (a new cell has them already); copying the styles of every cell is the slow part of a workbook.
+    styles: dict[int, tuple[str, object, object]] = {}
     for row in src.iter_rows():
         for cell in row:
             new = dst.cell(row=cell.row, column=cell.column, value=cell.value)
-            new.number_format = cell.number_format
-            new.font, new.alignment = copy(cell.font), copy(cell.alignment)
+            if not cell.has_style:
+                continue
+            if cell.style_id not in styles:
+                font, alignment = copy(cell.font), copy(cell.alignment)
+                styles[cell.style_id] = (
+                    cell.number_format,
+                    None if font == DEFAULT_FONT else font,
+                    None if alignment == Alignment() else alignment,
+                )
+            number_format, font, alignment = styles[cell.style_id]
+            new.number_format = number_format
+            if font is not None:
+                new.font = font
+            if alignment is not None:
+                new.alignment = alignment
     for letter, dim in src.column_dimensions.items():
         dst.column_dimensions[letter].width = dim.width
     dst.freeze_panes = src.freeze_panes

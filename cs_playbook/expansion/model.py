@@ -135,10 +135,9 @@ def expansion_signals(
     days_before = pd.DatetimeIndex(obs - pd.Timedelta(days=1))
     states = line_states(ds.subscriptions, list(days_before.unique()))
     usage = states[states["product"].isin(params.usage_products()) & (states["arr"] > 0)]
-    held = set(zip(usage["account_id"].astype(str), usage["snapshot"], strict=True))
-    out["holds_usage"] = [
-        float((a, d) in held) for a, d in zip(out["account_id"].astype(str), days_before, strict=True)
-    ]
+    held = pd.MultiIndex.from_arrays([usage["account_id"].astype(str), usage["snapshot"]])
+    key = pd.MultiIndex.from_arrays([out["account_id"].astype(str), days_before])
+    out["holds_usage"] = key.isin(held).astype("float64")
     out["eligible_seat_upsell"] = out["seats"].fillna(0) > 0
     out["eligible_new_department"] = out["departments"].fillna(0) > 0
     out["eligible_cross_sell"] = out["products"].fillna(0) < len(params.products)

@@ -215,10 +215,11 @@ def line_states(subscriptions: pd.DataFrame, dates: pd.DatetimeIndex | list[pd.T
             "plan_rank": subs["plan_rank"].to_numpy(dtype="float64")[line_idx] if ranked else 0.0,
         }
     )
-    out = held.groupby(["snapshot", "account_id", "department", "product"], as_index=False).agg(
-        seats=("seats", lambda s: s.sum(min_count=1)), arr=("arr", "sum"), plan_rank=("plan_rank", "max")
-    )
-    return out[cols]
+    grouped = held.groupby(["snapshot", "account_id", "department", "product"])
+    out = grouped["seats"].sum(min_count=1).to_frame()  # NaN when no line of the key has seats (usage lines)
+    out["arr"] = grouped["arr"].sum()
+    out["plan_rank"] = grouped["plan_rank"].max()
+    return out.reset_index()[cols]
 
 
 def _windows(observations: pd.DataFrame, horizon_months: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -213,28 +213,30 @@ def _simulate_batch(
     rows = []
     level = np.broadcast_to(arr0, shape).copy()
     for q in range(1, quarters + 1):
-        start = level.copy()
+        start = level  # level is replaced below, never changed in place
         alive = (churn_at == 0) | (churn_at > q)
+        # Only the window that quarter q falls in can have its events in q (the windows do not overlap).
+        w = (q - 1) // window_quarters
         grow = np.zeros(shape)
         shrink = np.zeros(shape)
-        for w in range(windows):
-            grow += np.where(exp_q[w] == q, arr0 * exp_r[w], 0.0)
-            shrink += np.where(con_q[w] == q, arr0 * con_r[w], 0.0)
+        grow += np.where(exp_q[w] == q, arr0 * exp_r[w], 0.0)
+        shrink += np.where(con_q[w] == q, arr0 * con_r[w], 0.0)
         shrink = np.minimum(shrink, start)
         churned = np.where(~alive & (churn_at == q), start, 0.0)
         level = np.where(alive, start - shrink + grow, 0.0)
         had = start > 0
         start_sum = (start * had).sum(axis=1)
+        end_sum = level.sum(axis=1)
         rows.append(
             pd.DataFrame(
                 {
                     "sim": np.arange(simulations),
                     "quarter": q,
                     "start_arr": start_sum,
-                    "arr": level.sum(axis=1),
+                    "arr": end_sum,
                     "nrr": (level * had).sum(axis=1) / start_sum,
                     "grr": (np.minimum(level, start) * had).sum(axis=1) / start_sum,
-                    "nrr_cum": level.sum(axis=1) / arr0.sum(),
+                    "nrr_cum": end_sum / arr0.sum(),
                     "grr_cum": np.minimum(level, arr0).sum(axis=1) / arr0.sum(),
                     "churned_arr": churned.sum(axis=1),
                     "contraction_arr": np.where(alive, shrink, 0.0).sum(axis=1),

@@ -169,12 +169,11 @@ def best_plays(options: pd.DataFrame, guard: pd.DataFrame) -> pd.DataFrame:
     guarded accounts have no rank). Accounts missing from `guard` are not guarded.
     """
     ranked = options.sort_values(["account_id", "expected_arr", "play_arr"], ascending=[True, False, False])
-    others = ranked.groupby("account_id")["play"].agg(lambda s: list(s)[1:])
-    products = ranked.groupby("account_id")["product"].agg(lambda s: list(s)[1:])
+    plays: dict[object, list[str]] = {}  # account -> its plays, best first
+    for a, p, q in zip(ranked["account_id"], ranked["play"], ranked["product"], strict=True):
+        plays.setdefault(a, []).append(f"{p} {q}")
     best = ranked.drop_duplicates("account_id").copy()
-    best["alternatives"] = [
-        ", ".join(f"{p} {q}" for p, q in zip(others[a], products[a], strict=True)) for a in best["account_id"]
-    ]
+    best["alternatives"] = [", ".join(plays[a][1:]) for a in best["account_id"]]
     best = best.merge(guard, on="account_id", how="left")
     best["guarded"] = best["guarded"].fillna(False).astype(bool)
     best["guard_reason"] = best["guard_reason"].fillna("")
@@ -217,7 +216,7 @@ def _fmt(template: str, **values: object) -> str:
         return ""
 
 
-def _play_text(row: pd.Series, text: dict[str, str], headroom: float) -> str:
+def _play_text(row: dict[str, object], text: dict[str, str], headroom: float) -> str:
     play = row["play"]
     detail = str(row.get("detail", "") or "")
     if play == "seat_upsell":
@@ -272,22 +271,24 @@ def play_reasons(
     """
     text = TEXT[params.reason_language]
     labels = labels or TierLabels()
-    sig = signals.set_index("account_id")
+    # Each account's values as a plain dict, looked up per target (a pandas row lookup per target is slow).
+    quoted = [c for c in signals.columns if c in SIGNAL_ORDER or c in ("headroom", "days_to_renewal")]
+    by_account = dict(zip(signals["account_id"], signals[quoted].to_dict("records"), strict=True))
     order: dict[str, list[str]] = {}
     if contributions is not None and not contributions.empty:
         c = contributions[contributions["contribution"] > 0].sort_values("contribution", ascending=False)
         order = c.groupby("account_id")["signal"].agg(list).to_dict()
     out = []
-    for _, row in targets.iterrows():
+    for row in targets.to_dict("records"):
         acc = row["account_id"]
-        values = sig.loc[acc] if acc in sig.index else pd.Series(dtype=object)
-        headroom = float(values.get("headroom", np.nan)) if "headroom" in values else np.nan
+        values = by_account.get(acc, {})
+        headroom = float(values["headroom"]) if "headroom" in values else np.nan
         parts = [_play_text(row, text, headroom)]
         ranked = [s for s in order.get(acc, []) if s in SIGNAL_ORDER]
         ranked += [s for s in SIGNAL_ORDER if s not in ranked]
         said = []
         for name in ranked:
-            if name not in values.index or not _signal_on(name, values[name], params):
+            if name not in values or not _signal_on(name, values[name], params):
                 continue
             value = values[name]
             if name == "renewal_in_window":  # say when: the days left

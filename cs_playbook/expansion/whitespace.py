@@ -235,9 +235,21 @@ def whitespace(
     departments, the tier, the usage change). `usage` (from `usage_trend`) adds the usage
     change of usage products to the detail.
     """
+    acc = seat_headroom(accounts, subscriptions, params, as_of=as_of)
+    return _priced_plays(acc, subscriptions, params, as_of=as_of, usage=usage)
+
+
+def _priced_plays(
+    acc: pd.DataFrame,
+    subscriptions: pd.DataFrame,
+    params: ExpansionParams,
+    *,
+    as_of: pd.Timestamp,
+    usage: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """`whitespace` from the `seat_headroom` of the same day (`analyse_whitespace` has it already)."""
     cols = ["account_id", "play", "product", "department", "seats", "play_arr", "whitespace_arr", "current_arr"]
     cols += ["detail"]
-    acc = seat_headroom(accounts, subscriptions, params, as_of=as_of)
     if acc.empty:
         return pd.DataFrame(columns=cols)
     held = line_states(subscriptions, [pd.Timestamp(as_of).normalize()]).drop(columns="snapshot")
@@ -361,7 +373,7 @@ def analyse_whitespace(
     """
     headroom = seat_headroom(accounts, subscriptions, params, as_of=as_of)
     usage_change = usage_trend(events, params.usage_event_types(), as_of=as_of) if events is not None else None
-    ws = whitespace(accounts, subscriptions, params, as_of=as_of, usage=usage_change)
+    ws = _priced_plays(headroom, subscriptions, params, as_of=as_of, usage=usage_change)  # whitespace(), headroom once
     return Whitespace(
         headroom=headroom,
         usage_change=usage_change,

@@ -343,7 +343,12 @@ def prioritise(
     df["act_from"] = np.where(now, now_from, _nth_business_day_after(as_of, lo, cal))
     df["act_by"] = pd.to_datetime(np.where(now, by_now, _nth_business_day_after(as_of, hi, cal)))
     df["act_from"] = pd.to_datetime(df["act_from"])
-    df["why"] = [_why(row, params, tier_labels) for row in df.to_dict("records")]
+    # The deadlines in words once for all rows (a date formatted per row is the slow part of the reasons).
+    deadline_words = jp_date(deadline, weekday=True).tolist() if len(df) else []  # no weekdays of no dates
+    df["why"] = [
+        _why(row, params, tier_labels, deadline_words=when)
+        for row, when in zip(df.to_dict("records"), deadline_words, strict=True)
+    ]
     df = df.sort_values(["priority_score", "arr_renewing"], ascending=False).reset_index(drop=True)
     df.insert(0, "rank", np.arange(1, len(df) + 1))
     return df
@@ -354,8 +359,11 @@ def _n(count: float, noun: str) -> str:
     return f"{int(count)} {noun}{'' if int(count) == 1 else 's'}"
 
 
-def _why(row: dict, params: PriorityParams, tier_labels: TierLabels | None = None) -> str:
-    """The reasons behind one account's priority, mode and timing, in words."""
+def _why(row: dict, params: PriorityParams, tier_labels: TierLabels | None = None, *, deadline_words: str = "") -> str:
+    """The reasons behind one account's priority, mode and timing, in words.
+
+    `deadline_words` is the row's decision deadline as `jp_date` writes it with the weekday.
+    """
     parts = [f"churn probability {row['churn_probability']:.0%}"]
     tier = row.get("health_tier")
     if isinstance(tier, str) and tier:
@@ -374,7 +382,7 @@ def _why(row: dict, params: PriorityParams, tier_labels: TierLabels | None = Non
         parts.append(f"{_n(row['steps_overdue'], 'schedule step')} overdue ({row['overdue_steps']})")
     bd = row.get("business_days_to_deadline")
     if pd.notna(bd) and pd.notna(row.get("decision_deadline")):
-        when = jp_date(pd.Series([row["decision_deadline"]]), weekday=True).iloc[0]
+        when = deadline_words
         if bd < 0:
             parts.append(f"decision deadline passed {when}: check for a cancellation notice")
         elif bd <= params.act_now_business_days:
