@@ -64,3 +64,19 @@ def test_jobs_must_be_a_positive_whole_number(value: str, capsys: pytest.Capture
         main(["report", "--jobs", value])
     assert exc.value.code == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+def test_the_pool_starts_the_longest_notebooks_of_the_last_run_first(tmp_path: Path) -> None:
+    from cs_playbook.runner.run import longest_first
+
+    paths = [tmp_path / f"{name}.ipynb" for name in ("00_kpi", "01_health", "02_roi", "07_new")]
+    reports = tmp_path / "reports"
+    assert longest_first(paths, reports) == paths  # no earlier run: the run order
+    (reports / "2026Q2").mkdir(parents=True)
+    runs = [{"name": "00_kpi", "duration_s": 12.0}, {"name": "01_health", "duration_s": 30.5}]
+    runs.append({"name": "02_roi", "duration_s": 12.0})
+    (reports / "2026Q2" / "manifest.json").write_text(json.dumps({"notebooks": runs}))
+    # A notebook the last run did not have starts first; equal times keep the run order.
+    assert [p.stem for p in longest_first(paths, reports)] == ["07_new", "01_health", "00_kpi", "02_roi"]
+    (reports / "2026Q2" / "manifest.json").write_text("{not json")
+    assert longest_first(paths, reports) == paths
