@@ -18,12 +18,27 @@ from cs_playbook.data.usage import account_usage
 from cs_playbook.errors import CsPlaybookError, ParamsError
 from cs_playbook.params import UsageParams, load_params
 from cs_playbook.roi import scenarios
-from cs_playbook.roi.cashflow import cash_flows, discount_factors, irr, npv, payback_month, subscription_schedule
+from cs_playbook.roi.cashflow import (
+    cash_flows,
+    discount_factors,
+    irr,
+    irrs,
+    npv,
+    payback_month,
+    subscription_schedule,
+)
 from cs_playbook.roi.facts import bind_inputs, contract_terms
 from cs_playbook.roi.formula import FormulaError
 from cs_playbook.roi.model import RoiParams, assign_models, compile_models, unused_account_models
 from cs_playbook.roi.portfolio import TIER_ORDER, evaluate_portfolio, roi_by_tier
-from cs_playbook.roi.summary import consistency_checks, decision_figures, headline, portfolio_figures, summary_figures
+from cs_playbook.roi.summary import (
+    consistency_checks,
+    decision_figures,
+    headline,
+    portfolio_figures,
+    previous_figures,
+    summary_figures,
+)
 from cs_playbook.roi.views import focus_case, portfolio_sentence
 
 AS_OF = pd.Timestamp("2026-10-31")
@@ -127,6 +142,14 @@ def test_npv_irr_payback_by_hand() -> None:
     assert payback_month(np.array([-100.0, 60, 60, -30, 40])) == 4
     assert np.isnan(payback_month(np.array([-100.0, 60, 60, -50, 10])))  # ends at -20
     assert payback_month(np.array([0.0, 10, 10])) == 0
+
+
+def test_irr_of_many_rows_equals_irr_of_each() -> None:
+    flows = np.array([[-100.0, 60.0, 60.0], [-100.0, 230.0, -132.0], [100.0, 10.0, 5.0], [-5.0, 1.0, 1.0]])
+    got = irrs(flows)
+    want = [irr(row) for row in flows]
+    assert np.array_equal(got, np.array(want), equal_nan=True)  # the same bits, NaN where there is no IRR
+    assert irrs(flows[0]).shape == (1,) and irrs(flows[0])[0] == irr(flows[0])
 
 
 def test_schedules_and_cash_flows_by_hand() -> None:
@@ -247,6 +270,31 @@ def test_monte_carlo_draws_follow_the_stated_distribution(world: dict, dist: str
     # benefit total = 10 users x value x 11.5 months: its mean reveals the mean of the input's draws
     assert (draws["benefit_total"] / (10 * 11.5)).mean() == pytest.approx(mean, rel=0.005)
     assert draws["benefit_total"].min() >= 10 * 800 * 11.5 and draws["benefit_total"].max() <= 10 * 2000 * 11.5
+
+
+def test_portfolio_without_simulation_keeps_every_other_figure(world: dict) -> None:
+    """Last quarter's figures skip the Monte Carlo: every figure but the probability of a positive ROI is the same."""
+    params = make_params()
+    models, full = evaluate(world, params)
+    quick = evaluate_portfolio(
+        params, models, world["accounts"], world["subs"], world["usage"], as_of=AS_OF, simulate=False
+    )
+    simulated = ["p_roi_positive", "roi_p10", "roi_p50", "roi_p90"]
+    assert quick.table[simulated].isna().all().all() and full.table["p_roi_positive"].notna().any()
+    pd.testing.assert_frame_equal(quick.table.drop(columns=simulated), full.table.drop(columns=simulated))
+    pd.testing.assert_frame_equal(quick.scenarios, full.scenarios)
+    assert quick.tornado.empty and quick.scenario_values.empty and quick.simulation.empty
+    now, before = portfolio_figures(full.table), portfolio_figures(quick.table)
+    assert before["p_roi_positive_mean"] is None
+    assert {k: v for k, v in before.items() if k != "p_roi_positive_mean"} == {
+        k: v for k, v in now.items() if k != "p_roi_positive_mean"
+    }
+
+    class Previous:  # the previous quarter's state: its as_of, usage and risk
+        as_of, usage, risk = AS_OF, world["usage"], None
+
+    assert previous_figures(params, models, world["accounts"], world["subs"], Previous()) == before
+    assert previous_figures(params, models, world["accounts"], world["subs"], None) is None
 
 
 # --- facts: contracts and usage ---------------------------------------------------------------

@@ -13,7 +13,16 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-__all__ = ["discount_factors", "subscription_schedule", "cash_flows", "npv", "irr", "payback_month", "payback_months"]
+__all__ = [
+    "discount_factors",
+    "subscription_schedule",
+    "cash_flows",
+    "npv",
+    "irr",
+    "irrs",
+    "payback_month",
+    "payback_months",
+]
 
 
 def discount_factors(months: int, annual_rate: float) -> np.ndarray:
@@ -74,24 +83,29 @@ def npv(flows: np.ndarray, annual_rate: float) -> float:
     return float(flows @ discount_factors(len(flows) - 1, annual_rate))
 
 
-def irr(flows: np.ndarray) -> float:
-    """Annual internal rate of return of monthly flows; NaN when there is none.
+_RATE_GRID = np.expm1(np.linspace(np.log(0.01), np.log(11.0), 600))  # monthly rates -0.99 .. 10 scanned by `irr`
+_RATE_GRID.flags.writeable = False
 
-    NPV is scanned over monthly rates from -99% to +1000% for sign changes and each bracket is
-    solved with Brent's method; with several roots (flows that change sign more than once) the
-    one closest to zero is returned.
-    """
-    flows = np.asarray(flows, dtype="float64")
+
+def _grid_discounts(months: int) -> np.ndarray:
+    """(1 + r)^-t for t = 0..months-1 (rows) and every rate r of the scan grid (columns)."""
+    t = np.arange(months)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (1 + _RATE_GRID[None, :]) ** -t[:, None]
+
+
+def _irr(flows: np.ndarray, grid_discounts: np.ndarray) -> float:
+    """`irr` of 1-d float flows, with `_grid_discounts(len(flows))` computed by the caller."""
     if not (flows > 0).any() or not (flows < 0).any():
         return float("nan")
     t = np.arange(len(flows))
-    grid = np.expm1(np.linspace(np.log(0.01), np.log(11.0), 600))  # monthly rates -0.99 .. 10
+    grid = _RATE_GRID
 
     def f(r: float) -> float:
         return float(flows @ (1 + r) ** -t)
 
     with np.errstate(over="ignore", invalid="ignore"):
-        values = flows @ ((1 + grid[None, :]) ** -t[:, None])
+        values = flows @ grid_discounts
     finite = np.isfinite(values)
     roots = [float(grid[i]) for i in np.nonzero(finite & (values == 0))[0]]
     brackets = np.nonzero(finite[:-1] & finite[1:] & (np.sign(values[:-1]) * np.sign(values[1:]) < 0))[0]
@@ -100,6 +114,24 @@ def irr(flows: np.ndarray) -> float:
         return float("nan")
     monthly = min(roots, key=abs)
     return float((1 + monthly) ** 12 - 1)
+
+
+def irr(flows: np.ndarray) -> float:
+    """Annual internal rate of return of monthly flows; NaN when there is none.
+
+    NPV is scanned over monthly rates from -99% to +1000% for sign changes and each bracket is
+    solved with Brent's method; with several roots (flows that change sign more than once) the
+    one closest to zero is returned.
+    """
+    flows = np.asarray(flows, dtype="float64")
+    return _irr(flows, _grid_discounts(len(flows)))
+
+
+def irrs(flows: np.ndarray) -> np.ndarray:
+    """`irr` for each row of a (rows x months) array of flows (the scan grid's discounts computed once)."""
+    flows = np.atleast_2d(np.asarray(flows, dtype="float64"))
+    grid_discounts = _grid_discounts(flows.shape[1])
+    return np.array([_irr(row, grid_discounts) for row in flows], dtype="float64")
 
 
 def payback_month(flows: np.ndarray) -> float:

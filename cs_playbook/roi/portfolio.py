@@ -196,6 +196,11 @@ class RoiResults:
     table: pd.DataFrame
 
 
+def _empty(columns: list[str]) -> pd.DataFrame:
+    """A frame with no rows and the given columns (account_id as text, the others as floats)."""
+    return pd.DataFrame({c: pd.Series(dtype="object" if c == "account_id" else "float64") for c in columns})
+
+
 def evaluate_portfolio(
     params: RoiParams,
     models: dict[str, CompiledModel],
@@ -205,14 +210,20 @@ def evaluate_portfolio(
     *,
     as_of: pd.Timestamp,
     health: pd.DataFrame | None = None,
+    simulate: bool = True,
 ) -> RoiResults:
-    """Assign models, bind the facts, and compute scenarios, sensitivity, Monte Carlo and realized ROI."""
+    """Assign models, bind the facts, and compute scenarios, sensitivity, Monte Carlo and realized ROI.
+
+    `simulate=False` skips the Monte Carlo, the tornado and the scenario values (the slow parts) for a
+    portfolio only summed up, as last quarter's figures are: p_roi_positive and the ROI percentiles are
+    then NaN, simulation, tornado and scenario_values empty; every other column is the same.
+    """
     assignment = assign_models(params, accounts, subscriptions, as_of=as_of)
     monthly = monthly_mrr(subscriptions, end=as_of)
     terms = contract_terms(monthly, subscriptions, as_of=as_of)
     inputs = bind_inputs(assignment, models, terms, usage, as_of=as_of, window_months=params.measured_window_months)
     scen = scenarios.scenarios(inputs, models, terms, params)
-    sim = scenarios.monte_carlo(inputs, models, terms, params)
+    sim = scenarios.monte_carlo(inputs, models, terms, params) if simulate else _empty(scenarios.MONTE_CARLO_COLUMNS)
     projected = scenarios.projected_at_signing(inputs, models, terms, params)
     realized = realized_to_date(inputs, models, terms, usage, monthly, as_of=as_of)
     table = portfolio(
@@ -235,9 +246,11 @@ def evaluate_portfolio(
         assignment=assignment,
         terms=terms,
         inputs=inputs,
-        scenario_values=scenarios.scenario_inputs(inputs, models, terms, params),
+        scenario_values=scenarios.scenario_inputs(inputs, models, terms, params)
+        if simulate
+        else _empty(scenarios.SCENARIO_VALUE_COLUMNS),
         scenarios=scen,
-        tornado=scenarios.tornado(inputs, models, terms, params),
+        tornado=scenarios.tornado(inputs, models, terms, params) if simulate else _empty(scenarios.TORNADO_COLUMNS),
         simulation=sim,
         projected=projected,
         realized=realized,

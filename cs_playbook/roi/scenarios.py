@@ -21,11 +21,14 @@ import numpy as np
 import pandas as pd
 
 from cs_playbook.errors import ParamsError
-from cs_playbook.roi.cashflow import cash_flows, discount_factors, irr, payback_months, subscription_schedule
+from cs_playbook.roi.cashflow import cash_flows, discount_factors, irrs, payback_months, subscription_schedule
 from cs_playbook.roi.model import CompiledModel, RoiParams
 
 __all__ = [
     "SCENARIOS",
+    "MONTE_CARLO_COLUMNS",
+    "SCENARIO_VALUE_COLUMNS",
+    "TORNADO_COLUMNS",
     "account_cash_flows",
     "tornado",
     "scenario_inputs",
@@ -36,6 +39,20 @@ __all__ = [
 ]
 
 SCENARIOS = ["conservative", "base", "optimistic"]
+MONTE_CARLO_COLUMNS = [
+    "account_id",
+    "draws",
+    "p_roi_positive",
+    "roi_mean",
+    "roi_p10",
+    "roi_p50",
+    "roi_p90",
+    "npv_p10",
+    "npv_p50",
+    "npv_p90",
+]
+SCENARIO_VALUE_COLUMNS = ["account_id", "input", *SCENARIOS]
+TORNADO_COLUMNS = ["account_id", "input", "label", "source", "low", "high", "npv_low", "npv_high", "npv_base", "swing"]
 _MC_CELLS = 2_000_000  # accounts x inputs x draws drawn at once (bounded memory)
 
 
@@ -126,14 +143,12 @@ def _batches(inputs: pd.DataFrame, models: dict[str, CompiledModel], terms: pd.D
         model = models[model_name]
         names = model.input_names
         scale = np.array([model.units[n].scale for n in names])
-        wide = {c: grp.pivot(index="account_id", columns="input", values=c)[names] for c in ("low", "base", "high")}
-        planned = grp.pivot(index="account_id", columns="input", values="planned")[names]
-        ids = wide["base"].index.to_numpy()
+        wide = grp.pivot(index="account_id", columns="input", values=["low", "base", "high", "planned"])
+        ids = wide.index.to_numpy()
         yield _Batch(
             model,
             ids,
-            *(wide[c].to_numpy(dtype="float64") * scale for c in ("low", "base", "high")),
-            planned.to_numpy(dtype="float64") * scale,
+            *(wide[c][names].to_numpy(dtype="float64") * scale for c in ("low", "base", "high", "planned")),
             t["arr"].reindex(ids).fillna(0.0).to_numpy(dtype="float64"),
             t["arr_at_signing"].reindex(ids).fillna(0.0).to_numpy(dtype="float64"),
         )
@@ -222,7 +237,7 @@ def tornado(
                 }
             )
         )
-    cols = ["account_id", "input", "label", "source", "low", "high", "npv_low", "npv_high", "npv_base", "swing"]
+    cols = TORNADO_COLUMNS
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
     out = pd.concat(frames, ignore_index=True).merge(
@@ -264,7 +279,7 @@ def scenario_inputs(
             df[sc] = (mats[sc] / scale).ravel()
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=["account_id", "input", *SCENARIOS])
+        return pd.DataFrame(columns=SCENARIO_VALUE_COLUMNS)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -295,7 +310,7 @@ def scenarios(
             for col in ("benefit_total", "subscription_total", "other_costs_total", "cost_total", "net_benefit"):
                 df[col] = o[col]
             df["roi"], df["npv"] = o["roi"], o["npv"]
-            df["irr"] = [irr(row) for row in flows]
+            df["irr"] = irrs(flows)
             df["payback_month"] = payback_months(flows)
             frames.append(df)
     cols = [
@@ -425,8 +440,7 @@ def monte_carlo(
                     }
                 )
             )
-    cols = ["account_id", "draws", "p_roi_positive", "roi_mean", "roi_p10", "roi_p50", "roi_p90"]
-    cols += ["npv_p10", "npv_p50", "npv_p90"]
+    cols = MONTE_CARLO_COLUMNS
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
     return pd.concat(frames, ignore_index=True)[cols].sort_values("account_id").reset_index(drop=True)

@@ -88,11 +88,19 @@ def previous_figures(
 
     `previous` is the previous quarter's state (`QuarterState.previous`: its as_of, usage and
     risk): the same models are evaluated on the contracts and usage known at its as-of date.
+    Only the decision box compares with it, so the Monte Carlo is not run: p_roi_positive_mean is None.
     """
     if previous is None:
         return None
     res = evaluate_portfolio(
-        params, models, accounts, subscriptions, previous.usage, as_of=previous.as_of, health=previous.risk
+        params,
+        models,
+        accounts,
+        subscriptions,
+        previous.usage,
+        as_of=previous.as_of,
+        health=previous.risk,
+        simulate=False,
     )
     return portfolio_figures(res.table)
 
