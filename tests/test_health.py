@@ -22,9 +22,18 @@ from cs_playbook.health.calibration import (
     build_observations,
     calibrate,
     choose_tiers,
+    measures_on,
+    observations_and_measures,
     risk_as_of,
 )
-from cs_playbook.health.scorer import PROMOTED_FILE, TIERS, promote_scorecard, promoted_scorecard
+from cs_playbook.health.scorer import (
+    PROMOTED_FILE,
+    TIERS,
+    promote_scorecard,
+    promoted_scorecard,
+    score_accounts,
+    scorer_in_use,
+)
 from cs_playbook.modeling.evaluation import compare_auc
 from cs_playbook.modeling.logistic import Scorecard
 from cs_playbook.modeling.scorecard import MeasureScaling, Term, TierThresholds
@@ -87,6 +96,24 @@ def test_risk_with_the_rules_scorecard_gives_tier_codes_whatever_the_labels(demo
     assert np.corrcoef(risk["health_score"], risk["churn_probability"])[0, 1] < -0.9
     earlier = _risk(demo_ds, params_copy, T("2025-06-30"))
     assert len(earlier) != len(risk) or not earlier["health_score"].equals(risk["health_score"])
+
+
+@pytest.mark.parametrize("mode", ["monthly", "renewal_lead"])
+def test_observations_and_measures_in_one_pass_equal_the_calls_apart(demo_ds, mode: str) -> None:
+    """One account_measures pass for the history and the days gives the rows of one call each, and so the same risk."""
+    hp = load_params("health_score", HealthParams)
+    hp = hp.model_copy(update={"observations": hp.observations.model_copy(update={"mode": mode})})
+    day, before, never = T("2026-06-30"), T("2026-03-31"), T("2001-01-01")  # nobody was a customer in 2001
+    history, (now, then, nobody) = observations_and_measures(demo_ds, hp, cutoff=day, days=[day, before, never])
+    pd.testing.assert_frame_equal(history, build_observations(demo_ds, hp, cutoff=day), check_exact=True)
+    for got, d in ((now, day), (then, before), (nobody, never)):
+        pd.testing.assert_frame_equal(got, measures_on(demo_ds, hp, day=d), check_exact=True)
+    assert len(nobody) == 0 and len(now) > 0
+    scorer, risk = risk_as_of(demo_ds, hp, promoted=None, day=day)
+    alone = scorer_in_use(hp.rules_scorecard, promoted=None, history=history)
+    assert (scorer.intercept, scorer.slope) == (alone.intercept, alone.slope)
+    want = score_accounts(now, alone).assign(arr=now["arr"].to_numpy(dtype="float64"))
+    pd.testing.assert_frame_equal(risk, want.sort_values("account_id").reset_index(drop=True), check_exact=True)
 
 
 def test_promoted_scorecard_is_used_and_can_be_reverted(demo_ds, params_copy: Path, tmp_path_factory, capsys) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "calibrate",
     "backtest",
     "measures_on",
+    "observations_and_measures",
     "risk_as_of",
 ]
 
@@ -184,6 +185,28 @@ def fit_measures(params: HealthParams, observations: pd.DataFrame) -> list[str]:
     return candidate_measures(c.measures, c.usage_measures, observations.columns, term_measures=term)
 
 
+def _observation_dates(ds: Dataset, params: HealthParams, cutoff: pd.Timestamp) -> tuple[HealthParams, pd.DataFrame]:
+    """The params with the observation design resolved, and the observations (account_id, obs_date) up to `cutoff`."""
+    if "auto" in (params.observations.mode, params.observations.outcome_window):
+        params, _ = resolve_params(ds, params)
+    op = params.observations
+    first = (data_start(ds) + pd.DateOffset(months=op.history_months)).to_period("M").to_timestamp()
+    if op.mode == "monthly":
+        return params, observation_grid(ds.subscriptions, start=first, end=cutoff)
+    return params, renewal_observations(ds.subscriptions, lead_days=op.lead_days, start=first, end=cutoff)
+
+
+def _with_outcomes(
+    ds: Dataset, params: HealthParams, obs: pd.DataFrame, measures: pd.DataFrame, cutoff: pd.Timestamp
+) -> pd.DataFrame:
+    """`measures` of the observations `obs` with their outcomes known by `cutoff` (window_end, observed, churned, arr_lost)."""
+    op = params.observations
+    y = churn_outcomes(ds.subscriptions, obs, as_of=cutoff, window=op.outcome_window, horizon_months=op.horizon_months)
+    for col in ("window_end", "observed", "churned", "arr_lost"):
+        measures[col] = y[col].to_numpy()
+    return measures
+
+
 def build_observations(
     ds: Dataset,
     params: HealthParams,
@@ -198,20 +221,10 @@ def build_observations(
     arr_lost. Outcomes count only what is known by `cutoff`; measures only data before obs_date.
     """
     cutoff = pd.Timestamp(cutoff if cutoff is not None else ds.as_of).normalize()
-    if "auto" in (params.observations.mode, params.observations.outcome_window):
-        params, _ = resolve_params(ds, params)
-    op = params.observations
-    first = (data_start(ds) + pd.DateOffset(months=op.history_months)).to_period("M").to_timestamp()
-    if op.mode == "monthly":
-        obs = observation_grid(ds.subscriptions, start=first, end=cutoff)
-    else:
-        obs = renewal_observations(ds.subscriptions, lead_days=op.lead_days, start=first, end=cutoff)
+    params, obs = _observation_dates(ds, params, cutoff)
     w = params.measure_windows
     m = account_measures(ds, obs, usage=usage, usage_params=usage_params, **w.model_dump())
-    y = churn_outcomes(ds.subscriptions, obs, as_of=cutoff, window=op.outcome_window, horizon_months=op.horizon_months)
-    for col in ("window_end", "observed", "churned", "arr_lost"):
-        m[col] = y[col].to_numpy()
-    return m
+    return _with_outcomes(ds, params, obs, m, cutoff)
 
 
 # -- calibration ------------------------------------------------------------------------------------------------
@@ -424,6 +437,12 @@ def backtest(observations: pd.DataFrame, params: HealthParams, *, last_quarter: 
 # -- risk on a day ----------------------------------------------------------------------------------------------
 
 
+def _day_observations(ds: Dataset, day: pd.Timestamp) -> pd.DataFrame:
+    """One observation (obs_date = day + 1) per account with a contract line active on `day` (normalized)."""
+    nxt = day + pd.Timedelta(days=1)
+    return observation_grid(ds.subscriptions, start=nxt, end=nxt, freq="D")
+
+
 def measures_on(
     ds: Dataset,
     params: HealthParams,
@@ -436,10 +455,45 @@ def measures_on(
 
     One row per account (obs_date = day + 1), columns of measures.account_measures.
     """
-    day = pd.Timestamp(day).normalize()
-    nxt = day + pd.Timedelta(days=1)
-    obs = observation_grid(ds.subscriptions, start=nxt, end=nxt, freq="D")
+    obs = _day_observations(ds, pd.Timestamp(day).normalize())
     return account_measures(ds, obs, usage=usage, usage_params=usage_params, **params.measure_windows.model_dump())
+
+
+def observations_and_measures(
+    ds: Dataset,
+    params: HealthParams,
+    *,
+    cutoff: pd.Timestamp,
+    days: list[pd.Timestamp],
+    usage: pd.DataFrame | None = None,
+    usage_params: UsageParams | None = None,
+) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """`build_observations(cutoff=cutoff)` and `measures_on(day)` for each of `days`, their measures computed in one pass.
+
+    Every measure of a row depends only on its account and date, so one `account_measures` call over
+    all the observations gives the same rows as one call each, for about the cost of one. (A set with
+    no observation is measured alone: without rows, account_measures leaves out the usage columns.)
+    """
+    cutoff = pd.Timestamp(cutoff).normalize()
+    params, history_obs = _observation_dates(ds, params, cutoff)
+    parts = [
+        history_obs[["account_id", "obs_date"]],
+        *(_day_observations(ds, pd.Timestamp(d).normalize()) for d in days),
+    ]
+    windows = params.measure_windows.model_dump()
+    filled = [p for p in parts if len(p)]
+    if filled:
+        m = account_measures(
+            ds, pd.concat(filled, ignore_index=True), usage=usage, usage_params=usage_params, **windows
+        )
+    measured, start = [], 0
+    for p in parts:
+        if len(p):
+            measured.append(m.iloc[start : start + len(p)].reset_index(drop=True))
+            start += len(p)
+        else:
+            measured.append(account_measures(ds, p, usage=usage, usage_params=usage_params, **windows))
+    return _with_outcomes(ds, params, history_obs, measured[0], cutoff), measured[1:]
 
 
 def risk_as_of(
@@ -460,12 +514,12 @@ def risk_as_of(
     per account, sorted by account_id.
     """
     day = pd.Timestamp(day).normalize()
-    now = measures_on(ds, params, day=day, usage=usage, usage_params=usage_params)
-    history = (
-        None
-        if promoted is not None
-        else build_observations(ds, params, cutoff=day, usage=usage, usage_params=usage_params)
-    )
+    if promoted is not None:
+        now, history = measures_on(ds, params, day=day, usage=usage, usage_params=usage_params), None
+    else:
+        history, (now,) = observations_and_measures(
+            ds, params, cutoff=day, days=[day], usage=usage, usage_params=usage_params
+        )
     scorer = scorer_in_use(params.rules_scorecard, promoted=promoted, history=history)
     scored = score_accounts(now, scorer)
     scored["arr"] = now["arr"].to_numpy(dtype="float64")

@@ -27,14 +27,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.discrete.discrete_model import Logit
+from statsmodels.genmod.families import Binomial
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import (
     ConvergenceWarning,
     HessianInversionWarning,
     PerfectSeparationError,
     PerfectSeparationWarning,
 )
+from statsmodels.tools.tools import add_constant
 
 from cs_playbook.errors import CsPlaybookError
 from cs_playbook.modeling.scorecard import (
@@ -86,7 +89,7 @@ def _fit(
     y: np.ndarray, x: pd.DataFrame, method: str, strength: float, level: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Intercept + coefficients, interval bounds and p-values; raises on numerical failure."""
-    xc = sm.add_constant(x.to_numpy(dtype="float64"), has_constant="add")
+    xc = add_constant(x.to_numpy(dtype="float64"), has_constant="add")
     alpha = 1 - level
     if method == "none":
         with warnings.catch_warnings():
@@ -94,7 +97,9 @@ def _fit(
             warnings.simplefilter("error", HessianInversionWarning)
             warnings.simplefilter("error", PerfectSeparationWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = sm.Logit(y, xc).fit(disp=0, maxiter=200)
+            # check_rank=False: the rank only sets df_model / df_resid, which no figure here uses (the QR
+            # decomposition of the full design it costs was most of the fit's time)
+            res = Logit(y, xc, check_rank=False).fit(disp=0, maxiter=200)
         params = np.asarray(res.params)
         if not res.mle_retvals.get("converged", True) or np.abs(params[1:]).max(initial=0) > 10:
             raise np.linalg.LinAlgError("perfect separation")
@@ -104,14 +109,14 @@ def _fit(
     if method == "l1":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = sm.Logit(y, xc).fit_regularized(method="l1", alpha=penalty, disp=0, trim_mode="size")
+            res = Logit(y, xc, check_rank=False).fit_regularized(method="l1", alpha=penalty, disp=0, trim_mode="size")
         ci = np.asarray(res.conf_int(alpha=alpha))
         return np.asarray(res.params), ci[:, 0], ci[:, 1], np.asarray(res.pvalues)
     # l2 (ridge): statsmodels' elastic net minimizes -loglike/n + alpha/2 |b|^2; intervals from the penalized Hessian
     n = len(y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = sm.GLM(y, xc, family=sm.families.Binomial()).fit_regularized(alpha=penalty / n, L1_wt=0.0)
+        res = GLM(y, xc, family=Binomial()).fit_regularized(alpha=penalty / n, L1_wt=0.0)
     params = np.asarray(res.params)
     p = 1 / (1 + np.exp(-(xc @ params)))
     hess = (xc * (p * (1 - p))[:, None]).T @ xc + np.diag(penalty)
