@@ -479,6 +479,20 @@ def test_demo_tracking_holds_its_invariants(demo_ds, params) -> None:
         assert card.startswith(f"### {p['poc_id']} ") and p["next_action"] in card and p["verdict"] in card
 
 
+def test_tracking_an_earlier_date_from_a_later_series_changes_nothing(demo_ds, params) -> None:
+    """Last quarter's tracking can reuse this quarter's series (cut at its date) instead of reading the events again."""
+    tables = dict(measurements=demo_ds.get("poc_measurements"), events=demo_ds.events, users=demo_ds.get("users"))
+    args = (demo_ds.get("pocs"), demo_ds.get("poc_criteria"), demo_ds.accounts, params)
+    later = track_pocs(*args, as_of=demo_ds.as_of, **tables)
+    for days in (45, 92, 200):
+        as_of = demo_ds.as_of - pd.Timedelta(days=days)
+        fresh = track_pocs(*args, as_of=as_of, **tables)
+        reused = track_pocs(*args, as_of=as_of, later_series=later.series, **tables)
+        assert len(fresh.series) < len(later.series)
+        for name in ("series", "tracked", "paths", "verdicts", "actions", "portfolio", "history", "conversion"):
+            pd.testing.assert_frame_equal(getattr(reused, name), getattr(fresh, name), check_exact=True)
+
+
 def test_tracking_at_the_report_as_of(demo_ds, quarter_state, params) -> None:
     """The notebook judges PoCs at the state's as_of: PoCs decided after it are open, none started after it."""
     result = track_pocs(

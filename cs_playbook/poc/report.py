@@ -27,7 +27,7 @@ from cs_playbook.poc.portfolio import (
     rank_candidates,
 )
 from cs_playbook.poc.tracking import format_value, next_actions, poc_verdicts, projection_paths, track_criteria
-from cs_playbook.poc.usage import criterion_series
+from cs_playbook.poc.usage import criterion_series, series_as_of
 
 __all__ = [
     "PocTracking",
@@ -104,10 +104,18 @@ def track_pocs(
     events: ibis.Table | None = None,
     users: pd.DataFrame | None = None,
     currency: str = "JPY",
+    later_series: pd.DataFrame | None = None,
 ) -> PocTracking:
-    """Track every PoC started by `as_of`: series, projections, verdicts, actions, portfolio and history."""
+    """Track every PoC started by `as_of`: series, projections, verdicts, actions, portfolio and history.
+
+    `later_series` (the `series` of a run at a later as-of date on the same tables, e.g. this quarter's
+    when tracking last quarter's) is cut at `as_of` (`usage.series_as_of`) instead of reading the events again.
+    """
     state = pocs_as_of(pocs, as_of)
-    series = criterion_series(state, criteria, as_of=as_of, measurements=measurements, events=events, users=users)
+    if later_series is not None:
+        series = series_as_of(later_series, state, as_of=as_of)
+    else:
+        series = criterion_series(state, criteria, as_of=as_of, measurements=measurements, events=events, users=users)
     tracked = track_criteria(state, criteria, series, as_of=as_of, rules=params.status)
     verdicts = poc_verdicts(state, tracked, as_of=as_of, rules=params.status)
     actions = next_actions(state, verdicts, tracked, actions=params.actions, currency=currency)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.tools import add_constant
 
 from cs_playbook.formatting import fmt_money
 from cs_playbook.poc.criteria import StatusRules, metric_bounds, parse_metric
@@ -46,34 +47,37 @@ def fit_trend(points: pd.DataFrame, rules: StatusRules):
 
     Returns a fitted statsmodels OLS result; `result.model.exog.shape[1]` is 2 for a line.
     """
-    pts = points.dropna(subset=["value"]).sort_values("week").tail(rules.trend_points)
+    pts = points[points["value"].notna()].sort_values("week").tail(rules.trend_points)
     if len(pts) < rules.min_points:
         return None
     y = pts["value"].to_numpy(dtype="float64")
     if len(pts) >= rules.trend_min_points and pts["week"].nunique() >= 3:
-        return sm.OLS(y, sm.add_constant(pts["week"].to_numpy(dtype="float64"), has_constant="add")).fit()
-    return sm.OLS(y, np.ones((len(y), 1))).fit()
+        return OLS(y, add_constant(pts["week"].to_numpy(dtype="float64"), has_constant="add")).fit()
+    return OLS(y, np.ones((len(y), 1))).fit()
 
 
 def _design(fit, weeks: np.ndarray) -> np.ndarray:
     weeks = np.asarray(weeks, dtype="float64")
     if fit.model.exog.shape[1] == 1:
         return np.ones((len(weeks), 1))
-    return sm.add_constant(weeks, has_constant="add")
+    return add_constant(weeks, has_constant="add")
+
+
+def _prediction(fit, weeks: np.ndarray, interval: float) -> dict[str, np.ndarray]:
+    """Fitted mean, prediction interval and predictive sd of one new week at each of `weeks` (arrays)."""
+    pred = fit.get_prediction(_design(fit, weeks))
+    obs = pred.conf_int(obs=True, alpha=1 - interval)  # what summary_frame's obs_ci_lower / upper hold
+    return {
+        "mean": np.asarray(pred.predicted_mean),
+        "lower": obs[:, 0],
+        "upper": obs[:, 1],
+        "sd": np.sqrt(np.asarray(pred.se_mean) ** 2 + fit.scale),
+    }
 
 
 def _predict(fit, weeks: np.ndarray, interval: float) -> pd.DataFrame:
     """Fitted mean, prediction interval and predictive sd of one new week at each of `weeks`."""
-    frame = fit.get_prediction(_design(fit, weeks)).summary_frame(alpha=1 - interval)
-    sd = np.sqrt(frame["mean_se"].to_numpy() ** 2 + fit.scale)
-    return pd.DataFrame(
-        {
-            "mean": frame["mean"].to_numpy(),
-            "lower": frame["obs_ci_lower"].to_numpy(),
-            "upper": frame["obs_ci_upper"].to_numpy(),
-            "sd": sd,
-        }
-    )
+    return pd.DataFrame(_prediction(fit, weeks, interval))
 
 
 def project_criterion(
@@ -94,7 +98,7 @@ def project_criterion(
     reach_week (when the trend line crosses the target, if it moves towards it). With fewer
     than `min_points` values the projection is empty.
     """
-    pts = points.dropna(subset=["value"]).sort_values("week")
+    pts = points[points["value"].notna()].sort_values("week")
     out = dict.fromkeys(["current", "slope", "projected", "lower", "upper", "p_meet", "reach_week"], np.nan)
     out["n_points"] = len(pts)
     if pts.empty:
@@ -105,7 +109,7 @@ def project_criterion(
         return out
     intercept = float(fit.params[0])
     slope = float(fit.params[1]) if len(fit.params) == 2 else 0.0
-    pred = _predict(fit, np.array([end_week]), rules.interval).iloc[0]
+    pred = {k: float(v[0]) for k, v in _prediction(fit, np.array([end_week]), rules.interval).items()}
     lo, hi = bounds
     out.update(
         slope=slope,
@@ -195,7 +199,7 @@ def track_criteria(
         if ended and proj["n_points"]:
             proj.update(projected=proj["current"], lower=np.nan, upper=np.nan, p_meet=float(met_now))
         reach = proj.pop("reach_week")
-        last = pts.dropna(subset=["value"]).tail(1)
+        last = pts[pts["value"].notna()].tail(1)
         rows.append(
             {
                 **c._asdict(),

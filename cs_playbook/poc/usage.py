@@ -14,7 +14,7 @@ import pandas as pd
 
 from cs_playbook.poc.criteria import parse_metric, split_scope
 
-__all__ = ["poc_windows", "scope_users", "scope_weekly_metrics", "criterion_series"]
+__all__ = ["poc_windows", "scope_users", "scope_weekly_metrics", "criterion_series", "series_as_of"]
 
 
 def poc_windows(pocs: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -180,3 +180,13 @@ def criterion_series(
     for c in ("value", "scope_users", "users_active"):
         out[c] = out[c].astype("float64")
     return out.sort_values(["poc_id", "criterion_id", "period_end"]).reset_index(drop=True)
+
+
+def series_as_of(series: pd.DataFrame, pocs: pd.DataFrame, *, as_of: pd.Timestamp) -> pd.DataFrame:
+    """`criterion_series` at an earlier `as_of`, cut from the series of a later date instead of read again.
+
+    A week's values depend only on its PoC, scope and days, and a measurement only on its date, so
+    the earlier series is the later one's rows of the PoCs in `pocs` (started by `as_of`) up to `as_of`.
+    """
+    keep = (series["period_end"] <= as_of) & series["poc_id"].isin(pocs["poc_id"])
+    return series[keep.to_numpy()].reset_index(drop=True)
