@@ -205,3 +205,27 @@ def test_a_changed_event_file_or_metric_changes_the_cache_key(demo_ds, tmp_path)
     first = sorted(events.glob("*.parquet"))[0]
     os.utime(first, ns=(first.stat().st_atime_ns, first.stat().st_mtime_ns + 10**9))
     assert usage_cache_key(ds, params()) != key
+
+
+@pytest.mark.parametrize("grain", ["month", "week"])
+def test_chunked_aggregation_equals_one_query_over_the_whole_history(demo_ds, monkeypatch, grain) -> None:
+    import cs_playbook.data.usage as usage_module
+
+    chunked = usage_module.aggregate_usage(demo_ds.events, params(), grain=grain)
+    monkeypatch.setitem(usage_module.CHUNK_PERIODS, grain, 10_000)  # one chunk: the whole history in one query
+    assert len(usage_module._chunks(pd.Timestamp("2023-01-15"), pd.Timestamp("2026-09-30"), grain)) == 1
+    pd.testing.assert_frame_equal(chunked, usage_module.aggregate_usage(demo_ds.events, params(), grain=grain))
+
+
+def test_chunks_are_whole_periods_covering_the_events() -> None:
+    from cs_playbook.data.usage import _chunks
+
+    months = _chunks(pd.Timestamp("2024-01-17 09:00"), pd.Timestamp("2024-07-01 00:00"), "month")
+    assert months == [
+        (pd.Timestamp("2024-01-01"), pd.Timestamp("2024-04-01")),
+        (pd.Timestamp("2024-04-01"), pd.Timestamp("2024-07-01")),
+        (pd.Timestamp("2024-07-01"), pd.Timestamp("2024-10-01")),
+    ]
+    weeks = _chunks(pd.Timestamp("2024-01-17"), pd.Timestamp("2024-01-18"), "week")
+    assert weeks == [(pd.Timestamp("2024-01-15"), pd.Timestamp("2024-04-15"))]  # Mondays
+    assert _chunks(pd.NaT, pd.NaT, "month") == []
