@@ -79,6 +79,13 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     events_sql: str = ""  # the checked, typed events over the raw relation _events_raw (for `write_dataset`)
 
+    def release_engine(self) -> None:
+        """Close the DuckDB connection and forget the events: the engine's memory back for other processes (the
+        runner, once the notebooks have the state; a Spark session is left running)."""
+        if self.con.name == "duckdb":
+            self.con.disconnect()
+        self.events = None
+
     def get(self, name: str) -> pd.DataFrame | None:
         """A small table, or None when the optional table is absent."""
         return self.tables.get(name)

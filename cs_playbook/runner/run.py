@@ -421,6 +421,7 @@ def _locked_run(plan: _Plan, reports_dir: Path, kernel: str, timeout: int, progr
         try:
             state_files = write_state(state, run_dir / STATE_DIR)
             write_dataset(plan.ds, run_dir / STATE_DIR / DATASET_DIR)  # read by every notebook, not published
+            plan.ds.release_engine()  # the kernels query the events from here on: the runner's engine memory is theirs
             params = _notebook_params(plan, state.quarter, run_dir)
             results = _run_notebooks(plan, run_dir, params, timeout, kernel, jobs, bar)
             shutil.rmtree(run_dir / STATE_DIR / DATASET_DIR)
