@@ -430,3 +430,13 @@ def test_event_text_is_trimmed_only_where_a_value_has_blanks_around_it(tmp_path:
     # Only the padded column is trimmed row by row; clean columns are read as they are.
     assert "trim(CAST(account_id AS VARCHAR))" in ds.events_sql
     assert "trim(CAST(user_id AS VARCHAR))" not in ds.events_sql and "trim(CAST(event_type" not in ds.events_sql
+
+
+def test_release_engine_closes_the_connection_and_keeps_the_tables(tmp_path: Path) -> None:
+    d = folder(tmp_path, events=EVENTS)
+    ds = load_dataset(str(d))
+    con = ds.con.con
+    ds.release_engine()
+    assert ds.events is None and len(ds.accounts) == 2  # the small tables stay for the run's files
+    with pytest.raises(duckdb.ConnectionException):
+        con.execute("SELECT 1")
