@@ -304,3 +304,15 @@ def test_a_demo_folder_from_an_earlier_version_gets_the_demos_own_params(tmp_pat
     (folder / "roi.yaml").write_text("templates: {}\n", encoding="utf-8")
     assert sync_params(folder, "jp") == ["roi.yaml"]
     assert (folder / "roi.yaml").read_bytes() == (PROFILE_PARAMS_DIR / "jp" / "roi.yaml").read_bytes()
+
+
+def test_company_names_stay_distinct_past_the_vocabulary(monkeypatch) -> None:
+    import numpy as np
+
+    from cs_playbook.demo import simulate, vocab
+
+    monkeypatch.setattr(vocab, "NAME_STEMS", ["サクラ", "ミドリ"])
+    monkeypatch.setattr(vocab, "NAME_SUFFIXES", ["物産"])
+    monkeypatch.setattr(vocab, "REGIONS", ["関東"])
+    names = simulate._company_names(np.random.default_rng(1), 30)  # 8 names in this vocabulary: 22 numbered
+    assert len(set(names)) == 30 and sum("（第" in n for n in names) == 22

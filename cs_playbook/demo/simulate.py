@@ -58,15 +58,20 @@ class World:
 
 
 def _company_names(rng: np.random.Generator, n: int) -> list[str]:
-    names, seen = [], set()
+    """n distinct company names; past the vocabulary's ~14,000 (a 20,000-account scale test), numbered branches."""
+    names, seen, misses = [], set(), 0
     while len(names) < n:
         stem = vocab.NAME_STEMS[rng.integers(len(vocab.NAME_STEMS))]
         suffix = vocab.NAME_SUFFIXES[rng.integers(len(vocab.NAME_SUFFIXES))]
         name = f"株式会社{stem}{suffix}" if rng.random() < 0.7 else f"{stem}{suffix}株式会社"
         if name in seen:
             name = f"{name}（{vocab.REGIONS[rng.integers(len(vocab.REGIONS))]}）"
-        if name in seen:
+        if name in seen and misses < 200:
+            misses += 1
             continue
+        if name in seen:  # the vocabulary is used up: a numbered branch is always new
+            name = f"{name}（第{len(names) + 1}）"
+        misses = 0
         seen.add(name)
         names.append(name)
     return names
