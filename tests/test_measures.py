@@ -358,3 +358,59 @@ def test_docs_list_every_measure() -> None:
     text = (PROJ_ROOT / "docs" / "health-score.md").read_text(encoding="utf-8")
     missing = [m for m in MEASURES if f"| `{m}` |" not in text]
     assert not missing, f"docs/health-score.md does not describe {missing}"
+
+
+def _count(rows: pd.DataFrame, col: str, account: str, start: pd.Timestamp, end: pd.Timestamp) -> int:
+    """Rows of `account` with start <= col < end, one by one."""
+    return sum(
+        a == account and not pd.isna(t) and start <= t < end for a, t in zip(rows["account_id"], rows[col], strict=True)
+    )
+
+
+def test_as_of_edge_cases_agree_with_a_row_by_row_count() -> None:
+    """Ties on the date, missing times, unsorted rows, repeated and out-of-range observations."""
+    tables = _tables()
+    tables["tickets"] = pd.DataFrame(
+        {
+            "ticket_id": [f"T{i}" for i in range(8)],
+            "account_id": ["A", "C", "A", "A", "A", "A", "A", None],
+            "opened_at": pd.to_datetime(
+                [
+                    "2024-05-01 00:00",  # on the observation date: not seen
+                    "2024-04-01 00:00",  # an account never observed
+                    "2024-02-01 00:00",  # exactly 90 days before May 1: in the window
+                    None,  # no time: never counted
+                    "2024-04-30 23:59",
+                    "2024-01-31 23:59",  # just before the window
+                    "2024-04-30 23:59",  # the same time twice
+                    "2024-04-02 00:00",  # no account
+                ]
+            ),
+            "severity": ["critical", "high", "high", "critical", "low", "critical", "critical", "high"],
+            "closed_at": pd.to_datetime([None, None, "2024-02-01", "2024-03-01", None, "2024-05-01", None, None]),
+        }
+    )
+    tables["surveys"] = pd.DataFrame(
+        {
+            "account_id": ["A", "A", "A", "A"],
+            "responded_at": pd.to_datetime(["2024-05-01 00:00", "2024-04-10 10:00", None, "2024-04-10 10:00"]),
+            "score": [10, 5, 1, 7],  # the later of two answers at the same time wins
+        }
+    )
+    dates = ["2024-05-01", "2024-05-01", "2024-05-01", "2023-01-01", "2024-02-01", "2024-05-01", "2024-04-10"]
+    obs = pd.DataFrame({"account_id": ["A", "B", "A", "A", "A", "Z", "A"], "obs_date": pd.to_datetime(dates)})
+    m = account_measures(make_ds(tables, _events()), obs)
+    pd.testing.assert_frame_equal(m[["account_id", "obs_date"]], obs, check_dtype=False)
+    tk, sv = tables["tickets"], tables["surveys"]
+    for i, (a, d) in enumerate(zip(obs["account_id"], obs["obs_date"], strict=True)):
+        start, severe = d - pd.Timedelta(days=90), tk[tk["severity"].isin(["high", "critical"])]
+        assert m["tickets"].iloc[i] == _count(tk, "opened_at", a, start, d), i
+        assert m["severe_tickets"].iloc[i] == _count(severe, "opened_at", a, start, d), i
+        open_ = _count(tk, "opened_at", a, T.min, d) - _count(tk, "closed_at", a, T.min, d)
+        assert m["open_tickets"].iloc[i] == open_, i
+        seen = sv[(sv["account_id"] == a) & (sv["responded_at"] < d)]
+        latest = seen[seen["responded_at"] == seen["responded_at"].max()].tail(1)
+        score = float(latest["score"].iloc[0]) if len(latest) else np.nan
+        age = float((d - latest["responded_at"].iloc[0].normalize()).days) if len(latest) else np.nan
+        np.testing.assert_equal((m["nps_score"].iloc[i], m["nps_age_days"].iloc[i]), (score, age), err_msg=str(i))
+    assert (m["tickets"].iloc[0], m["open_tickets"].iloc[0], m["nps_score"].iloc[0]) == (3, 2, 7)

@@ -11,6 +11,7 @@ never enter pandas. An optional table that is absent leaves its measures empty (
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,25 @@ __all__ = [
 
 SEVERE = ("high", "critical")
 DAYS_PER_MONTH = 365.25 / 12
+
+
+def _codes(ids: pd.Series, accounts: pd.Index) -> np.ndarray:
+    """Position of each id (as text) in `accounts` (unique ids), -1 when missing or absent; one lookup per distinct id."""
+    at, distinct = pd.factorize(ids.astype("string"))
+    return np.append(accounts.get_indexer(distinct), -1)[at]
+
+
+def _pairs(left: pd.Series, right: pd.Series, accounts: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of every (left, right) pair with the same account of `accounts`, by left then right position."""
+    left_codes, right_codes = _codes(left, accounts), _codes(right, accounts)
+    order = np.argsort(right_codes, kind="stable")
+    order = order[right_codes[order] >= 0]
+    first = np.searchsorted(right_codes[order], left_codes, side="left")
+    count = np.searchsorted(right_codes[order], left_codes, side="right") - first
+    count[left_codes < 0] = 0
+    rows = np.repeat(np.arange(len(left_codes)), count)
+    offset = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
+    return rows, order[np.repeat(first, count) + offset]
 
 
 def _observations(observations: pd.DataFrame) -> pd.DataFrame:
@@ -137,20 +157,30 @@ def contract_state(subscriptions: pd.DataFrame, observations: pd.DataFrame) -> p
     """
     obs = _observations(observations)
     obs["_row"] = np.arange(len(obs))
-    subs = subscriptions.dropna(subset=["start_date"]).copy()
+    subs = subscriptions.dropna(subset=["start_date"]).reset_index(drop=True)
     subs["account_id"] = subs["account_id"].astype("string")
     firsts = subs.groupby("account_id")["start_date"].min().rename("first_start")
-    lines = obs.merge(subs, on="account_id", how="inner")
-    day = lines["obs_date"] - pd.Timedelta(days=1)
-    on = (lines["start_date"] <= day) & (lines["end_date"].isna() | (lines["end_date"] >= day))
-    lines = lines[on.to_numpy()].copy()
-    lines["renews"] = lines["end_date"] + pd.Timedelta(days=1)
-    lines["open_ended"] = lines["end_date"].isna()
-    lines["term"] = ((lines["end_date"] - lines["start_date"]).dt.days + 1).astype("float64") / DAYS_PER_MONTH
-    lines["seats_f"] = pd.to_numeric(lines["seats"], errors="coerce").astype("float64")
-    lines["auto"] = lines["auto_renew"].astype("boolean").fillna(False).astype("float64")
-    dept = lines["department"].astype("string").str.strip()
-    lines["dept"] = dept.where(dept.fillna("") != "")
+    dept = subs["department"].astype("string").str.strip()
+    per_line = pd.DataFrame(
+        {
+            "product": subs["product"],
+            "arr": subs["arr"],
+            "renews": subs["end_date"] + pd.Timedelta(days=1),
+            "open_ended": subs["end_date"].isna(),
+            "term": ((subs["end_date"] - subs["start_date"]).dt.days + 1).astype("float64") / DAYS_PER_MONTH,
+            "seats_f": pd.to_numeric(subs["seats"], errors="coerce").astype("float64"),
+            "auto": subs["auto_renew"].astype("boolean").fillna(False).astype("float64"),
+            "dept": dept.where(dept.fillna("") != ""),
+        }
+    )
+    # every (observation, line of its account) in observation then line order, kept when active the day before
+    accounts = pd.Index(obs["account_id"].dropna().unique())
+    row, line = _pairs(obs["account_id"], subs["account_id"], accounts)
+    day = obs["obs_date"].to_numpy()[row] - np.timedelta64(1, "D")
+    end = subs["end_date"].to_numpy()[line]
+    on = (subs["start_date"].to_numpy()[line] <= day) & (np.isnat(end) | (end >= day))
+    lines = per_line.take(line[on]).reset_index(drop=True)
+    lines.insert(0, "_row", row[on])
     per_product = lines.groupby(["_row", "product"])["seats_f"].sum(min_count=1).groupby(level="_row").max()
     g = lines.groupby("_row")
     agg = pd.DataFrame(
@@ -190,45 +220,99 @@ def contract_state(subscriptions: pd.DataFrame, observations: pd.DataFrame) -> p
     return out[cols]
 
 
+@dataclass(frozen=True)
+class _Timeline:
+    """The rows of one table dated by one column, ordered for as-of look-ups by the observations' accounts.
+
+    `keys` (sorted) is the account's code times `width` plus the rank of the row's time among the
+    table's distinct `times`, so one binary search finds an account's rows strictly before a date;
+    `rows` is each key's position in the table (rows of one account and time keep the table's order).
+    Rows without a time or of an account not observed are left out.
+    """
+
+    times: np.ndarray
+    width: int
+    keys: np.ndarray
+    rows: np.ndarray
+
+
+def _timeline(table: pd.DataFrame, time_col: str, accounts: pd.Index) -> _Timeline:
+    """`table` keyed by the codes of `accounts` (the observations' distinct account_ids) and by `time_col`."""
+    code = _codes(table["account_id"], accounts)
+    t = table[time_col].astype("datetime64[ns]").to_numpy()
+    rows = np.flatnonzero((code >= 0) & ~np.isnat(t))
+    rank, times = pd.factorize(t[rows], sort=True)
+    width = len(times) + 1
+    keys = code[rows].astype("int64") * width + rank
+    if len(keys) > 1 and not (keys[1:] >= keys[:-1]).all():
+        order = np.argsort(keys, kind="stable")
+        keys, rows = keys[order], rows[order]
+    return _Timeline(np.asarray(times, dtype="datetime64[ns]"), width, keys, rows)
+
+
+def _only(line: _Timeline, mask: np.ndarray) -> _Timeline:
+    """The timeline of the table rows where `mask` (one flag per table row) is true."""
+    keep = mask[line.rows]
+    return _Timeline(line.times, line.width, line.keys[keep], line.rows[keep])
+
+
+def _before(codes: np.ndarray, line: _Timeline, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each observation, the key range of its account's rows with time < its date: [first, end)."""
+    if np.isnat(dates).any():
+        raise ValueError("an observation has no obs_date (NaT)")
+    base = codes.astype("int64") * line.width
+    first = np.searchsorted(line.keys, base, side="left")
+    end = np.searchsorted(line.keys, base + np.searchsorted(line.times, dates, side="left"), side="left")
+    return first, np.where(codes >= 0, end, first)
+
+
+def _count_before(codes: np.ndarray, line: _Timeline, dates: np.ndarray) -> np.ndarray:
+    """Rows of the timeline of each observation's account with time < the observation's date in `dates`."""
+    first, end = _before(codes, line, dates)
+    return (end - first).astype("float64")
+
+
+def _count_in_window(obs: pd.DataFrame, line: _Timeline, window_days: int) -> np.ndarray:
+    """Rows of the timeline per observation with obs_date - window_days <= time < obs_date."""
+    codes, dates = obs["_code"].to_numpy(), obs["obs_date"].to_numpy()
+    start = dates - np.timedelta64(int(window_days), "D")
+    return _count_before(codes, line, dates) - _count_before(codes, line, start)
+
+
+def _latest_row(obs: pd.DataFrame, line: _Timeline) -> np.ndarray:
+    """Table position of each observation's account's latest row with time < obs_date (-1 when none)."""
+    first, end = _before(obs["_code"].to_numpy(), line, obs["obs_date"].to_numpy())
+    found = end > first
+    rows = np.full(len(found), -1)
+    rows[found] = line.rows[end[found] - 1]
+    return rows
+
+
+def _take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """values[rows], missing (NaN or NaT) where rows is -1."""
+    out = values[np.maximum(rows, 0)] if len(values) else np.empty(len(rows), dtype=values.dtype)
+    out[rows < 0] = np.datetime64("NaT") if out.dtype.kind == "M" else np.nan
+    return out
+
+
 def _latest_before(
-    obs: pd.DataFrame, table: pd.DataFrame, time_col: str, columns: list[str], max_age_days: int | None
+    obs: pd.DataFrame,
+    accounts: pd.Index,
+    table: pd.DataFrame,
+    time_col: str,
+    columns: list[str],
+    max_age_days: int | None,
 ) -> pd.DataFrame:
-    """For each observation, `columns` of the account's latest row with time_col < obs_date (and its age)."""
-    right = table[["account_id", time_col, *columns]].dropna(subset=[time_col]).copy()
-    right["account_id"] = right["account_id"].astype("string")
-    right[time_col] = right[time_col].astype("datetime64[ns]")
-    right = right.rename(columns={time_col: "_t"}).sort_values("_t", kind="stable")
-    left = obs[["_row", "account_id", "obs_date"]].sort_values("obs_date", kind="stable")
-    merged = pd.merge_asof(
-        left, right, left_on="obs_date", right_on="_t", by="account_id", allow_exact_matches=False, direction="backward"
-    )
-    merged["_age"] = (merged["obs_date"] - merged["_t"].dt.normalize()).dt.days.astype("float64")
-    if max_age_days is not None:
-        stale = merged["_age"] > max_age_days
-        merged.loc[stale, [*columns, "_age", "_t"]] = np.nan
-    return merged.set_index("_row").sort_index()
+    """For each observation (in order), `columns` (as float) of the account's latest row with time_col < obs_date.
 
-
-def _count_before(obs: pd.DataFrame, times: pd.DataFrame, time_col: str, dates: pd.Series) -> np.ndarray:
-    """Rows of `times` of each observation's account with time < the observation's date in `dates`."""
-    right = times[["account_id", time_col]].dropna().copy()
-    right["account_id"] = right["account_id"].astype("string")
-    right["_t"] = right[time_col].astype("datetime64[ns]")
-    right = right.sort_values(["account_id", "_t"], kind="stable")
-    right["_cum"] = right.groupby("account_id").cumcount() + 1.0
-    right = right.sort_values("_t", kind="stable")[["account_id", "_t", "_cum"]]
-    left = pd.DataFrame({"_row": obs["_row"], "account_id": obs["account_id"], "_d": dates.astype("datetime64[ns]")})
-    left = left.sort_values("_d", kind="stable")
-    m = pd.merge_asof(
-        left, right, left_on="_d", right_on="_t", by="account_id", allow_exact_matches=False, direction="backward"
-    )
-    return m.set_index("_row").sort_index()["_cum"].fillna(0.0).to_numpy()
-
-
-def _count_in_window(obs: pd.DataFrame, times: pd.DataFrame, time_col: str, window_days: int) -> np.ndarray:
-    """Rows of `times` per observation with obs_date - window_days <= time < obs_date."""
-    start = obs["obs_date"] - pd.Timedelta(days=window_days)
-    return _count_before(obs, times, time_col, obs["obs_date"]) - _count_before(obs, times, time_col, start)
+    Also its age in days (`_age`: obs_date - the row's day); rows older than max_age_days count as none.
+    """
+    rows = _latest_row(obs, _timeline(table, time_col, accounts))
+    t = _take(table[time_col].astype("datetime64[ns]").to_numpy(), rows)
+    age = (obs["obs_date"].to_numpy() - t.astype("datetime64[D]")) / np.timedelta64(1, "D")
+    fresh = ~(age > max_age_days) if max_age_days is not None else np.ones(len(age), dtype=bool)
+    out = {c: np.where(fresh, _take(table[c].astype("float64").to_numpy(), rows), np.nan) for c in columns}
+    return pd.DataFrame(out | {"_age": np.where(fresh, age, np.nan)})
 
 
 def _usage_columns(params: UsageParams) -> dict[str, str | None]:
@@ -247,6 +331,7 @@ def _usage_columns(params: UsageParams) -> dict[str, str | None]:
 
 def _usage_measures(
     obs: pd.DataFrame,
+    accounts: pd.Index,
     ds: Dataset,
     state: pd.DataFrame,
     usage: pd.DataFrame | None,
@@ -259,22 +344,22 @@ def _usage_measures(
     if usage is None:
         usage = dataset_usage(ds, usage_params, params_dir=params_dir)
     month = (obs["obs_date"].dt.to_period("M") - 1).dt.to_timestamp().astype("datetime64[ns]")
-    key = pd.DataFrame({"_row": obs["_row"], "account_id": obs["account_id"], "period_start": month})
     if len(usage):
-        u = usage.copy()
-        u["account_id"] = u["account_id"].astype("string")
-        u["period_start"] = u["period_start"].astype("datetime64[ns]")
-        first_month = u["period_start"].min()
+        periods = usage["period_start"].astype("datetime64[ns]")
+        first_month = periods.min()
         keep = [c for c in {*roles.values()} if c]
         trend = [f"{roles['events']}_chg_1", f"{roles['events']}_chg_3", f"{roles['active_users']}_chg_3"]
-        keep += [c for c in trend if c in u.columns]
-        specs = usage_measure_columns(usage_params, list(u.columns))
+        keep += [c for c in trend if c in usage.columns]
+        specs = usage_measure_columns(usage_params, list(usage.columns))
         keep += sorted({metric for metric, _ in specs.values()} - set(keep))
-        row = key.merge(u[["account_id", "period_start", *keep]], on=["account_id", "period_start"], how="left")
-        row = row.set_index("_row").sort_index()
+        # each observation's usage row of that month (-1: none), its metrics as float (NaN: none)
+        at = pd.MultiIndex.from_arrays([usage["account_id"].astype("string"), periods]).get_indexer(
+            pd.MultiIndex.from_arrays([obs["account_id"], month])
+        )
+        row = pd.DataFrame({c: _take(usage[c].astype("float64").to_numpy(), at) for c in keep}, index=obs["_row"])
         covered = (month >= first_month).to_numpy()
     else:
-        row, covered, specs = key.set_index("_row"), np.zeros(len(obs), dtype=bool), {}
+        row, covered, specs = pd.DataFrame(index=obs["_row"]), np.zeros(len(obs), dtype=bool), {}
     for role, col in roles.items():
         if col is None or col not in row.columns:
             out[role] = np.nan
@@ -291,7 +376,8 @@ def _usage_measures(
         ("active_users_trend_3m", f"{roles['active_users']}_chg_3"),
     ):
         out[name] = row[col].astype("float64").to_numpy() if col in row.columns else np.nan
-    out["days_since_last_activity"] = _days_since_last_event(obs, dataset_event_days(ds, params_dir=params_dir), state)
+    days = dataset_event_days(ds, params_dir=params_dir)
+    out["days_since_last_activity"] = _days_since_last_event(obs, accounts, days, state)
     extra = _usage_metric_measures(row, covered, specs, seats, out["active_users"].to_numpy(dtype="float64"))
     return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
 
@@ -332,37 +418,19 @@ def _usage_metric_measures(
     return out
 
 
-def _last_event_day(obs: pd.DataFrame, days: pd.DataFrame) -> pd.Series:
-    """The last day with an event of each observation's account strictly before obs_date (NaT if none), by _row.
-
-    `days` is `usage.event_days` (account_id, day): an as-of join in pandas on the cached account-days,
-    so no date asks the engine again.
-    """
-    right = days[["account_id", "day"]].copy()
-    right["account_id"] = right["account_id"].astype("string")
-    right["day"] = right["day"].astype("datetime64[ns]")
-    right = right.sort_values("day", kind="stable")
-    left = obs[["_row", "account_id", "obs_date"]].sort_values("obs_date", kind="stable")
-    merged = pd.merge_asof(
-        left,
-        right,
-        left_on="obs_date",
-        right_on="day",
-        by="account_id",
-        allow_exact_matches=False,
-        direction="backward",
-    )
-    return merged.set_index("_row")["day"].reindex(obs["_row"].to_numpy())
-
-
-def _days_since_last_event(obs: pd.DataFrame, days: pd.DataFrame, state: pd.DataFrame) -> np.ndarray:
+def _days_since_last_event(
+    obs: pd.DataFrame, accounts: pd.Index, days: pd.DataFrame, state: pd.DataFrame
+) -> np.ndarray:
     """Days from the last day with an event (strictly before obs_date) to obs_date, from the account-days `days`.
 
+    `days` is `usage.event_days` (account_id, day), looked up in pandas so no date asks the engine again.
     Without an event before obs_date: the days since the account was first seen (its first contract, or
     the first day of the events when that is later).
     """
-    last_day = _last_event_day(obs, days)
-    since = (obs["obs_date"].to_numpy() - last_day.to_numpy()) / np.timedelta64(1, "D")
+    last_day = _take(
+        days["day"].astype("datetime64[ns]").to_numpy(), _latest_row(obs, _timeline(days, "day", accounts))
+    )
+    since = (obs["obs_date"].to_numpy() - last_day) / np.timedelta64(1, "D")
     first_event = pd.Timestamp(days["day"].min()).normalize()
     seen_from = state["first_start"].where(state["first_start"] > first_event, first_event)
     fallback = (obs["obs_date"] - seen_from).dt.days.clip(lower=0).to_numpy(dtype="float64")
@@ -389,12 +457,16 @@ def _contract_measures(obs: pd.DataFrame, ds: Dataset, state: pd.DataFrame) -> d
     }
 
 
-def _ticket_measures(obs: pd.DataFrame, tickets: pd.DataFrame, window_days: int) -> dict[str, np.ndarray]:
+def _ticket_measures(
+    obs: pd.DataFrame, accounts: pd.Index, tickets: pd.DataFrame, window_days: int
+) -> dict[str, np.ndarray]:
     """Tickets and severe tickets opened in the window, their share, tickets open on obs_date."""
-    n = _count_in_window(obs, tickets, "opened_at", window_days)
-    severe = _count_in_window(obs, tickets[tickets["severity"].isin(SEVERE)], "opened_at", window_days)
-    opened = _count_before(obs, tickets, "opened_at", obs["obs_date"])
-    closed = _count_before(obs, tickets, "closed_at", obs["obs_date"])
+    opened_at = _timeline(tickets, "opened_at", accounts)
+    n = _count_in_window(obs, opened_at, window_days)
+    severe = _count_in_window(obs, _only(opened_at, tickets["severity"].isin(SEVERE).to_numpy()), window_days)
+    codes, dates = obs["_code"].to_numpy(), obs["obs_date"].to_numpy()
+    opened = _count_before(codes, opened_at, dates)
+    closed = _count_before(codes, _timeline(tickets, "closed_at", accounts), dates)
     share = pd.Series(severe) / pd.Series(n).where(pd.Series(n) > 0)
     return {
         "tickets": n,
@@ -404,25 +476,30 @@ def _ticket_measures(obs: pd.DataFrame, tickets: pd.DataFrame, window_days: int)
     }
 
 
-def _activity_measures(obs: pd.DataFrame, acts: pd.DataFrame, window_days: int) -> dict[str, np.ndarray]:
+def _activity_measures(
+    obs: pd.DataFrame, accounts: pd.Index, acts: pd.DataFrame, window_days: int
+) -> dict[str, np.ndarray]:
     """CSM touchpoints, meetings and renewal steps in the window."""
-    meetings = acts[acts["activity_type"].isin(list(MEETING_TYPES))]
-    steps = acts[acts["activity_type"].isin(list(RENEWAL_STEPS))]
+    occurred_at = _timeline(acts, "occurred_at", accounts)
+    meetings = _only(occurred_at, acts["activity_type"].isin(list(MEETING_TYPES)).to_numpy())
+    steps = _only(occurred_at, acts["activity_type"].isin(list(RENEWAL_STEPS)).to_numpy())
     return {
-        "touchpoints": _count_in_window(obs, acts, "occurred_at", window_days),
-        "meetings": _count_in_window(obs, meetings, "occurred_at", window_days),
-        "renewal_steps": _count_in_window(obs, steps, "occurred_at", window_days),
+        "touchpoints": _count_in_window(obs, occurred_at, window_days),
+        "meetings": _count_in_window(obs, meetings, window_days),
+        "renewal_steps": _count_in_window(obs, steps, window_days),
     }
 
 
-def _stakeholder_measures(obs: pd.DataFrame, stake: pd.DataFrame, max_age_days: int) -> dict[str, np.ndarray]:
+def _stakeholder_measures(
+    obs: pd.DataFrame, accounts: pd.Index, stake: pd.DataFrame, max_age_days: int
+) -> dict[str, np.ndarray]:
     """Champion, executive access, success plan and champion lost from the latest stakeholder snapshot."""
     s = stake.sort_values(["account_id", "as_of"]).copy()
     s["prev_champion"] = s.groupby("account_id")["champion"].shift(1)
     flags = ["champion", "exec_access", "success_plan", "prev_champion"]
     for f in flags:
         s[f] = s[f].astype("boolean").astype("float64")
-    latest = _latest_before(obs, s, "as_of", flags, max_age_days)
+    latest = _latest_before(obs, accounts, s, "as_of", flags, max_age_days)
     out = {f: latest[f].to_numpy() for f in ("champion", "exec_access", "success_plan")}
     lost = (latest["champion"] == 0) & (latest["prev_champion"] == 1)
     out["champion_lost"] = np.where(latest["champion"].isna(), np.nan, lost.astype("float64"))
@@ -430,7 +507,9 @@ def _stakeholder_measures(obs: pd.DataFrame, stake: pd.DataFrame, max_age_days: 
     return out
 
 
-def _bantc_measures(obs: pd.DataFrame, bantc: pd.DataFrame, max_age_days: int) -> dict[str, np.ndarray]:
+def _bantc_measures(
+    obs: pd.DataFrame, accounts: pd.Index, bantc: pd.DataFrame, max_age_days: int
+) -> dict[str, np.ndarray]:
     """BANTC risks per dimension, risk and unknown counts from the latest assessment, and its age."""
     b = bantc.copy()
     for d in BANTC_DIMENSIONS:
@@ -441,7 +520,7 @@ def _bantc_measures(obs: pd.DataFrame, bantc: pd.DataFrame, max_age_days: int) -
     b["bantc_risk_count"] = b[risk_cols].sum(axis=1)
     b["bantc_unknown_count"] = b[[f"_{d}_unknown" for d in BANTC_DIMENSIONS]].sum(axis=1)
     cols = [*risk_cols, "bantc_risk_count", "bantc_unknown_count"]
-    latest = _latest_before(obs, b, "assessed_at", cols, max_age_days)
+    latest = _latest_before(obs, accounts, b, "assessed_at", cols, max_age_days)
     return {c: latest[c].to_numpy() for c in cols} | {"bantc_age_days": latest["_age"].to_numpy()}
 
 
@@ -469,6 +548,9 @@ def account_measures(
     """
     obs = _observations(observations)
     obs["_row"] = np.arange(len(obs))
+    # the observed accounts, sorted (as the cached event days are), and each observation's code among them
+    accounts = pd.Index(obs["account_id"].dropna().unique()).sort_values()
+    obs["_code"] = accounts.get_indexer(obs["account_id"])
     out = obs[["account_id", "obs_date"]].copy()
     usage_cols: dict[str, np.ndarray] = {}
     state = contract_state(ds.subscriptions, obs)
@@ -476,24 +558,24 @@ def account_measures(
 
     if ds.has("events") and len(obs):
         params = usage_params or load_params("usage_metrics", UsageParams, directory=params_dir, source=ds.source)
-        u = _usage_measures(obs, ds, state, usage, params, params_dir)
+        u = _usage_measures(obs, accounts, ds, state, usage, params, params_dir)
         measured |= {col: u[col].to_numpy() for col in TABLE_OF["events"]}
         usage_cols = {col: u[col].to_numpy(dtype="float64") for col in u.columns if col not in MEASURES}
     tables = {name: ds.get(name) for name in ("tickets", "surveys", "activities", "stakeholders", "bantc")}
     if tables["tickets"] is not None:
-        measured |= _ticket_measures(obs, tables["tickets"], window_days)
+        measured |= _ticket_measures(obs, accounts, tables["tickets"], window_days)
     if tables["surveys"] is not None:
-        nps = _latest_before(obs, tables["surveys"], "responded_at", ["score"], nps_max_age_days)
+        nps = _latest_before(obs, accounts, tables["surveys"], "responded_at", ["score"], nps_max_age_days)
         measured |= {"nps_score": nps["score"].astype("float64").to_numpy(), "nps_age_days": nps["_age"].to_numpy()}
     if tables["activities"] is not None:
-        measured |= _activity_measures(obs, tables["activities"], window_days)
+        measured |= _activity_measures(obs, accounts, tables["activities"], window_days)
     if tables["stakeholders"] is not None:
-        measured |= _stakeholder_measures(obs, tables["stakeholders"], stakeholder_max_age_days)
+        measured |= _stakeholder_measures(obs, accounts, tables["stakeholders"], stakeholder_max_age_days)
     if tables["bantc"] is not None:
-        measured |= _bantc_measures(obs, tables["bantc"], bantc_max_age_days)
+        measured |= _bantc_measures(obs, accounts, tables["bantc"], bantc_max_age_days)
 
-    for col in MEASURES:
-        values = measured.get(col, np.nan)
-        out[col] = values if col == "segment" else pd.Series(values, index=out.index).astype("float64")
-    out = out[["account_id", "obs_date", *MEASURES]]
-    return pd.concat([out, pd.DataFrame(usage_cols, index=out.index)], axis=1) if usage_cols else out
+    values = {col: measured.get(col, np.nan) for col in MEASURES}
+    floats = {c: np.broadcast_to(np.asarray(v, dtype="float64"), len(out)) for c, v in values.items() if c != "segment"}
+    out["segment"] = values["segment"]
+    out = pd.concat([out, pd.DataFrame(floats | usage_cols, index=out.index)], axis=1)
+    return out[["account_id", "obs_date", *MEASURES, *usage_cols]]
