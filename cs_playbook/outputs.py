@@ -5,6 +5,7 @@ Analysis functions never write files; notebooks call these, and the runner colle
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -155,9 +156,7 @@ def write_xlsx(
     `headers` replace the column names in the header row (the report language); `money`, `pct`, `dates` and
     `counts` name columns of `df` (by its own names) that get number formats.
     """
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.utils import get_column_letter
+    import xlsxwriter
 
     data = excel_safe(df.reset_index(drop=True))  # text that Excel would run as a formula stays text
     for col in dates:
@@ -167,30 +166,53 @@ def write_xlsx(
     formats |= {c: "0.0%" for c in pct} | {c: "#,##0" for c in counts}
     day = "yyyy/mm/dd" if lang == "ja" else "yyyy-mm-dd"
     formats |= {c: f"{day} hh:mm" if _has_time(data[c]) else day for c in dates}
-    wb = Workbook()
-    ws = wb.active
-    ws.title = sheet_title(sheet)
     names = [str(h) for h in (headers if headers is not None else data.columns)]
     names = ["'" + h if h.startswith(FORMULA_PREFIXES) else h for h in names]
-    ws.append(names)
-    for values in data.itertuples(index=False, name=None):
-        ws.append([_cell(v) for v in values])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for i, col in enumerate(data.columns, start=1):
-        letter = get_column_letter(i)
+    buffer = io.BytesIO()  # written whole, then saved in one write: a full disk is an OSError naming nothing half-done
+    # Text is only ever text: never a formula, a link or a number (xlsxwriter would otherwise convert it).
+    wb = xlsxwriter.Workbook(
+        buffer,
+        {
+            "in_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+            "nan_inf_to_errors": True,
+        },
+    )
+    ws = wb.add_worksheet(sheet_title(sheet))
+    bold, wrap = wb.add_format({"bold": True}), wb.add_format({"text_wrap": True, "valign": "top"})
+    date_default = wb.add_format({"num_format": day})
+    cell_formats = []
+    for i, col in enumerate(data.columns):
         shown = [formats.get(col) and _shown(v, col in money, col in pct) or v for v in data[col].head(500)]
-        width = max([text_width(names[i - 1])] + [text_width(v) for v in shown if not pd.isna(v)])
-        ws.column_dimensions[letter].width = min(max(width + 2, 8), 60)
+        width = max([text_width(names[i])] + [text_width(v) for v in shown if not pd.isna(v)])
+        ws.set_column(i, i, min(max(width + 2, 8), 60))
         fmt = formats.get(col)
-        for row in ws.iter_rows(min_row=2, min_col=i, max_col=i):
-            if fmt:
-                row[0].number_format = fmt
-            elif width > 58:
-                row[0].alignment = Alignment(wrap_text=True, vertical="top")
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = ws.dimensions
-    wb.save(path)
+        cell_formats.append(wb.add_format({"num_format": fmt}) if fmt else wrap if width > 58 else None)
+        ws.write_string(0, i, names[i], bold)
+    for r, values in enumerate(data.itertuples(index=False, name=None), start=1):
+        for c, value in enumerate(values):
+            _write_cell(ws, r, c, _cell(value), cell_formats[c], date_default)
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, len(data), max(len(names) - 1, 0))
+    wb.close()
+    path.write_bytes(buffer.getvalue())
+
+
+def _write_cell(ws: Any, row: int, col: int, value: Any, fmt: Any, date_format: Any) -> None:
+    """One value with the type Excel should see: number, boolean, date or text (never a formula); None stays empty."""
+    if value is None:
+        if fmt is not None:
+            ws.write_blank(row, col, None, fmt)
+    elif isinstance(value, bool):
+        ws.write_boolean(row, col, value, fmt)
+    elif isinstance(value, int | float):
+        ws.write_number(row, col, value, fmt)
+    elif isinstance(value, datetime | date):
+        ws.write_datetime(row, col, value, fmt or date_format)
+    else:
+        ws.write_string(row, col, str(value), fmt)
 
 
 def _shown(value: Any, money: bool, pct: bool) -> str:
