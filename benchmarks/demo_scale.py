@@ -72,21 +72,24 @@ class TreeMemory:
         return self.peak / 1024**2
 
 
-def run_report(data: str, jobs: int) -> dict:
-    """One quarterly run into a scratch folder: wall seconds, peak MB of the process tree, the manifest's times."""
-    with tempfile.TemporaryDirectory() as reports:
-        cmd = [CLI, "report", "--data", data, "--reports-dir", reports, "--jobs", str(jobs), "--no-progress"]
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        memory = TreeMemory(proc.pid)
-        out, _ = proc.communicate()
-        wall, peak = time.perf_counter() - start, memory.stop()
-        manifests = list(Path(reports).glob("*/manifest.json"))
-        if proc.returncode != 0 or not manifests:
-            return {"jobs": jobs, "failed": out.strip().splitlines()[-3:]}
-        m = json.loads(manifests[0].read_text())
-        times = {nb["name"]: nb["duration_s"] for nb in m["notebooks"]}
-        return {"jobs": jobs, "wall": wall, "peak_mb": peak, "state": m.get("state_seconds"), "notebooks": times}
+def run_report(data: str, jobs: int, reports: str) -> dict:
+    """One quarterly run into `reports`: wall seconds, peak MB of the process tree, the manifest's times.
+
+    Runs after the first find the previous run's manifest there, so the pool starts the longest notebooks
+    first, as a quarterly run beside last quarter's report does.
+    """
+    cmd = [CLI, "report", "--data", data, "--reports-dir", reports, "--jobs", str(jobs), "--no-progress", "--force"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    memory = TreeMemory(proc.pid)
+    out, _ = proc.communicate()
+    wall, peak = time.perf_counter() - start, memory.stop()
+    manifests = list(Path(reports).glob("*/manifest.json"))
+    if proc.returncode != 0 or not manifests:
+        return {"jobs": jobs, "failed": out.strip().splitlines()[-3:]}
+    m = json.loads(manifests[0].read_text())
+    times = {nb["name"]: nb["duration_s"] for nb in m["notebooks"]}
+    return {"jobs": jobs, "wall": wall, "peak_mb": peak, "state": m.get("state_seconds"), "notebooks": times}
 
 
 def main() -> None:
@@ -107,7 +110,8 @@ def main() -> None:
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         rate = r.get("events", r.get("events_counted", 0)) / max(r["seconds"], 1e-9)
         print(f"{step:<9} {r['seconds']:>8.1f} s  {rate:>14,.0f} events/s  peak {r['peak_mb']:>6,} MB  {r}")
-    runs = [run_report(args.out, int(j)) for j in args.jobs.split(",")]
+    with tempfile.TemporaryDirectory() as reports:
+        runs = [run_report(args.out, int(j), reports) for j in args.jobs.split(",")]
     base = runs[0]
     for r in runs:
         if "failed" in r:
