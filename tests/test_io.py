@@ -108,14 +108,19 @@ def test_events_csv_folder_in_cp932(tmp_path: Path) -> None:
     assert types == {"ログイン": 2, "AI要約": 1}
 
 
-def test_duckdb_file_source(tmp_path: Path) -> None:
-    db = tmp_path / "crm.duckdb"
+def duckdb_source(db: Path) -> Path:
+    """A DuckDB file holding accounts, subscriptions and events."""
     con = duckdb.connect(str(db))
     for name, df in (("accounts", ACCOUNTS), ("subscriptions", SUBS), ("events", EVENTS)):
         con.register("df", df)
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM df")
         con.unregister("df")
     con.close()
+    return db
+
+
+def test_duckdb_file_source(tmp_path: Path) -> None:
+    db = duckdb_source(tmp_path / "crm.duckdb")
     ds = load_dataset(str(db))
     assert ds.subscriptions["arr"].sum() == 4_500_000
     assert ds.files["events"] == "crm.duckdb:events" and int(ds.events.count().to_pandas()) == 3
@@ -385,14 +390,7 @@ def _sources(tmp_path: Path) -> dict[str, Path]:
     SUBS.to_parquet(pq / "subscriptions.parquet")
     aware = pd.to_datetime(EVENTS["event_time"]).dt.tz_localize("UTC")
     EVENTS.assign(event_time=aware).to_parquet(pq / "events" / "2024-03.parquet")
-    db = tmp_path / "crm.duckdb"
-    con = duckdb.connect(str(db))
-    for name, df in (("accounts", ACCOUNTS), ("subscriptions", SUBS), ("events", EVENTS)):
-        con.register("df", df)
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM df")
-        con.unregister("df")
-    con.close()
-    return {"csv": csv, "parquet": pq, "duckdb": db}
+    return {"csv": csv, "parquet": pq, "duckdb": duckdb_source(tmp_path / "crm.duckdb")}
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet", "duckdb"])
