@@ -11,7 +11,6 @@ never enter pandas. An optional table that is absent leaves its measures empty (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,16 @@ from cs_playbook.data.activities import MEETING_TYPES
 from cs_playbook.data.contract import BANTC_DIMENSIONS, RENEWAL_STEPS
 from cs_playbook.data.io import Dataset
 from cs_playbook.data.measure_catalog import MEASURE_LABELS, MEASURES, TABLE_OF, usage_measure_names
+from cs_playbook.data.timelines import (
+    account_codes,
+    count_before,
+    count_in_window,
+    latest_before,
+    latest_row,
+    only,
+    take,
+    timeline,
+)
 from cs_playbook.data.usage import dataset_event_days, dataset_usage
 from cs_playbook.params import UsageParams, load_params
 
@@ -39,15 +48,9 @@ SEVERE = ("high", "critical")
 DAYS_PER_MONTH = 365.25 / 12
 
 
-def _codes(ids: pd.Series, accounts: pd.Index) -> np.ndarray:
-    """Position of each id (as text) in `accounts` (unique ids), -1 when missing or absent; one lookup per distinct id."""
-    at, distinct = pd.factorize(ids.astype("string"))
-    return np.append(accounts.get_indexer(distinct), -1)[at]
-
-
 def _pairs(left: pd.Series, right: pd.Series, accounts: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     """Positions of every (left, right) pair with the same account of `accounts`, by left then right position."""
-    left_codes, right_codes = _codes(left, accounts), _codes(right, accounts)
+    left_codes, right_codes = account_codes(left, accounts), account_codes(right, accounts)
     order = np.argsort(right_codes, kind="stable")
     order = order[right_codes[order] >= 0]
     first = np.searchsorted(right_codes[order], left_codes, side="left")
@@ -220,101 +223,6 @@ def contract_state(subscriptions: pd.DataFrame, observations: pd.DataFrame) -> p
     return out[cols]
 
 
-@dataclass(frozen=True)
-class _Timeline:
-    """The rows of one table dated by one column, ordered for as-of look-ups by the observations' accounts.
-
-    `keys` (sorted) is the account's code times `width` plus the rank of the row's time among the
-    table's distinct `times`, so one binary search finds an account's rows strictly before a date;
-    `rows` is each key's position in the table (rows of one account and time keep the table's order).
-    Rows without a time or of an account not observed are left out.
-    """
-
-    times: np.ndarray
-    width: int
-    keys: np.ndarray
-    rows: np.ndarray
-
-
-def _timeline(table: pd.DataFrame, time_col: str, accounts: pd.Index) -> _Timeline:
-    """`table` keyed by the codes of `accounts` (the observations' distinct account_ids) and by `time_col`."""
-    code = _codes(table["account_id"], accounts)
-    t = table[time_col].astype("datetime64[ns]").to_numpy()
-    rows = np.flatnonzero((code >= 0) & ~np.isnat(t))
-    rank, times = pd.factorize(t[rows], sort=True)
-    width = len(times) + 1
-    keys = code[rows].astype("int64") * width + rank
-    if len(keys) > 1 and not (keys[1:] >= keys[:-1]).all():
-        order = np.argsort(keys, kind="stable")
-        keys, rows = keys[order], rows[order]
-    return _Timeline(np.asarray(times, dtype="datetime64[ns]"), width, keys, rows)
-
-
-def _only(line: _Timeline, mask: np.ndarray) -> _Timeline:
-    """The timeline of the table rows where `mask` (one flag per table row) is true."""
-    keep = mask[line.rows]
-    return _Timeline(line.times, line.width, line.keys[keep], line.rows[keep])
-
-
-def _before(codes: np.ndarray, line: _Timeline, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each observation, the key range of its account's rows with time < its date: [first, end)."""
-    if np.isnat(dates).any():
-        raise ValueError("an observation has no obs_date (NaT)")
-    base = codes.astype("int64") * line.width
-    first = np.searchsorted(line.keys, base, side="left")
-    end = np.searchsorted(line.keys, base + np.searchsorted(line.times, dates, side="left"), side="left")
-    return first, np.where(codes >= 0, end, first)
-
-
-def _count_before(codes: np.ndarray, line: _Timeline, dates: np.ndarray) -> np.ndarray:
-    """Rows of the timeline of each observation's account with time < the observation's date in `dates`."""
-    first, end = _before(codes, line, dates)
-    return (end - first).astype("float64")
-
-
-def _count_in_window(obs: pd.DataFrame, line: _Timeline, window_days: int) -> np.ndarray:
-    """Rows of the timeline per observation with obs_date - window_days <= time < obs_date."""
-    codes, dates = obs["_code"].to_numpy(), obs["obs_date"].to_numpy()
-    start = dates - np.timedelta64(int(window_days), "D")
-    return _count_before(codes, line, dates) - _count_before(codes, line, start)
-
-
-def _latest_row(obs: pd.DataFrame, line: _Timeline) -> np.ndarray:
-    """Table position of each observation's account's latest row with time < obs_date (-1 when none)."""
-    first, end = _before(obs["_code"].to_numpy(), line, obs["obs_date"].to_numpy())
-    found = end > first
-    rows = np.full(len(found), -1)
-    rows[found] = line.rows[end[found] - 1]
-    return rows
-
-
-def _take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """values[rows], missing (NaN or NaT) where rows is -1."""
-    out = values[np.maximum(rows, 0)] if len(values) else np.empty(len(rows), dtype=values.dtype)
-    out[rows < 0] = np.datetime64("NaT") if out.dtype.kind == "M" else np.nan
-    return out
-
-
-def _latest_before(
-    obs: pd.DataFrame,
-    accounts: pd.Index,
-    table: pd.DataFrame,
-    time_col: str,
-    columns: list[str],
-    max_age_days: int | None,
-) -> pd.DataFrame:
-    """For each observation (in order), `columns` (as float) of the account's latest row with time_col < obs_date.
-
-    Also its age in days (`_age`: obs_date - the row's day); rows older than max_age_days count as none.
-    """
-    rows = _latest_row(obs, _timeline(table, time_col, accounts))
-    t = _take(table[time_col].astype("datetime64[ns]").to_numpy(), rows)
-    age = (obs["obs_date"].to_numpy() - t.astype("datetime64[D]")) / np.timedelta64(1, "D")
-    fresh = ~(age > max_age_days) if max_age_days is not None else np.ones(len(age), dtype=bool)
-    out = {c: np.where(fresh, _take(table[c].astype("float64").to_numpy(), rows), np.nan) for c in columns}
-    return pd.DataFrame(out | {"_age": np.where(fresh, age, np.nan)})
-
-
 def _usage_columns(params: UsageParams) -> dict[str, str | None]:
     """Names of the usage metrics that play each role, found by kind (so renamed metrics still work)."""
 
@@ -356,7 +264,7 @@ def _usage_measures(
         at = pd.MultiIndex.from_arrays([usage["account_id"].astype("string"), periods]).get_indexer(
             pd.MultiIndex.from_arrays([obs["account_id"], month])
         )
-        row = pd.DataFrame({c: _take(usage[c].astype("float64").to_numpy(), at) for c in keep}, index=obs["_row"])
+        row = pd.DataFrame({c: take(usage[c].astype("float64").to_numpy(), at) for c in keep}, index=obs["_row"])
         covered = (month >= first_month).to_numpy()
     else:
         row, covered, specs = pd.DataFrame(index=obs["_row"]), np.zeros(len(obs), dtype=bool), {}
@@ -427,9 +335,7 @@ def _days_since_last_event(
     Without an event before obs_date: the days since the account was first seen (its first contract, or
     the first day of the events when that is later).
     """
-    last_day = _take(
-        days["day"].astype("datetime64[ns]").to_numpy(), _latest_row(obs, _timeline(days, "day", accounts))
-    )
+    last_day = take(days["day"].astype("datetime64[ns]").to_numpy(), latest_row(obs, timeline(days, "day", accounts)))
     since = (obs["obs_date"].to_numpy() - last_day) / np.timedelta64(1, "D")
     first_event = pd.Timestamp(days["day"].min()).normalize()
     seen_from = state["first_start"].where(state["first_start"] > first_event, first_event)
@@ -461,12 +367,12 @@ def _ticket_measures(
     obs: pd.DataFrame, accounts: pd.Index, tickets: pd.DataFrame, window_days: int
 ) -> dict[str, np.ndarray]:
     """Tickets and severe tickets opened in the window, their share, tickets open on obs_date."""
-    opened_at = _timeline(tickets, "opened_at", accounts)
-    n = _count_in_window(obs, opened_at, window_days)
-    severe = _count_in_window(obs, _only(opened_at, tickets["severity"].isin(SEVERE).to_numpy()), window_days)
+    opened_at = timeline(tickets, "opened_at", accounts)
+    n = count_in_window(obs, opened_at, window_days)
+    severe = count_in_window(obs, only(opened_at, tickets["severity"].isin(SEVERE).to_numpy()), window_days)
     codes, dates = obs["_code"].to_numpy(), obs["obs_date"].to_numpy()
-    opened = _count_before(codes, opened_at, dates)
-    closed = _count_before(codes, _timeline(tickets, "closed_at", accounts), dates)
+    opened = count_before(codes, opened_at, dates)
+    closed = count_before(codes, timeline(tickets, "closed_at", accounts), dates)
     share = pd.Series(severe) / pd.Series(n).where(pd.Series(n) > 0)
     return {
         "tickets": n,
@@ -480,13 +386,13 @@ def _activity_measures(
     obs: pd.DataFrame, accounts: pd.Index, acts: pd.DataFrame, window_days: int
 ) -> dict[str, np.ndarray]:
     """CSM touchpoints, meetings and renewal steps in the window."""
-    occurred_at = _timeline(acts, "occurred_at", accounts)
-    meetings = _only(occurred_at, acts["activity_type"].isin(list(MEETING_TYPES)).to_numpy())
-    steps = _only(occurred_at, acts["activity_type"].isin(list(RENEWAL_STEPS)).to_numpy())
+    occurred_at = timeline(acts, "occurred_at", accounts)
+    meetings = only(occurred_at, acts["activity_type"].isin(list(MEETING_TYPES)).to_numpy())
+    steps = only(occurred_at, acts["activity_type"].isin(list(RENEWAL_STEPS)).to_numpy())
     return {
-        "touchpoints": _count_in_window(obs, occurred_at, window_days),
-        "meetings": _count_in_window(obs, meetings, window_days),
-        "renewal_steps": _count_in_window(obs, steps, window_days),
+        "touchpoints": count_in_window(obs, occurred_at, window_days),
+        "meetings": count_in_window(obs, meetings, window_days),
+        "renewal_steps": count_in_window(obs, steps, window_days),
     }
 
 
@@ -499,7 +405,7 @@ def _stakeholder_measures(
     flags = ["champion", "exec_access", "success_plan", "prev_champion"]
     for f in flags:
         s[f] = s[f].astype("boolean").astype("float64")
-    latest = _latest_before(obs, accounts, s, "as_of", flags, max_age_days)
+    latest = latest_before(obs, accounts, s, "as_of", flags, max_age_days)
     out = {f: latest[f].to_numpy() for f in ("champion", "exec_access", "success_plan")}
     lost = (latest["champion"] == 0) & (latest["prev_champion"] == 1)
     out["champion_lost"] = np.where(latest["champion"].isna(), np.nan, lost.astype("float64"))
@@ -520,7 +426,7 @@ def _bantc_measures(
     b["bantc_risk_count"] = b[risk_cols].sum(axis=1)
     b["bantc_unknown_count"] = b[[f"_{d}_unknown" for d in BANTC_DIMENSIONS]].sum(axis=1)
     cols = [*risk_cols, "bantc_risk_count", "bantc_unknown_count"]
-    latest = _latest_before(obs, accounts, b, "assessed_at", cols, max_age_days)
+    latest = latest_before(obs, accounts, b, "assessed_at", cols, max_age_days)
     return {c: latest[c].to_numpy() for c in cols} | {"bantc_age_days": latest["_age"].to_numpy()}
 
 
@@ -565,7 +471,7 @@ def account_measures(
     if tables["tickets"] is not None:
         measured |= _ticket_measures(obs, accounts, tables["tickets"], window_days)
     if tables["surveys"] is not None:
-        nps = _latest_before(obs, accounts, tables["surveys"], "responded_at", ["score"], nps_max_age_days)
+        nps = latest_before(obs, accounts, tables["surveys"], "responded_at", ["score"], nps_max_age_days)
         measured |= {"nps_score": nps["score"].astype("float64").to_numpy(), "nps_age_days": nps["_age"].to_numpy()}
     if tables["activities"] is not None:
         measured |= _activity_measures(obs, accounts, tables["activities"], window_days)

@@ -424,8 +424,8 @@ def _locked_run(plan: _Plan, reports_dir: Path, kernel: str, timeout: int, progr
             plan.ds.release_engine()  # the kernels query the events from here on: the runner's engine memory is theirs
             params = _notebook_params(plan, state.quarter, run_dir)
             results = _run_notebooks(plan, run_dir, params, timeout, kernel, jobs, bar)
-            shutil.rmtree(run_dir / STATE_DIR / DATASET_DIR)
             _write_run_files(run_dir, plan, state, state_files, state_seconds, results, started)
+            shutil.rmtree(run_dir / STATE_DIR / DATASET_DIR)  # the run's copy of the data is not published
             run = RunResult(state.quarter, plan.final, results, state.record()["as_of"], state.scorecard, state_seconds)
             run.partial = plan.partial
             if not run.ok:
