@@ -224,6 +224,12 @@ def _convert_currency(
     return out, []
 
 
+def _connect(path: Path, params: DataParams) -> tuple[bool, duckdb.DuckDBPyConnection]:
+    """Whether the source is a DuckDB file, and a connection: to that file (read-only) or the configured engine's."""
+    is_db = path.is_file() and path.suffix in (".duckdb", ".db", ".ddb")
+    return is_db, duckdb.connect(str(path), read_only=True) if is_db else duckdb_connection(engine_spec(params.engine))
+
+
 def _open_source(source: str | None, params: DataParams) -> tuple[Path, bool, duckdb.DuckDBPyConnection, set[str]]:
     """The source path (the demo generated on first use), whether it is a DuckDB file, a connection and its tables."""
     path = resolve_source(source, params)
@@ -231,8 +237,7 @@ def _open_source(source: str | None, params: DataParams) -> tuple[Path, bool, du
         _ensure_demo(path, params)
     if not path.exists():
         raise CsPlaybookError(f"Data source not found: {path} (set `source` in params/data.yaml or pass --data)")
-    is_db = path.is_file() and path.suffix in (".duckdb", ".db", ".ddb")
-    raw_con = duckdb.connect(str(path), read_only=True) if is_db else duckdb_connection(engine_spec(params.engine))
+    is_db, raw_con = _connect(path, params)
     db_tables = (
         {r[0] for r in raw_con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if is_db
@@ -479,8 +484,7 @@ def read_dataset(
     if source and resolve_source(source).resolve() != path.resolve():
         return None
     params = load_params("data", DataParams, directory=params_dir, source=path)
-    is_db = path.is_file() and path.suffix in (".duckdb", ".db", ".ddb")
-    raw_con = duckdb.connect(str(path), read_only=True) if is_db else duckdb_connection(engine_spec(params.engine))
+    is_db, raw_con = _connect(path, params)
     tables = {name: pd.read_parquet(Path(directory) / f"{name}.parquet") for name in meta["tables"]}
     if meta["events_sql"]:  # the raw relation opened again from the same files, typed by the checked SQL
         events_relation(raw_con, None if is_db else _find_table_path(path, "events"), db_table=is_db)

@@ -100,17 +100,15 @@ def aggregate_usage(events: ibis.Table, params: UsageParams, *, grain: str = "mo
     types = None
     if params.per_event_type_counts:
         types = sorted(events.select("event_type").distinct().to_pandas()["event_type"].dropna().tolist())
-    bounds = events.aggregate(first=events.event_time.min(), last=events.event_time.max()).to_pandas().iloc[0]
-    frames = []
-    for start, end in _chunks(bounds["first"], bounds["last"], grain):
-        part = events.filter((events.event_time >= start) & (events.event_time < end))
+
+    def counts(part: ibis.Table) -> pd.DataFrame:
         period = part.event_time.truncate(GRAINS[grain]).name("period_start")
-        exprs = metric_expressions(part, params, types)
-        frames.append(part.group_by([part.account_id, period]).aggregate(**exprs).to_pandas())
-    if not frames:  # no dated event: the columns of an empty aggregation
-        period = events.event_time.truncate(GRAINS[grain]).name("period_start")
-        exprs = metric_expressions(events, params, types)
-        frames.append(events.group_by([events.account_id, period]).aggregate(**exprs).to_pandas())
+        return part.group_by([part.account_id, period]).aggregate(**metric_expressions(part, params, types)).to_pandas()
+
+    bounds = events.aggregate(first=events.event_time.min(), last=events.event_time.max()).to_pandas().iloc[0]
+    chunks = _chunks(bounds["first"], bounds["last"], grain)
+    frames = [counts(events.filter((events.event_time >= s) & (events.event_time < e))) for s, e in chunks]
+    frames = frames or [counts(events)]  # no dated event: the empty table with its columns
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     df["period_start"] = pd.to_datetime(df["period_start"]).astype("datetime64[ns]")
     for col in df.columns[2:]:
@@ -129,11 +127,8 @@ def _chunks(first: object, last: object, grain: str) -> list[tuple[pd.Timestamp,
     """
     if pd.isna(first) or pd.isna(last):
         return []
-    first, last = pd.Timestamp(first), pd.Timestamp(last)
-    if grain == "month":
-        start, step = first.normalize().replace(day=1), pd.DateOffset(months=CHUNK_PERIODS["month"])
-    else:
-        start, step = first.normalize() - pd.Timedelta(days=first.weekday()), pd.Timedelta(weeks=CHUNK_PERIODS["week"])
+    last, start = pd.Timestamp(last), _period_bounds(pd.Timestamp(first), grain)[0]
+    step = pd.DateOffset(months=CHUNK_PERIODS[grain]) if grain == "month" else pd.Timedelta(weeks=CHUNK_PERIODS[grain])
     out = []
     while start <= last:
         out.append((start, start + step))
@@ -337,19 +332,8 @@ def _cached_counts(
     Whole periods are cut from the whole history's aggregates (one scan serves every quarter's end);
     a range that splits a period is aggregated, and cached, on its own.
     """
-    if _aligned(start, end, grain):
-        key = usage_cache_key(ds, params, grain=grain, params_dir=params_dir)
-        counts = _cached(cache_dir / f"{key}.parquet", lambda: aggregate_usage(ds.events, params, grain=grain))
-        keep = pd.Series(True, index=counts.index)
-        if start is not None:
-            keep &= counts["period_start"] >= start
-        if end is not None:
-            keep &= counts["period_start"] <= end
-        counts = counts[keep].reset_index(drop=True)
-        metrics = {m.name for m in params.metrics}
-        unseen = [c for c in counts.columns[2:] if c not in metrics and not counts[c].any()]
-        return counts.drop(columns=unseen)  # an event type that does not occur in the range has no column
-    whole = _cached_counts(ds, params, grain=grain, start=None, end=None, params_dir=params_dir, cache_dir=cache_dir)
+    key = usage_cache_key(ds, params, grain=grain, params_dir=params_dir)
+    whole = _cached(cache_dir / f"{key}.parquet", lambda: aggregate_usage(ds.events, params, grain=grain))
     parts = []
     for part_start, part_end in _split_periods(start, end, grain):
         if _aligned(part_start, part_end, grain):  # whole periods: cut from the whole history's aggregates
@@ -368,11 +352,11 @@ def _cached_counts(
     counts = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     columns = [c for c in whole.columns if c in counts.columns]  # the whole history's order: metrics, then types
     counts = counts[columns].sort_values(["account_id", "period_start"]).reset_index(drop=True)
-    metrics = {m.name for m in params.metrics}
     value_cols = list(columns[2:])
     counts[value_cols] = counts[value_cols].fillna(0).astype("int64")
+    metrics = {m.name for m in params.metrics}
     unseen = [c for c in value_cols if c not in metrics and not counts[c].any()]
-    return counts.drop(columns=unseen)
+    return counts.drop(columns=unseen)  # an event type that does not occur in the range has no column
 
 
 def _period_bounds(day: pd.Timestamp, grain: str) -> tuple[pd.Timestamp, pd.Timestamp]:

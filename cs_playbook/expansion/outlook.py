@@ -217,11 +217,8 @@ def _simulate_batch(
         alive = (churn_at == 0) | (churn_at > q)
         # Only the window that quarter q falls in can have its events in q (the windows do not overlap).
         w = (q - 1) // window_quarters
-        grow = np.zeros(shape)
-        shrink = np.zeros(shape)
-        grow += np.where(exp_q[w] == q, arr0 * exp_r[w], 0.0)
-        shrink += np.where(con_q[w] == q, arr0 * con_r[w], 0.0)
-        shrink = np.minimum(shrink, start)
+        grow = np.where(exp_q[w] == q, arr0 * exp_r[w], 0.0)
+        shrink = np.minimum(np.where(con_q[w] == q, arr0 * con_r[w], 0.0), start)
         churned = np.where(~alive & (churn_at == q), start, 0.0)
         level = np.where(alive, start - shrink + grow, 0.0)
         had = start > 0

@@ -368,11 +368,11 @@ def longest_first(paths: list[Path], reports_dir: Path) -> list[Path]:
     chain, not a long notebook started last). Notebooks the manifest does not know start first; without
     a manifest the order is the run order. Only the start order changes: every notebook's output is the same.
     """
-    manifests = sorted(reports_dir.glob("*/manifest.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    manifests = sorted(reports_dir.glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
     seconds: dict[str, float] = {}
-    for path in manifests[:1]:
+    if manifests:
         try:
-            notebooks = json.loads(path.read_text(encoding="utf-8")).get("notebooks", [])
+            notebooks = json.loads(manifests[-1].read_text(encoding="utf-8")).get("notebooks", [])
             seconds = {n["name"]: float(n["duration_s"]) for n in notebooks if n.get("duration_s") is not None}
         except (OSError, ValueError, TypeError, KeyError):
             seconds = {}
